@@ -1,0 +1,26 @@
+//! ssm-contacts-operator: sends AWS SSM Contacts activation codes for
+//! `ContactChannelActivation` objects, exactly once per generation.
+//!
+//! The pipeline, one module a step:
+//!
+//! ```text
+//! watch (controller) -> decide (pure) -> write intent (status) -> pace (pacing)
+//!   -> call AWS (aws) -> record outcome (decide::record_outcome -> status) -> Events, metrics (telemetry)
+//! ```
+//!
+//! - [`resource`]: the custom resource, source of the CRD.
+//! - [`arn`], [`outcome`], [`backoff`], [`conditions`], [`decide`]: pure domain logic.
+//! - [`aws`]: SSM Contacts clients per region; SDK errors classified into [`outcome::Reason`]s.
+//! - [`pacing`]: the global adaptive send rate.
+//! - [`status`]: conflict-safe status writes.
+//! - [`controller`]: kube-runtime wiring.
+//! - [`telemetry`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
+#![forbid(unsafe_code)]
+
+pub mod arn;
+pub mod backoff;
+pub mod conditions;
+pub mod decide;
+pub mod outcome;
+pub mod pacing;
+pub mod resource;

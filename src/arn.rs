@@ -1,0 +1,181 @@
+//! `ChannelArn`: a parsed SSM Contacts contact-channel ARN, and the region to call for it.
+
+use std::fmt;
+
+/// A contact-channel ARN that matches the pattern SSM Contacts enforces
+/// ([`crate::resource::CHANNEL_ARN_PATTERN`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelArn {
+    raw: String,
+    partition: String,
+    region: String,
+    account: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArnError {
+    #[error("contactChannelId is empty")]
+    Empty,
+    #[error("contactChannelId is longer than 2048 characters")]
+    TooLong,
+    #[error("contactChannelId {0:?} is not an ARN of the form arn:PARTITION:ssm-contacts:REGION:ACCOUNT:RESOURCE")]
+    Shape(String),
+    #[error("contactChannelId {0:?} names partition {1:?}; expected aws, aws-cn or aws-us-gov")]
+    Partition(String, String),
+    #[error("contactChannelId {0:?} names service {1:?}; expected ssm-contacts")]
+    Service(String, String),
+    #[error("contactChannelId {0:?} has an invalid {1}")]
+    Characters(String, &'static str),
+}
+
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+fn region_char(c: char) -> bool {
+    is_word(c) || "-+=/,.@".contains(c)
+}
+
+fn resource_char(c: char) -> bool {
+    is_word(c) || "+=/,.@:-".contains(c)
+}
+
+impl ChannelArn {
+    pub fn parse(raw: &str) -> Result<Self, ArnError> {
+        if raw.is_empty() {
+            return Err(ArnError::Empty);
+        }
+        if raw.len() > 2048 {
+            return Err(ArnError::TooLong);
+        }
+        let shape = || ArnError::Shape(raw.to_owned());
+        let mut parts = raw.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(shape());
+        };
+        if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
+            return Err(ArnError::Partition(raw.to_owned(), partition.to_owned()));
+        }
+        if service != "ssm-contacts" {
+            return Err(ArnError::Service(raw.to_owned(), service.to_owned()));
+        }
+        if !region.chars().all(region_char) {
+            return Err(ArnError::Characters(raw.to_owned(), "region"));
+        }
+        if account.is_empty() || !account.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ArnError::Characters(raw.to_owned(), "account id"));
+        }
+        if !resource.chars().all(resource_char) {
+            return Err(ArnError::Characters(raw.to_owned(), "resource"));
+        }
+        Ok(Self {
+            raw: raw.to_owned(),
+            partition: partition.to_owned(),
+            region: region.to_owned(),
+            account: account.to_owned(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn partition(&self) -> &str {
+        &self.partition
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The region part, or `None` where the ARN leaves it empty.
+    pub fn region(&self) -> Option<&str> {
+        Some(self.region.as_str()).filter(|r| !r.is_empty())
+    }
+}
+
+impl fmt::Display for ChannelArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+/// The region to call: the spec's override, else the ARN's region, else the operator default.
+pub fn resolve_region(
+    spec_region: Option<&str>,
+    arn: &ChannelArn,
+    operator_default: Option<&str>,
+) -> Option<String> {
+    spec_region
+        .filter(|r| !r.is_empty())
+        .or(arn.region())
+        .or(operator_default.filter(|r| !r.is_empty()))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:ssm-contacts:eu-west-1:111122223333:contact-channel/oncall/abc";
+
+    #[test]
+    /// A well-formed ARN yields its partition, account and region.
+    fn parses_parts() {
+        let arn = ChannelArn::parse(ARN).unwrap();
+        assert_eq!(arn.partition(), "aws");
+        assert_eq!(arn.account(), "111122223333");
+        assert_eq!(arn.region(), Some("eu-west-1"));
+        assert_eq!(arn.to_string(), ARN);
+    }
+
+    #[test]
+    /// An empty region part is allowed by the pattern and means "no region in the ARN".
+    fn empty_region_is_none() {
+        let arn = ChannelArn::parse("arn:aws:ssm-contacts::111122223333:contact-channel/a/b").unwrap();
+        assert_eq!(arn.region(), None);
+    }
+
+    #[test]
+    /// Everything the CRD pattern refuses is refused here too, with the reason named.
+    fn refuses_what_the_pattern_refuses() {
+        assert_eq!(ChannelArn::parse(""), Err(ArnError::Empty));
+        assert!(matches!(ChannelArn::parse("not-an-arn"), Err(ArnError::Shape(_))));
+        assert!(matches!(
+            ChannelArn::parse("arn:aws-xx:ssm-contacts:us-east-1:1:x"),
+            Err(ArnError::Partition(..))
+        ));
+        assert!(matches!(
+            ChannelArn::parse("arn:aws:ssm:us-east-1:1:x"),
+            Err(ArnError::Service(..))
+        ));
+        assert!(matches!(
+            ChannelArn::parse("arn:aws:ssm-contacts:us-east-1:12a:x"),
+            Err(ArnError::Characters(_, "account id"))
+        ));
+        assert!(matches!(
+            ChannelArn::parse("arn:aws:ssm-contacts:us-east-1:1:x y"),
+            Err(ArnError::Characters(_, "resource"))
+        ));
+        assert_eq!(ChannelArn::parse(&"a".repeat(2049)), Err(ArnError::TooLong));
+    }
+
+    #[test]
+    /// Region precedence: spec override, then the ARN, then the operator default.
+    fn region_precedence() {
+        let with_region = ChannelArn::parse(ARN).unwrap();
+        let without = ChannelArn::parse("arn:aws:ssm-contacts::1:contact-channel/a").unwrap();
+        assert_eq!(resolve_region(Some("us-west-2"), &with_region, Some("ap-south-1")).as_deref(), Some("us-west-2"));
+        assert_eq!(resolve_region(None, &with_region, Some("ap-south-1")).as_deref(), Some("eu-west-1"));
+        assert_eq!(resolve_region(None, &without, Some("ap-south-1")).as_deref(), Some("ap-south-1"));
+        assert_eq!(resolve_region(None, &without, None), None);
+        assert_eq!(resolve_region(Some(""), &without, None), None);
+    }
+}

@@ -1,0 +1,113 @@
+//! The status conditions: `CodeSent`, `Ready`, and the kstatus pair `Reconciling` / `Stalled`
+//! that Flux and Argo CD read without a custom health script.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::outcome::Reason;
+
+pub const CODE_SENT: &str = "CodeSent";
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
+/// Where one generation stands, as the conditions will tell it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub generation: i64,
+    pub reason: Reason,
+    pub message: String,
+    /// Work for the generation is pending or being retried.
+    pub reconciling: bool,
+    /// Progress needs a person (kstatus `Stalled`); wins over `reconciling`.
+    pub stalled: bool,
+}
+
+impl Summary {
+    pub fn code_sent(&self) -> bool {
+        self.reason == Reason::Sent
+    }
+}
+
+/// The full condition list for `summary`. A condition keeps its lastTransitionTime while its
+/// status is unchanged, as the Kubernetes API conventions ask. `Reconciling` and `Stalled`
+/// follow the kstatus "abnormal-true" convention: present only while true.
+pub fn conditions(previous: &[Condition], summary: &Summary, now: Timestamp) -> Vec<Condition> {
+    let status = |on: bool| if on { "True" } else { "False" };
+    let sent = summary.code_sent();
+    let stalled = summary.stalled;
+    let reconciling = summary.reconciling && !stalled;
+    let mut wanted = vec![
+        (CODE_SENT, status(sent)),
+        (READY, status(sent)),
+    ];
+    if reconciling {
+        wanted.push((RECONCILING, "True"));
+    }
+    if stalled {
+        wanted.push((STALLED, "True"));
+    }
+    wanted
+        .into_iter()
+        .map(|(type_, status)| {
+            let since = previous
+                .iter()
+                .find(|c| c.type_ == type_ && c.status == status)
+                .map_or(Time(now), |c| c.last_transition_time.clone());
+            Condition {
+                type_: type_.to_owned(),
+                status: status.to_owned(),
+                reason: summary.reason.as_str().to_owned(),
+                message: summary.message.clone(),
+                observed_generation: Some(summary.generation),
+                last_transition_time: since,
+            }
+        })
+        .collect()
+}
+
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(reason: Reason, reconciling: bool, stalled: bool) -> Summary {
+        Summary { generation: 3, reason, message: "m".into(), reconciling, stalled }
+    }
+
+    fn types(list: &[Condition]) -> Vec<(&str, &str)> {
+        list.iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect()
+    }
+
+    #[test]
+    /// A sent code makes CodeSent and Ready true and drops Reconciling and Stalled.
+    fn sent_is_ready() {
+        let list = conditions(&[], &summary(Reason::Sent, false, false), Timestamp::UNIX_EPOCH);
+        assert_eq!(types(&list), [("CodeSent", "True"), ("Ready", "True")]);
+        assert!(list.iter().all(|c| c.reason == "Sent" && c.observed_generation == Some(3)));
+    }
+
+    #[test]
+    /// Retrying shows Reconciling; needing a person shows Stalled and hides Reconciling.
+    fn kstatus_pair() {
+        let retrying = conditions(&[], &summary(Reason::Throttled, true, false), Timestamp::UNIX_EPOCH);
+        assert_eq!(types(&retrying), [("CodeSent", "False"), ("Ready", "False"), ("Reconciling", "True")]);
+        let stalled = conditions(&[], &summary(Reason::AccessDenied, true, true), Timestamp::UNIX_EPOCH);
+        assert_eq!(types(&stalled), [("CodeSent", "False"), ("Ready", "False"), ("Stalled", "True")]);
+    }
+
+    #[test]
+    /// lastTransitionTime moves only when a condition's status changes.
+    fn transition_time_kept_while_status_holds() {
+        let t1 = Timestamp::from_second(100).unwrap();
+        let t2 = Timestamp::from_second(200).unwrap();
+        let first = conditions(&[], &summary(Reason::Pending, true, false), t1);
+        let second = conditions(&first, &summary(Reason::Throttled, true, false), t2);
+        assert!(second.iter().all(|c| c.last_transition_time.0 == t1));
+        let third = conditions(&second, &summary(Reason::Sent, false, false), t2);
+        assert!(third.iter().all(|c| c.last_transition_time.0 == t2));
+    }
+}

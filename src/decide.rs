@@ -1,0 +1,298 @@
+//! The reconcile decision, as a pure function: given the spec, the status, the clock and the
+//! outcome of this process's last call, what to do for the current generation and which
+//! status to write. Nothing here does I/O, so every row of the contract is a plain unit test.
+//!
+//! The guard against a second code lives in the status, not in memory: `sentGeneration`
+//! says a generation is done, and `sendInFlight` (written before every call) makes a crash
+//! between the call and its record visible as `OutcomeUnknown` instead of a silent resend.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::arn::{ChannelArn, resolve_region};
+use crate::backoff::BackoffPolicy;
+use crate::conditions::{self, Summary};
+use crate::outcome::{Reason, Retry, SendFailure, SendOutcome};
+use crate::resource::{
+    ContactChannelActivationSpec as Spec, ContactChannelActivationStatus as Status, LastError,
+    SendInFlight,
+};
+
+/// What to do when a call's outcome was lost (see guarantee 1 in the API contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum UnknownOutcomePolicy {
+    /// Send again: a second code is a nuisance, a channel that never gets one cannot be paged.
+    #[default]
+    Resend,
+    /// Never risk a second code: stay `OutcomeUnknown` and Stalled until the spec changes.
+    Hold,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub default_region: Option<String>,
+    pub on_unknown_outcome: UnknownOutcomePolicy,
+    pub backoff: BackoffPolicy,
+    /// How long a call started by another operator instance may run before its outcome is
+    /// taken as lost (covers replica failover: the old leader may still be mid-call).
+    pub in_flight_grace: Duration,
+    /// This process's identity, recorded as the holder of its in-flight calls.
+    pub instance: String,
+}
+
+/// The inputs read from the object.
+#[derive(Clone, Copy, Debug)]
+pub struct Observed<'a> {
+    pub generation: i64,
+    pub spec: &'a Spec,
+    pub status: &'a Status,
+}
+
+/// The outcome of a call this process made but has not recorded yet (the status write failed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remembered {
+    pub flight: SendInFlight,
+    pub outcome: SendOutcome,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// A Kubernetes Event to publish along with a status write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub type_: EventType,
+    pub reason: Reason,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// The status already says everything; nothing to do until the object changes.
+    Idle,
+    /// Come back later; nothing to write now.
+    Wait(Duration),
+    /// Write this status, publish the note, and come back after `requeue` if given.
+    Record { status: Status, requeue: Option<Duration>, note: Option<Note> },
+    /// Write `intent` (which holds `sendInFlight`), and only if that write succeeds, call AWS.
+    Send { channel: ChannelArn, region: String, intent: Status },
+}
+
+/// Decides what to do for the object's current generation.
+pub fn decide(
+    observed: Observed<'_>,
+    settings: &Settings,
+    now: Timestamp,
+    remembered: Option<&Remembered>,
+    jitter: f64,
+) -> Decision {
+    let Observed { generation, spec, status } = observed;
+
+    if let (Some(flight), Some(memory)) = (&status.send_in_flight, remembered)
+        && memory.flight == *flight
+    {
+        let (status, requeue, note) = record_outcome(status, &memory.outcome, settings, now, jitter);
+        return Decision::Record { status, requeue, note: Some(note) };
+    }
+
+    if status.sent_generation == Some(generation) {
+        return record_if_changed(status, sent_status(status, generation), None);
+    }
+
+    let current = status.observed_generation == Some(generation);
+    let mut fresh = status.clone();
+    fresh.observed_generation = Some(generation);
+    if !current {
+        fresh.attempts = 0;
+        fresh.next_attempt_time = None;
+    }
+
+    if spec.suspend {
+        fresh.send_in_flight = None;
+        fresh.next_attempt_time = None;
+        let summary = summary(generation, Reason::Suspended, "suspend is true: no call to AWS is made".into(), false, false);
+        fresh.conditions = conditions::conditions(&status.conditions, &summary, now);
+        return record_if_changed(status, fresh, None);
+    }
+
+    let channel = match ChannelArn::parse(&spec.contact_channel_id) {
+        Ok(channel) => channel,
+        Err(error) => return refuse(status, fresh, Reason::InvalidSpec, error.to_string(), now),
+    };
+    let Some(region) = resolve_region(spec.region.as_deref(), &channel, settings.default_region.as_deref()) else {
+        let message = format!(
+            "no AWS region: spec.region is unset, {channel} has no region part, and the operator has no default region (--default-region or AWS_REGION)"
+        );
+        return refuse(status, fresh, Reason::RegionUnknown, message, now);
+    };
+
+    if let Some(flight) = status.send_in_flight.as_ref().filter(|f| f.generation == generation) {
+        let deadline = flight.started_time.0 + settings.in_flight_grace;
+        if flight.holder != settings.instance && now < deadline {
+            return Decision::Wait(until(now, deadline));
+        }
+        let failure = SendFailure::local(
+            Reason::OutcomeUnknown,
+            format!(
+                "the operator stopped after calling SendActivationCode (attempt {}, started {}) and before recording its outcome; AWS may or may not have sent a code",
+                flight.attempt, flight.started_time.0
+            ),
+        );
+        let (status, requeue, note) = record_outcome(status, &Err(failure), settings, now, jitter);
+        return Decision::Record { status, requeue, note: Some(note) };
+    }
+
+    if current && status.send_in_flight.is_none() && status.attempts > 0 {
+        match &status.next_attempt_time {
+            // Attempts were made and none is scheduled: the last failure was terminal.
+            None => return Decision::Idle,
+            Some(next) if next.0 > now => return Decision::Wait(until(now, next.0)),
+            Some(_) => {}
+        }
+    }
+
+    let attempt = fresh.attempts + 1;
+    fresh.attempts = attempt;
+    fresh.next_attempt_time = None;
+    fresh.send_in_flight = Some(SendInFlight {
+        generation,
+        attempt,
+        holder: settings.instance.clone(),
+        started_time: Time(now),
+    });
+    let (reason, message) = match (&status.last_error, current && attempt > 1) {
+        (Some(error), true) => (
+            conditions::find(&status.conditions, conditions::CODE_SENT)
+                .and_then(|c| Reason::parse(&c.reason))
+                .unwrap_or(Reason::Pending),
+            format!("retrying (attempt {attempt}) after {}: {}", error.code, error.message),
+        ),
+        _ => (Reason::Pending, format!("sending the activation code (attempt {attempt})")),
+    };
+    let summary = summary(generation, reason, message, true, false);
+    fresh.conditions = conditions::conditions(&status.conditions, &summary, now);
+    Decision::Send { channel, region, intent: fresh }
+}
+
+/// The status after a call's outcome, when to come back, and the Event to publish.
+pub fn record_outcome(
+    status: &Status,
+    outcome: &SendOutcome,
+    settings: &Settings,
+    now: Timestamp,
+    jitter: f64,
+) -> (Status, Option<Duration>, Note) {
+    let (generation, attempt) = match &status.send_in_flight {
+        Some(flight) => (flight.generation, flight.attempt),
+        None => (status.observed_generation.unwrap_or_default(), status.attempts),
+    };
+    let mut next = status.clone();
+    next.send_in_flight = None;
+    next.observed_generation = Some(generation);
+    next.attempts = attempt;
+
+    let failure = match outcome {
+        Ok(sent) => {
+            next.last_sent_time = Some(Time(now));
+            let mut next = sent_status(&next, generation);
+            next.next_attempt_time = None;
+            let request = sent.request_id.as_deref().map(|id| format!(", request id {id}")).unwrap_or_default();
+            let message = format!("activation code sent (attempt {attempt}{request})");
+            let summary = summary(generation, Reason::Sent, message.clone(), false, false);
+            next.conditions = conditions::conditions(&status.conditions, &summary, now);
+            return (next, None, Note { type_: EventType::Normal, reason: Reason::Sent, message });
+        }
+        Err(failure) => failure,
+    };
+
+    let hold = failure.reason == Reason::OutcomeUnknown && settings.on_unknown_outcome == UnknownOutcomePolicy::Hold;
+    let retry = if hold { Retry::Never } else { failure.reason.retry() };
+    let delay = settings.backoff.delay(retry, attempt, failure.retry_after, jitter);
+    next.next_attempt_time = delay.map(|d| Time(now + d));
+    next.last_error = Some(LastError {
+        code: failure.code.clone(),
+        message: failure.message.clone(),
+        http_status: failure.http_status,
+        request_id: failure.request_id.clone(),
+        time: Time(now),
+    });
+    let mut message = describe(failure);
+    match &next.next_attempt_time {
+        Some(at) => message.push_str(&format!("; attempt {attempt} failed, next attempt at {}", at.0)),
+        None if hold => message.push_str("; not sent again (--on-unknown-outcome=hold) until the spec changes"),
+        None => message.push_str("; not retried until the spec changes"),
+    }
+    let stalled = hold || failure.reason.needs_a_person();
+    let summary = summary(generation, failure.reason, message.clone(), delay.is_some(), stalled);
+    next.conditions = conditions::conditions(&status.conditions, &summary, now);
+    (next, delay, Note { type_: EventType::Warning, reason: failure.reason, message })
+}
+
+fn describe(failure: &SendFailure) -> String {
+    let mut text = format!("{}: {}", failure.code, failure.message);
+    let details: Vec<String> = [
+        failure.http_status.map(|s| format!("HTTP {s}")),
+        failure.request_id.as_ref().map(|id| format!("request id {id}")),
+        failure.retry_after.map(|d| format!("retry after {}s", d.as_secs())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !details.is_empty() {
+        text.push_str(&format!(" ({})", details.join(", ")));
+    }
+    text
+}
+
+/// The status of a generation whose code was sent.
+fn sent_status(status: &Status, generation: i64) -> Status {
+    let mut next = status.clone();
+    next.observed_generation = Some(generation);
+    next.sent_generation = Some(generation);
+    next.send_in_flight = None;
+    next.next_attempt_time = None;
+    let already = conditions::find(&status.conditions, conditions::CODE_SENT)
+        .filter(|c| c.status == "True" && c.observed_generation == Some(generation));
+    if already.is_none() {
+        let message = "activation code sent".to_owned();
+        let when = next.last_sent_time.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0);
+        next.conditions = conditions::conditions(&status.conditions, &summary(generation, Reason::Sent, message, false, false), when);
+    }
+    next
+}
+
+/// A spec the operator cannot act on: recorded, Stalled, no call, no retry.
+fn refuse(previous: &Status, mut fresh: Status, reason: Reason, message: String, now: Timestamp) -> Decision {
+    let generation = fresh.observed_generation.unwrap_or_default();
+    fresh.send_in_flight = None;
+    fresh.next_attempt_time = None;
+    let summary = summary(generation, reason, message.clone(), false, true);
+    fresh.conditions = conditions::conditions(&previous.conditions, &summary, now);
+    let note = (conditions::find(&previous.conditions, conditions::CODE_SENT).map(|c| c.reason.as_str()) != Some(reason.as_str()))
+        .then(|| Note { type_: EventType::Warning, reason, message });
+    record_if_changed(previous, fresh, note)
+}
+
+fn record_if_changed(previous: &Status, next: Status, note: Option<Note>) -> Decision {
+    if *previous == next {
+        Decision::Idle
+    } else {
+        Decision::Record { status: next, requeue: None, note }
+    }
+}
+
+fn summary(generation: i64, reason: Reason, message: String, reconciling: bool, stalled: bool) -> Summary {
+    Summary { generation, reason, message, reconciling, stalled }
+}
+
+fn until(now: Timestamp, at: Timestamp) -> Duration {
+    Duration::try_from(at.duration_since(now)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,428 @@
+//! The decision table, row by row, and a model check that no sequence of events sends a
+//! second code for a generation already marked sent.
+
+use super::*;
+use crate::outcome::{ALL_REASONS, Sent, reason_for_code};
+use proptest::prelude::*;
+
+const ARN: &str = "arn:aws:ssm-contacts:us-east-1:111122223333:contact-channel/oncall/abc";
+const ARN_NO_REGION: &str = "arn:aws:ssm-contacts::111122223333:contact-channel/oncall/abc";
+const ME: &str = "operator-a";
+
+fn settings() -> Settings {
+    Settings {
+        default_region: Some("eu-central-1".into()),
+        on_unknown_outcome: UnknownOutcomePolicy::Resend,
+        backoff: BackoffPolicy::default(),
+        in_flight_grace: Duration::from_secs(60),
+        instance: ME.into(),
+    }
+}
+
+fn spec(arn: &str) -> Spec {
+    Spec { contact_channel_id: arn.into(), ..Spec::default() }
+}
+
+fn t(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+}
+
+fn run(spec: &Spec, status: &Status, generation: i64, now: Timestamp) -> Decision {
+    decide(Observed { generation, spec, status }, &settings(), now, None, 0.5)
+}
+
+fn expect_send(decision: Decision) -> (ChannelArn, String, Status) {
+    match decision {
+        Decision::Send { channel, region, intent } => (channel, region, intent),
+        other => panic!("expected a send, got {other:?}"),
+    }
+}
+
+fn expect_record(decision: Decision) -> (Status, Option<Duration>, Option<Note>) {
+    match decision {
+        Decision::Record { status, requeue, note } => (status, requeue, note),
+        other => panic!("expected a status record, got {other:?}"),
+    }
+}
+
+fn reason_of(status: &Status, type_: &str) -> Option<String> {
+    conditions::find(&status.conditions, type_).map(|c| format!("{}/{}", c.status, c.reason))
+}
+
+fn aws_error(code: &str, retry_after: Option<u64>) -> SendFailure {
+    SendFailure {
+        reason: reason_for_code(code),
+        code: code.into(),
+        message: format!("{code} from AWS"),
+        http_status: Some(400),
+        request_id: Some("req-1".into()),
+        retry_after: retry_after.map(Duration::from_secs),
+    }
+}
+
+/// Sends generation `generation` and records `outcome`, returning the recorded status.
+fn attempt(spec: &Spec, status: &Status, generation: i64, now: Timestamp, outcome: SendOutcome) -> (Status, Option<Duration>, Note) {
+    let (_, _, intent) = expect_send(run(spec, status, generation, now));
+    record_outcome(&intent, &outcome, &settings(), now, 0.5)
+}
+
+#[test]
+/// A new object is sent at once, with a written-ahead intent naming this instance.
+fn new_object_sends_with_intent() {
+    let (channel, region, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    assert_eq!(channel.as_str(), ARN);
+    assert_eq!(region, "us-east-1");
+    let flight = intent.send_in_flight.clone().unwrap();
+    assert_eq!((flight.generation, flight.attempt, flight.holder.as_str()), (1, 1, ME));
+    assert_eq!(intent.attempts, 1);
+    assert_eq!(intent.observed_generation, Some(1));
+    assert_eq!(reason_of(&intent, "CodeSent").as_deref(), Some("False/Pending"));
+    assert_eq!(reason_of(&intent, "Reconciling").as_deref(), Some("True/Pending"));
+}
+
+#[test]
+/// Success marks the generation sent and Ready; afterwards nothing is ever sent again.
+fn success_is_final_for_the_generation() {
+    let (status, requeue, note) = attempt(&spec(ARN), &Status::default(), 1, t(0), Ok(Sent { request_id: Some("r".into()) }));
+    assert_eq!(status.sent_generation, Some(1));
+    assert_eq!(status.send_in_flight, None);
+    assert_eq!(status.last_sent_time, Some(Time(t(0))));
+    assert_eq!(requeue, None);
+    assert_eq!((note.type_, note.reason), (EventType::Normal, Reason::Sent));
+    assert_eq!(reason_of(&status, "Ready").as_deref(), Some("True/Sent"));
+    assert_eq!(reason_of(&status, "Reconciling"), None);
+    for later in [t(1), t(86_400), t(10_000_000)] {
+        assert_eq!(run(&spec(ARN), &status, 1, later), Decision::Idle);
+    }
+}
+
+#[test]
+/// A spec change (new generation) asks for exactly one new code.
+fn generation_bump_sends_again() {
+    let (sent, _, _) = attempt(&spec(ARN), &Status::default(), 1, t(0), Ok(Sent { request_id: None }));
+    let mut changed = spec(ARN);
+    changed.resend_token = Some("again".into());
+    let (_, _, intent) = expect_send(run(&changed, &sent, 2, t(5)));
+    assert_eq!(intent.attempts, 1);
+    let (sent2, _, _) = record_outcome(&intent, &Ok(Sent { request_id: None }), &settings(), t(5), 0.5);
+    assert_eq!(sent2.sent_generation, Some(2));
+    assert_eq!(run(&changed, &sent2, 2, t(6)), Decision::Idle);
+}
+
+#[test]
+/// Each AWS error of the contract ends in its reason, with the right retry and kstatus shape.
+fn error_table_rows() {
+    // (code, reason, retried?, earliest retry in seconds, stalled?)
+    let rows = [
+        ("ThrottlingException", "Throttled", true, 0, false),
+        ("InternalServerException", "AwsInternalError", true, 0, false),
+        ("ServiceQuotaExceededException", "QuotaExceeded", true, 30, false),
+        ("AccessDeniedException", "AccessDenied", true, 30, true),
+        ("DataEncryptionException", "DataEncryptionError", true, 30, true),
+        ("ResourceNotFoundException", "ChannelNotFound", true, 30, false),
+        ("ValidationException", "ValidationFailed", false, 0, true),
+    ];
+    for (code, reason, retried, min_delay, stalled) in rows {
+        let (status, requeue, note) = attempt(&spec(ARN), &Status::default(), 1, t(0), Err(aws_error(code, None)));
+        assert_eq!(reason_of(&status, "CodeSent"), Some(format!("False/{reason}")), "{code}");
+        assert_eq!(reason_of(&status, "Ready"), Some(format!("False/{reason}")), "{code}");
+        assert_eq!(requeue.is_some(), retried, "{code}");
+        assert_eq!(status.next_attempt_time.is_some(), retried, "{code}");
+        assert!(requeue.unwrap_or_default() >= Duration::from_secs(min_delay), "{code}");
+        assert_eq!(reason_of(&status, "Stalled").is_some(), stalled, "{code}");
+        assert_eq!(reason_of(&status, "Reconciling").is_some(), retried && !stalled, "{code}");
+        let error = status.last_error.clone().unwrap();
+        assert_eq!((error.code.as_str(), error.request_id.as_deref(), error.http_status), (code, Some("req-1"), Some(400)));
+        let message = &conditions::find(&status.conditions, "CodeSent").unwrap().message;
+        assert!(message.contains(&format!("{code} from AWS")) && message.contains("req-1"), "{message}");
+        assert_eq!((note.type_, note.reason.as_str()), (EventType::Warning, reason));
+        assert_eq!(status.sent_generation, None);
+    }
+}
+
+#[test]
+/// ValidationException is terminal: no call until the spec changes, then one.
+fn validation_failure_waits_for_spec_change() {
+    let (failed, _, _) = attempt(&spec(ARN), &Status::default(), 1, t(0), Err(aws_error("ValidationException", None)));
+    assert_eq!(run(&spec(ARN), &failed, 1, t(100_000)), Decision::Idle);
+    expect_send(run(&spec(ARN), &failed, 2, t(100_001)));
+}
+
+#[test]
+/// Throttling waits at least RetryAfterSeconds, and nothing is sent before then.
+fn throttle_honours_retry_after() {
+    let (throttled, requeue, _) = attempt(&spec(ARN), &Status::default(), 1, t(0), Err(aws_error("ThrottlingException", Some(30))));
+    assert!(requeue.unwrap() >= Duration::from_secs(30));
+    let due = throttled.next_attempt_time.clone().unwrap().0;
+    assert!(due >= t(30));
+    match run(&spec(ARN), &throttled, 1, t(10)) {
+        Decision::Wait(wait) => assert_eq!(Timestamp::from_second(t(10).as_second()).unwrap() + wait, due),
+        other => panic!("expected a wait, got {other:?}"),
+    }
+    let (_, _, intent) = expect_send(run(&spec(ARN), &throttled, 1, due));
+    assert_eq!(intent.attempts, 2);
+    assert_eq!(reason_of(&intent, "CodeSent").as_deref(), Some("False/Throttled"));
+}
+
+#[test]
+/// Repeated transient failures back off exponentially, counting attempts.
+fn repeated_failures_back_off() {
+    let mut status = Status::default();
+    let mut now = t(0);
+    let mut delays = vec![];
+    for _ in 0..5 {
+        let (next, requeue, _) = attempt(&spec(ARN), &status, 1, now, Err(aws_error("InternalServerException", None)));
+        delays.push(requeue.unwrap());
+        now = next.next_attempt_time.clone().unwrap().0;
+        status = next;
+    }
+    assert_eq!(status.attempts, 5);
+    assert!(delays.windows(2).all(|w| w[1] > w[0]), "{delays:?}");
+}
+
+#[test]
+/// Suspended objects make no call and say so; unsuspending (a new generation) sends.
+fn suspend() {
+    let mut suspended = spec(ARN);
+    suspended.suspend = true;
+    let (status, requeue, _) = expect_record(run(&suspended, &Status::default(), 1, t(0)));
+    assert_eq!(requeue, None);
+    assert_eq!(reason_of(&status, "CodeSent").as_deref(), Some("False/Suspended"));
+    assert_eq!(reason_of(&status, "Reconciling"), None);
+    assert_eq!(status.send_in_flight, None);
+    assert_eq!(run(&suspended, &status, 1, t(10)), Decision::Idle);
+    expect_send(run(&spec(ARN), &status, 2, t(20)));
+}
+
+#[test]
+/// Region precedence reaches the call: spec override, ARN, operator default.
+fn region_resolution() {
+    let mut overridden = spec(ARN);
+    overridden.region = Some("us-west-2".into());
+    assert_eq!(expect_send(run(&overridden, &Status::default(), 1, t(0))).1, "us-west-2");
+    assert_eq!(expect_send(run(&spec(ARN), &Status::default(), 1, t(0))).1, "us-east-1");
+    assert_eq!(expect_send(run(&spec(ARN_NO_REGION), &Status::default(), 1, t(0))).1, "eu-central-1");
+}
+
+#[test]
+/// No region anywhere: RegionUnknown, Stalled, no call, and the decision stays put.
+fn missing_region_is_stalled() {
+    let mut no_default = settings();
+    no_default.default_region = None;
+    let spec = spec(ARN_NO_REGION);
+    let decision = decide(Observed { generation: 1, spec: &spec, status: &Status::default() }, &no_default, t(0), None, 0.5);
+    let (status, requeue, note) = expect_record(decision);
+    assert_eq!(requeue, None);
+    assert_eq!(reason_of(&status, "CodeSent").as_deref(), Some("False/RegionUnknown"));
+    assert_eq!(reason_of(&status, "Stalled").as_deref(), Some("True/RegionUnknown"));
+    assert_eq!(note.unwrap().reason, Reason::RegionUnknown);
+    let again = decide(Observed { generation: 1, spec: &spec, status: &status }, &no_default, t(50), None, 0.5);
+    assert_eq!(again, Decision::Idle);
+    // A default region configured later (an operator restart) unblocks it.
+    expect_send(decide(Observed { generation: 1, spec: &spec, status: &status }, &settings(), t(60), None, 0.5));
+}
+
+#[test]
+/// A spec the schema should have refused still ends in a reason, not a crash.
+fn invalid_arn_is_a_status() {
+    let (status, _, _) = expect_record(run(&spec("arn:aws:ssm:us-east-1:1:x"), &Status::default(), 1, t(0)));
+    assert_eq!(reason_of(&status, "Stalled").as_deref(), Some("True/InvalidSpec"));
+}
+
+#[test]
+/// An intent left by this instance with no outcome means the outcome is unknown: recorded,
+/// then (default policy) sent again after a backoff.
+fn lost_outcome_resends_after_backoff() {
+    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    let (status, requeue, note) = expect_record(run(&spec(ARN), &intent, 1, t(5)));
+    assert_eq!(note.unwrap().reason, Reason::OutcomeUnknown);
+    assert_eq!(reason_of(&status, "CodeSent").as_deref(), Some("False/OutcomeUnknown"));
+    assert_eq!(status.send_in_flight, None);
+    let due = status.next_attempt_time.clone().unwrap().0;
+    assert!(requeue.is_some());
+    let (_, _, retry) = expect_send(run(&spec(ARN), &status, 1, due));
+    assert_eq!(retry.attempts, 2);
+}
+
+#[test]
+/// With --on-unknown-outcome=hold the object stays OutcomeUnknown and Stalled.
+fn lost_outcome_held() {
+    let mut hold = settings();
+    hold.on_unknown_outcome = UnknownOutcomePolicy::Hold;
+    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    let spec = spec(ARN);
+    let decision = decide(Observed { generation: 1, spec: &spec, status: &intent }, &hold, t(5), None, 0.5);
+    let (status, requeue, _) = expect_record(decision);
+    assert_eq!(requeue, None);
+    assert_eq!(reason_of(&status, "Stalled").as_deref(), Some("True/OutcomeUnknown"));
+    let later = decide(Observed { generation: 1, spec: &spec, status: &status }, &hold, t(100_000), None, 0.5);
+    assert_eq!(later, Decision::Idle);
+}
+
+#[test]
+/// Another instance's fresh intent is waited out (failover), not declared lost at once.
+fn foreign_intent_gets_a_grace_period() {
+    let (_, _, mut intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    intent.send_in_flight.as_mut().unwrap().holder = "operator-b".into();
+    assert_eq!(run(&spec(ARN), &intent, 1, t(10)), Decision::Wait(Duration::from_secs(50)));
+    let (status, _, _) = expect_record(run(&spec(ARN), &intent, 1, t(61)));
+    assert_eq!(reason_of(&status, "CodeSent").as_deref(), Some("False/OutcomeUnknown"));
+}
+
+#[test]
+/// An outcome this process kept in memory (its status write failed) is recorded, not lost.
+fn remembered_outcome_is_recorded() {
+    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    let memory = Remembered { flight: intent.send_in_flight.clone().unwrap(), outcome: Ok(Sent { request_id: None }) };
+    let observed = Observed { generation: 1, spec: &spec(ARN), status: &intent };
+    let (status, _, _) = expect_record(decide(observed, &settings(), t(9), Some(&memory), 0.5));
+    assert_eq!(status.sent_generation, Some(1));
+}
+
+#[test]
+/// A status that says "sent" but lacks conditions (written by hand) is repaired, not resent.
+fn sent_status_is_repaired_without_a_call() {
+    let status = Status { sent_generation: Some(4), observed_generation: Some(4), ..Status::default() };
+    let (repaired, _, _) = expect_record(run(&spec(ARN), &status, 4, t(0)));
+    assert_eq!(reason_of(&repaired, "Ready").as_deref(), Some("True/Sent"));
+    assert_eq!(run(&spec(ARN), &repaired, 4, t(1)), Decision::Idle);
+}
+
+#[test]
+/// Every failure reason with a retry schedules one; the others never do.
+fn every_reason_has_a_retry_rule() {
+    for reason in ALL_REASONS {
+        let failure = SendFailure::local(reason, "x");
+        let (_, intent_status) = {
+            let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+            ((), intent)
+        };
+        let (status, requeue, _) = record_outcome(&intent_status, &Err(failure), &settings(), t(0), 0.5);
+        assert_eq!(requeue.is_some(), reason.retry() != Retry::Never, "{reason:?}");
+        assert_eq!(status.next_attempt_time.is_some(), requeue.is_some(), "{reason:?}");
+    }
+}
+
+/// Events that can happen to one object, in any order.
+#[derive(Clone, Debug)]
+enum Step {
+    /// The controller reconciles; a send it decides on ends in this AWS answer.
+    Reconcile(Answer),
+    /// AWS accepted the call, then the process died before recording it.
+    CrashAfterAccept,
+    /// The object's spec changes.
+    SpecChange,
+    /// The operator restarts (memory lost, a new instance identity).
+    Restart,
+    /// Time passes.
+    Sleep(u32),
+    /// The status write of an outcome fails; this process remembers the outcome.
+    OutcomeWriteFails(Answer),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Accept,
+    Reject(usize),
+}
+
+const CODES: [&str; 8] = [
+    "ThrottlingException",
+    "InternalServerException",
+    "ServiceQuotaExceededException",
+    "AccessDeniedException",
+    "DataEncryptionException",
+    "ResourceNotFoundException",
+    "ValidationException",
+    "Garbage",
+];
+
+fn answer() -> impl Strategy<Value = Answer> {
+    prop_oneof![Just(Answer::Accept), (0..CODES.len()).prop_map(Answer::Reject)]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => answer().prop_map(Step::Reconcile),
+        1 => Just(Step::CrashAfterAccept),
+        1 => Just(Step::SpecChange),
+        1 => Just(Step::Restart),
+        2 => (0u32..4000).prop_map(Step::Sleep),
+        1 => answer().prop_map(Step::OutcomeWriteFails),
+    ]
+}
+
+fn outcome_of(answer: Answer) -> SendOutcome {
+    match answer {
+        Answer::Accept => Ok(Sent { request_id: None }),
+        Answer::Reject(i) => Err(aws_error(CODES[i], Some(1))),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    /// Whatever happens, AWS accepts at most one send per generation, plus one for each
+    /// crash that lost an accepted send; and a generation marked sent is never sent again.
+    fn at_most_one_accepted_send_per_generation(steps in proptest::collection::vec(step(), 1..60), hold in any::<bool>()) {
+        let spec_for = |generation: i64| Spec { resend_token: Some(generation.to_string()), ..spec(ARN) };
+        let mut settings = settings();
+        if hold { settings.on_unknown_outcome = UnknownOutcomePolicy::Hold; }
+        let mut generation = 1i64;
+        let mut status = Status::default();
+        let mut memory: Option<Remembered> = None;
+        let mut now = t(0);
+        let mut accepted = std::collections::HashMap::<i64, u32>::new();
+        let mut lost = std::collections::HashMap::<i64, u32>::new();
+        let mut restarts = 0;
+
+        for step in steps {
+            now += Duration::from_secs(1);
+            let spec = spec_for(generation);
+            let observed = Observed { generation, spec: &spec, status: &status };
+            match step {
+                Step::SpecChange => { generation += 1; continue; }
+                Step::Restart => {
+                    if let Some(lost_send) = memory.take().filter(|m| m.outcome.is_ok()) {
+                        *lost.entry(lost_send.flight.generation).or_default() += 1;
+                    }
+                    restarts += 1; settings.instance = format!("operator-{restarts}"); continue; }
+                Step::Sleep(s) => { now += Duration::from_secs(u64::from(s)); continue; }
+                Step::Reconcile(answer) | Step::OutcomeWriteFails(answer) => {
+                    match decide(observed, &settings, now, memory.as_ref(), 0.5) {
+                        Decision::Send { intent, .. } => {
+                            prop_assert_ne!(status.sent_generation, Some(generation), "send for a generation already sent");
+                            let outcome = outcome_of(answer);
+                            if outcome.is_ok() { *accepted.entry(generation).or_default() += 1; }
+                            if matches!(step, Step::OutcomeWriteFails(_)) {
+                                memory = Some(Remembered { flight: intent.send_in_flight.clone().unwrap(), outcome });
+                                status = intent;
+                            } else {
+                                status = record_outcome(&intent, &outcome, &settings, now, 0.5).0;
+                                memory = None;
+                            }
+                        }
+                        Decision::Record { status: next, .. } => { status = next; memory = None; }
+                        Decision::Wait(_) | Decision::Idle => {}
+                    }
+                }
+                Step::CrashAfterAccept => {
+                    if let Decision::Send { intent, .. } = decide(observed, &settings, now, memory.as_ref(), 0.5) {
+                        prop_assert_ne!(status.sent_generation, Some(generation));
+                        *accepted.entry(generation).or_default() += 1;
+                        *lost.entry(generation).or_default() += 1;
+                        status = intent;
+                        memory = None;
+                        restarts += 1;
+                        settings.instance = format!("operator-{restarts}");
+                    }
+                }
+            }
+        }
+        for (generation, count) in accepted {
+            let allowance = 1 + lost.get(&generation).copied().unwrap_or(0);
+            prop_assert!(count <= allowance, "generation {generation}: {count} accepted sends, allowance {allowance}");
+        }
+    }
+}

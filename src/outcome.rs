@@ -1,0 +1,234 @@
+//! What a SendActivationCode attempt can end in, and how each ending is retried.
+//!
+//! One `Reason` is at once the `CodeSent`/`Ready` condition reason, the Event reason and the
+//! metric label, so a person reading `kubectl describe`, an alert and a log line see one name.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Reason {
+    Pending,
+    Sent,
+    Suspended,
+    Throttled,
+    AwsInternalError,
+    QuotaExceeded,
+    AccessDenied,
+    DataEncryptionError,
+    ChannelNotFound,
+    ValidationFailed,
+    UnexpectedResponse,
+    OutcomeUnknown,
+    EndpointUnreachable,
+    CredentialsUnavailable,
+    RegionUnknown,
+    InvalidSpec,
+}
+
+/// How soon, if ever, a failed attempt is tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Exponential backoff from the short base (transient trouble).
+    Fast,
+    /// Exponential backoff from the long base (needs a fix outside the operator, which may come).
+    Slow,
+    /// Not until the spec (or the operator's configuration) changes.
+    Never,
+}
+
+impl Reason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Sent => "Sent",
+            Self::Suspended => "Suspended",
+            Self::Throttled => "Throttled",
+            Self::AwsInternalError => "AwsInternalError",
+            Self::QuotaExceeded => "QuotaExceeded",
+            Self::AccessDenied => "AccessDenied",
+            Self::DataEncryptionError => "DataEncryptionError",
+            Self::ChannelNotFound => "ChannelNotFound",
+            Self::ValidationFailed => "ValidationFailed",
+            Self::UnexpectedResponse => "UnexpectedResponse",
+            Self::OutcomeUnknown => "OutcomeUnknown",
+            Self::EndpointUnreachable => "EndpointUnreachable",
+            Self::CredentialsUnavailable => "CredentialsUnavailable",
+            Self::RegionUnknown => "RegionUnknown",
+            Self::InvalidSpec => "InvalidSpec",
+        }
+    }
+
+    pub fn parse(reason: &str) -> Option<Self> {
+        ALL_REASONS.into_iter().find(|r| r.as_str() == reason)
+    }
+
+    /// The retry policy of a failure with this reason. `OutcomeUnknown` depends on the
+    /// operator's `--on-unknown-outcome` and is decided by the caller.
+    pub const fn retry(self) -> Retry {
+        match self {
+            Self::Throttled
+            | Self::AwsInternalError
+            | Self::UnexpectedResponse
+            | Self::OutcomeUnknown
+            | Self::EndpointUnreachable => Retry::Fast,
+            Self::QuotaExceeded
+            | Self::AccessDenied
+            | Self::DataEncryptionError
+            | Self::ChannelNotFound
+            | Self::CredentialsUnavailable => Retry::Slow,
+            Self::ValidationFailed
+            | Self::RegionUnknown
+            | Self::InvalidSpec
+            | Self::Pending
+            | Self::Sent
+            | Self::Suspended => Retry::Never,
+        }
+    }
+
+    /// Whether a person must act before this can progress (kstatus `Stalled`). Some stalled
+    /// reasons are still retried slowly, since IAM or KMS may be fixed without a spec change.
+    pub const fn needs_a_person(self) -> bool {
+        matches!(
+            self,
+            Self::AccessDenied
+                | Self::DataEncryptionError
+                | Self::ValidationFailed
+                | Self::CredentialsUnavailable
+                | Self::RegionUnknown
+                | Self::InvalidSpec
+        )
+    }
+}
+
+pub const ALL_REASONS: [Reason; 16] = [
+    Reason::Pending,
+    Reason::Sent,
+    Reason::Suspended,
+    Reason::Throttled,
+    Reason::AwsInternalError,
+    Reason::QuotaExceeded,
+    Reason::AccessDenied,
+    Reason::DataEncryptionError,
+    Reason::ChannelNotFound,
+    Reason::ValidationFailed,
+    Reason::UnexpectedResponse,
+    Reason::OutcomeUnknown,
+    Reason::EndpointUnreachable,
+    Reason::CredentialsUnavailable,
+    Reason::RegionUnknown,
+    Reason::InvalidSpec,
+];
+
+/// A failed attempt, classified, with everything AWS told us about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendFailure {
+    pub reason: Reason,
+    /// The AWS error code, or the reason's name when AWS gave none.
+    pub code: String,
+    pub message: String,
+    pub http_status: Option<u16>,
+    pub request_id: Option<String>,
+    /// RetryAfterSeconds from the error body, when AWS sent one.
+    pub retry_after: Option<Duration>,
+}
+
+impl SendFailure {
+    /// A failure the operator detected itself, without an answer from AWS.
+    pub fn local(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            code: reason.as_str().to_owned(),
+            message: message.into(),
+            http_status: None,
+            request_id: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// The result of one SendActivationCode call.
+pub type SendOutcome = Result<Sent, SendFailure>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub request_id: Option<String>,
+}
+
+/// Maps an AWS error code to its reason. The code, not the HTTP status, decides: the
+/// documentation and the service model disagree on the statuses.
+pub fn reason_for_code(code: &str) -> Reason {
+    match normalize_code(code) {
+        "ThrottlingException" | "TooManyRequestsException" | "ThrottledException" => {
+            Reason::Throttled
+        }
+        "InternalServerException" | "InternalFailure" | "ServiceUnavailable" => {
+            Reason::AwsInternalError
+        }
+        "ServiceQuotaExceededException" => Reason::QuotaExceeded,
+        // Authentication failures are the caller's identity being refused: a person fixes it.
+        "AccessDeniedException"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "IncompleteSignature"
+        | "IncompleteSignatureException"
+        | "MissingAuthenticationToken"
+        | "ExpiredTokenException" => Reason::AccessDenied,
+        "DataEncryptionException" => Reason::DataEncryptionError,
+        "ResourceNotFoundException" => Reason::ChannelNotFound,
+        "ValidationException" => Reason::ValidationFailed,
+        _ => Reason::UnexpectedResponse,
+    }
+}
+
+/// `aws.protocols#Foo:http://...` and `prefix#Foo` both name `Foo`.
+pub fn normalize_code(code: &str) -> &str {
+    let code = code.split(':').next().unwrap_or(code);
+    code.rsplit('#').next().unwrap_or(code).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    /// Every AWS error in the contract maps to its documented reason.
+    fn error_table() {
+        let table = [
+            ("ThrottlingException", Reason::Throttled, Retry::Fast, false),
+            ("InternalServerException", Reason::AwsInternalError, Retry::Fast, false),
+            ("ServiceQuotaExceededException", Reason::QuotaExceeded, Retry::Slow, false),
+            ("AccessDeniedException", Reason::AccessDenied, Retry::Slow, true),
+            ("DataEncryptionException", Reason::DataEncryptionError, Retry::Slow, true),
+            ("ResourceNotFoundException", Reason::ChannelNotFound, Retry::Slow, false),
+            ("ValidationException", Reason::ValidationFailed, Retry::Never, true),
+            ("SomethingNew", Reason::UnexpectedResponse, Retry::Fast, false),
+        ];
+        for (code, reason, retry, stalled) in table {
+            assert_eq!(reason_for_code(code), reason, "{code}");
+            assert_eq!(reason.retry(), retry, "{code}");
+            assert_eq!(reason.needs_a_person(), stalled, "{code}");
+        }
+    }
+
+    #[test]
+    /// Codes arrive decorated (`ns#Code`, `Code:uri`); the bare name decides.
+    fn decorated_codes() {
+        assert_eq!(normalize_code("com.amazonaws.ssmcontacts#ThrottlingException"), "ThrottlingException");
+        assert_eq!(normalize_code("ThrottlingException:http://internal.amazon.com/"), "ThrottlingException");
+        assert_eq!(
+            reason_for_code("aws.protocols#ValidationException:http://x"),
+            Reason::ValidationFailed
+        );
+    }
+
+    #[test]
+    /// Reason names round-trip, so a status written by one version is read by the next.
+    fn reasons_round_trip() {
+        for reason in ALL_REASONS {
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(Reason::parse("Nope"), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! One send rate for the whole operator, which halves when AWS throttles and creeps back up
+//! while calls succeed (additive increase, multiplicative decrease), so that 10,000 objects
+//! applied at once become a steady stream instead of a throttling storm.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateSettings {
+    /// Sends per second when nothing has been throttled.
+    pub max_rate: f64,
+    /// The floor that throttling never pushes the rate below.
+    pub min_rate: f64,
+    /// Sends that may go out at once after a quiet period.
+    pub burst: f64,
+}
+
+impl Default for RateSettings {
+    fn default() -> Self {
+        Self { max_rate: 10.0, min_rate: 0.2, burst: 10.0 }
+    }
+}
+
+/// The token bucket itself, driven by explicit instants so it can be tested without a clock.
+#[derive(Debug)]
+pub struct AdaptiveBucket {
+    settings: RateSettings,
+    rate: f64,
+    tokens: f64,
+    refilled_at: Instant,
+    last_decrease: Option<Instant>,
+}
+
+impl AdaptiveBucket {
+    pub fn new(settings: RateSettings, now: Instant) -> Self {
+        let settings = RateSettings {
+            max_rate: settings.max_rate.max(f64::MIN_POSITIVE),
+            min_rate: settings.min_rate.clamp(f64::MIN_POSITIVE, settings.max_rate),
+            burst: settings.burst.max(1.0),
+        };
+        Self { settings, rate: settings.max_rate, tokens: settings.burst, refilled_at: now, last_decrease: None }
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.settings.burst);
+        self.refilled_at = now;
+    }
+
+    /// Takes a token, or says how long until one is there.
+    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+
+    /// Halves the rate. Throttles that arrive together are one signal, not many: the rate
+    /// drops at most once per current send interval (and at least once a second).
+    pub fn on_throttle(&mut self, now: Instant) {
+        let window = Duration::from_secs_f64((1.0 / self.rate).min(1.0));
+        if self.last_decrease.is_some_and(|at| now.saturating_duration_since(at) < window) {
+            return;
+        }
+        self.refill(now);
+        self.rate = (self.rate / 2.0).max(self.settings.min_rate);
+        // Drain the burst so that the next sends follow the new, slower rate at once.
+        self.tokens = self.tokens.min(0.0);
+        self.last_decrease = Some(now);
+    }
+
+    /// Adds back a fiftieth of the full rate per success.
+    pub fn on_success(&mut self, now: Instant) {
+        self.refill(now);
+        self.rate = (self.rate + self.settings.max_rate / 50.0).min(self.settings.max_rate);
+    }
+}
+
+/// The shared limiter every reconcile goes through before calling AWS.
+#[derive(Debug)]
+pub struct SendPacer {
+    bucket: Mutex<AdaptiveBucket>,
+}
+
+impl SendPacer {
+    pub fn new(settings: RateSettings) -> Self {
+        Self { bucket: Mutex::new(AdaptiveBucket::new(settings, Instant::now())) }
+    }
+
+    fn with_bucket<T>(&self, f: impl FnOnce(&mut AdaptiveBucket) -> T) -> T {
+        // A poisoned lock only means another task panicked mid-update; the numbers are still usable.
+        let mut bucket = self.bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut bucket)
+    }
+
+    /// Waits for a send slot.
+    pub async fn acquire(&self) {
+        loop {
+            match self.with_bucket(|b| b.try_take(Instant::now())) {
+                Ok(()) => return,
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    pub fn on_throttle(&self) {
+        self.with_bucket(|b| b.on_throttle(Instant::now()));
+    }
+
+    pub fn on_success(&self) {
+        self.with_bucket(|b| b.on_success(Instant::now()));
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.with_bucket(|b| b.rate())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> RateSettings {
+        RateSettings { max_rate: 10.0, min_rate: 0.5, burst: 3.0 }
+    }
+
+    #[test]
+    /// A full bucket allows the burst, then one send per interval.
+    fn burst_then_rate() {
+        let t0 = Instant::now();
+        let mut bucket = AdaptiveBucket::new(settings(), t0);
+        for _ in 0..3 {
+            assert!(bucket.try_take(t0).is_ok());
+        }
+        let wait = bucket.try_take(t0).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-9, "{wait:?}");
+        assert!(bucket.try_take(t0 + Duration::from_millis(100)).is_ok());
+    }
+
+    #[test]
+    /// Throttling halves the rate, down to the floor, and empties the burst.
+    fn throttle_halves_to_floor() {
+        let t0 = Instant::now();
+        let mut bucket = AdaptiveBucket::new(settings(), t0);
+        let mut now = t0;
+        for expected in [5.0, 2.5, 1.25, 0.625, 0.5, 0.5] {
+            now += Duration::from_secs(2);
+            bucket.on_throttle(now);
+            assert_eq!(bucket.rate(), expected);
+        }
+        assert!(bucket.try_take(now).is_err());
+    }
+
+    #[test]
+    /// A burst of throttles answered together counts once.
+    fn simultaneous_throttles_count_once() {
+        let t0 = Instant::now();
+        let mut bucket = AdaptiveBucket::new(settings(), t0);
+        for _ in 0..20 {
+            bucket.on_throttle(t0);
+        }
+        assert_eq!(bucket.rate(), 5.0);
+    }
+
+    #[test]
+    /// Successes bring the rate back to, and not beyond, the maximum.
+    fn success_recovers() {
+        let t0 = Instant::now();
+        let mut bucket = AdaptiveBucket::new(settings(), t0);
+        bucket.on_throttle(t0);
+        for _ in 0..24 {
+            bucket.on_success(t0);
+        }
+        assert!(bucket.rate() > 9.0 && bucket.rate() < 10.0);
+        for _ in 0..10 {
+            bucket.on_success(t0);
+        }
+        assert_eq!(bucket.rate(), 10.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    /// The async pacer holds callers back to the configured rate.
+    async fn pacer_spaces_sends() {
+        let pacer = SendPacer::new(RateSettings { max_rate: 2.0, min_rate: 1.0, burst: 1.0 });
+        let start = Instant::now();
+        for _ in 0..5 {
+            pacer.acquire().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(1999), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(2100), "{elapsed:?}");
+    }
+}
