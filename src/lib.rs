@@ -17,10 +17,17 @@
 //! - [`telemetry`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod arn;
+pub mod aws;
 pub mod backoff;
 pub mod conditions;
+pub mod config;
+pub mod controller;
+pub mod crd;
 pub mod decide;
 pub mod outcome;
 pub mod pacing;
 pub mod resource;
+pub mod status;
+pub mod telemetry;

@@ -1,1 +1,119 @@
-fn main() {}
+//! ssm-contacts-operator: CLI -> telemetry, admin server, leader lease, controller, shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use clap::Parser;
+use futures::FutureExt;
+use kube_lease_manager::LeaseManagerBuilder;
+use prometheus_client::registry::Registry;
+use rand::Rng;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use ssm_contacts_operator::aws::{SsmContacts, Timeouts};
+use ssm_contacts_operator::config::Args;
+use ssm_contacts_operator::controller::{self, Context, Scope};
+use ssm_contacts_operator::decide::Settings;
+use ssm_contacts_operator::pacing::SendPacer;
+use ssm_contacts_operator::telemetry::{self, Metrics};
+use ssm_contacts_operator::admin;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    telemetry::init_logging(args.ops.log_format);
+
+    let client = kube::Client::try_default().await.context("no Kubernetes client configuration")?;
+    let aws = SsmContacts::from_env(Timeouts { connect: args.aws.connect_timeout, call: args.aws.call_timeout }).await;
+    let default_region = args.aws.default_region.clone().or_else(|| aws.sdk_region());
+    let identity = args.ops.identity.clone().unwrap_or_else(|| "ssm-contacts-operator".to_owned());
+    // A fresh suffix per process: a restarted container must not mistake the in-flight
+    // calls of its previous life for its own live ones.
+    let instance = format!("{identity}-{:08x}", rand::rng().random::<u32>());
+    info!(%instance, default_region = default_region.as_deref().unwrap_or("<none>"), "starting");
+
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let ready = Arc::new(AtomicBool::new(false));
+    let (admin_addr, admin_server) = admin::serve(args.ops.admin_addr, registry, ready.clone())
+        .await
+        .with_context(|| format!("cannot bind the admin server to {}", args.ops.admin_addr))?;
+    info!(%admin_addr, "admin server listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let settings = Settings {
+        default_region,
+        on_unknown_outcome: args.aws.on_unknown_outcome,
+        backoff: args.pacing.backoff(),
+        in_flight_grace: args.pacing.in_flight_grace,
+        instance: instance.clone(),
+    };
+    let pacer = SendPacer::new(args.pacing.rate());
+    metrics.send_rate.set(pacer.rate());
+    let ctx = Arc::new(Context::new(client.clone(), aws, pacer, settings, metrics.clone()));
+    let scope = if args.watch.namespaces.is_empty() {
+        Scope::Cluster
+    } else {
+        Scope::Namespaces(args.watch.namespaces.clone())
+    };
+
+    // Leadership: wait for the lease (standing by counts as ready), and stop if it is lost.
+    let mut lease_lost = futures::future::pending().boxed();
+    if args.ops.leader_election {
+        ready.store(true, Ordering::SeqCst);
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.ops.lease_name)
+            .with_namespace(&args.ops.lease_namespace)
+            .with_identity(&instance)
+            .build()
+            .await
+            .context("cannot set up the leader lease")?;
+        let (mut leader, lease_task) = manager.watch().await;
+        info!(lease = %args.ops.lease_name, namespace = %args.ops.lease_namespace, "waiting for the leader lease");
+        tokio::select! {
+            result = leader.wait_for(|is_leader| *is_leader) => { result.context("lease manager stopped")?; }
+            () = shutdown_signal() => { info!("stopped while standing by"); return Ok(()); }
+        }
+        ready.store(false, Ordering::SeqCst);
+        metrics.leader.set(1);
+        info!("acquired the leader lease");
+        lease_lost = async move {
+            let _ = leader.wait_for(|is_leader| !*is_leader).await;
+            drop(lease_task);
+        }
+        .boxed();
+    }
+
+    let controller = tokio::spawn(controller::run(ctx, scope, args.watch.concurrency, ready, stop_rx));
+    tokio::select! {
+        () = shutdown_signal() => info!("shutdown signal; finishing in-flight work"),
+        () = &mut lease_lost => warn!("lost the leader lease; stopping so that only the new leader sends"),
+        result = admin_server => error!(?result, "admin server ended"),
+    }
+    let _ = stop_tx.send(true);
+    if let Err(error) = controller.await {
+        error!(%error, "controller task failed");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGTERM");
+                futures::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -23,6 +23,7 @@ pub const CHANNEL_ARN_PATTERN: &str =
     shortname = "cca",
     category = "ssmcontacts",
     namespaced,
+    doc = "Asks SSM Contacts to send one activation code to a contact channel for each generation of the spec.",
     status = "ContactChannelActivationStatus",
     printcolumn = r#"{"name":"Channel","type":"string","jsonPath":".spec.contactChannelId"}"#,
     printcolumn = r#"{"name":"CodeSent","type":"string","jsonPath":".status.conditions[?(@.type==\"CodeSent\")].status"}"#,

@@ -1,0 +1,207 @@
+//! The AWS edge: one SSM Contacts client per region, built from the SDK's default chain, and
+//! the translation of every SDK result into a classified [`SendOutcome`].
+//!
+//! The SDK's own retries are off: a retried 5xx could send a second code that no status
+//! records. The controller owns every retry, and every retry is written down first.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_ssmcontacts::Client;
+use aws_sdk_ssmcontacts::config::retry::RetryConfig;
+use aws_sdk_ssmcontacts::config::timeout::TimeoutConfig;
+use aws_sdk_ssmcontacts::config::{Region, Builder as ConfigBuilder};
+use aws_sdk_ssmcontacts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ssmcontacts::operation::RequestId;
+use aws_sdk_ssmcontacts::operation::send_activation_code::SendActivationCodeError;
+use aws_smithy_runtime_api::http::Response as RawResponse;
+
+use crate::arn::ChannelArn;
+use crate::outcome::{Reason, SendFailure, SendOutcome, Sent, reason_for_code};
+
+/// How much of an unexpected body goes into the status message.
+const BODY_EXCERPT: usize = 200;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// The whole call; past it the outcome is unknown, since the request may have left.
+    pub call: Duration,
+}
+
+/// SSM Contacts clients, one per region, sharing the SDK configuration loaded at start-up.
+pub struct SsmContacts {
+    base: SdkConfig,
+    timeouts: Timeouts,
+    clients: Mutex<HashMap<String, Client>>,
+}
+
+impl SsmContacts {
+    /// Loads the default chain: credentials (IRSA web identity, EKS Pod Identity, env,
+    /// profile), region and the endpoint override (`AWS_ENDPOINT_URL_SSM_CONTACTS` or
+    /// `AWS_ENDPOINT_URL`).
+    pub async fn from_env(timeouts: Timeouts) -> Self {
+        let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::new(base, timeouts)
+    }
+
+    pub fn new(base: SdkConfig, timeouts: Timeouts) -> Self {
+        Self { base, timeouts, clients: Mutex::default() }
+    }
+
+    /// The region of the SDK's own chain (AWS_REGION, profile), used as the operator default.
+    pub fn sdk_region(&self) -> Option<String> {
+        self.base.region().map(ToString::to_string)
+    }
+
+    fn client(&self, region: &str) -> Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config = ConfigBuilder::from(&self.base)
+                    .region(Region::new(region.to_owned()))
+                    .retry_config(RetryConfig::disabled())
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .connect_timeout(self.timeouts.connect)
+                            .operation_timeout(self.timeouts.call)
+                            .build(),
+                    )
+                    .build();
+                Client::from_conf(config)
+            })
+            .clone()
+    }
+
+    /// Calls SendActivationCode once and classifies what happened.
+    pub async fn send_activation_code(&self, region: &str, channel: &ChannelArn) -> SendOutcome {
+        let result = self
+            .client(region)
+            .send_activation_code()
+            .contact_channel_id(channel.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Sent { request_id: output.request_id().map(str::to_owned) }),
+            Err(error) => Err(classify(error)),
+        }
+    }
+}
+
+/// Maps an SDK error onto the contract's table.
+pub fn classify(error: SdkError<SendActivationCodeError, RawResponse>) -> SendFailure {
+    match error {
+        SdkError::ServiceError(context) => {
+            let raw = context.raw();
+            let status = raw.status().as_u16();
+            let body = excerpt(raw.body().bytes().unwrap_or_default());
+            let error = context.err();
+            let request_id = error.request_id().map(str::to_owned);
+            let Some(code) = error.code() else {
+                return SendFailure {
+                    reason: Reason::UnexpectedResponse,
+                    code: Reason::UnexpectedResponse.as_str().to_owned(),
+                    message: format!("an answer that is not SSM Contacts JSON (HTTP {status}): {body}"),
+                    http_status: Some(status),
+                    request_id,
+                    retry_after: None,
+                };
+            };
+            let retry_after = match error {
+                SendActivationCodeError::ThrottlingException(e) => seconds(e.retry_after_seconds()),
+                SendActivationCodeError::InternalServerException(e) => seconds(e.retry_after_seconds()),
+                _ => None,
+            };
+            let reason = reason_for_code(code);
+            let mut message = error.message().map_or_else(|| body.clone(), str::to_owned);
+            if let SendActivationCodeError::ValidationException(e) = error {
+                let fields: Vec<String> =
+                    e.fields().iter().map(|f| format!("{}: {}", f.name(), f.message())).collect();
+                if let Some(reason) = e.reason() {
+                    message.push_str(&format!(" [reason {}]", reason.as_str()));
+                }
+                if !fields.is_empty() {
+                    message.push_str(&format!(" [fields {}]", fields.join("; ")));
+                }
+            }
+            SendFailure {
+                reason,
+                code: code.to_owned(),
+                message,
+                http_status: Some(status),
+                request_id,
+                retry_after,
+            }
+        }
+        SdkError::ResponseError(context) => {
+            let raw = context.raw();
+            let status = raw.status().as_u16();
+            let body = excerpt(raw.body().bytes().unwrap_or_default());
+            SendFailure {
+                reason: Reason::UnexpectedResponse,
+                code: Reason::UnexpectedResponse.as_str().to_owned(),
+                message: format!("an answer that could not be read (HTTP {status}): {body}"),
+                http_status: Some(status),
+                request_id: header(raw, "x-amzn-requestid"),
+                retry_after: None,
+            }
+        }
+        SdkError::DispatchFailure(failure) => {
+            let Some(connector) = failure.as_connector_error() else {
+                return SendFailure::local(Reason::OutcomeUnknown, "the call failed in an unknown way; AWS may or may not have sent a code");
+            };
+            let chain = chain_text(connector);
+            if has_source::<CredentialsError>(connector) {
+                SendFailure::local(Reason::CredentialsUnavailable, format!("no AWS credentials could be loaded; nothing was sent: {chain}"))
+            } else if connect_failed(connector) {
+                SendFailure::local(Reason::EndpointUnreachable, format!("could not connect to SSM Contacts; nothing was sent: {chain}"))
+            } else {
+                SendFailure::local(Reason::OutcomeUnknown, format!("the connection failed after the request was sent, so AWS may or may not have sent a code: {chain}"))
+            }
+        }
+        SdkError::TimeoutError(_) => SendFailure::local(
+            Reason::OutcomeUnknown,
+            "no answer within the call timeout; AWS may or may not have sent a code",
+        ),
+        // Building the request failed: nothing left this process.
+        other => SendFailure::local(Reason::UnexpectedResponse, format!("the request could not be built; nothing was sent: {}", chain_text(&other))),
+    }
+}
+
+fn seconds(value: i32) -> Option<Duration> {
+    // The SDK reads a missing RetryAfterSeconds as 0: "not sent", not "retry now".
+    u64::try_from(value).ok().filter(|s| *s > 0).map(Duration::from_secs)
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT)]);
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if body.len() > BODY_EXCERPT { format!("{flat}...") } else { flat }
+}
+
+fn header(raw: &RawResponse, name: &str) -> Option<String> {
+    raw.headers().get(name).map(str::to_owned)
+}
+
+fn sources<'a>(error: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a (dyn StdError + 'static)> + 'a {
+    std::iter::successors(Some(error), |e: &&'a (dyn StdError + 'static)| (*e).source())
+}
+
+fn has_source<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
+    sources(error).any(|e| e.is::<T>())
+}
+
+fn connect_failed(error: &(dyn StdError + 'static)) -> bool {
+    sources(error)
+        .filter_map(|e| e.downcast_ref::<hyper_util::client::legacy::Error>())
+        .any(hyper_util::client::legacy::Error::is_connect)
+}
+
+fn chain_text(error: &(dyn StdError + 'static)) -> String {
+    sources(error).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}

@@ -1,0 +1,118 @@
+//! Logs (tracing, text or JSON), Prometheus metrics, and Kubernetes Events.
+
+use std::sync::atomic::AtomicU64;
+
+use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
+use kube::Resource;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::{EnvFilter, prelude::*};
+
+use crate::decide::{EventType, Note};
+use crate::resource::ContactChannelActivation;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Installs the global subscriber; the filter comes from RUST_LOG, else `info`.
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true)).init(),
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+/// The operator's metrics. No per-object labels: cardinality stays flat at 10,000 objects.
+#[derive(Clone)]
+pub struct Metrics {
+    pub sends: Family<OutcomeLabels, Counter>,
+    pub throttles: Counter,
+    pub reconciles: Family<ResultLabels, Counter>,
+    pub reconcile_duration: Histogram,
+    pub status_writes: Family<ResultLabels, Counter>,
+    pub reconciles_in_flight: Gauge,
+    pub waiting_for_send_slot: Gauge,
+    pub send_rate: Gauge<f64, AtomicU64>,
+    pub leader: Gauge,
+}
+
+impl Metrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            sends: Family::default(),
+            throttles: Counter::default(),
+            reconciles: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            status_writes: Family::default(),
+            reconciles_in_flight: Gauge::default(),
+            waiting_for_send_slot: Gauge::default(),
+            send_rate: Gauge::default(),
+            leader: Gauge::default(),
+        };
+        let r = registry.sub_registry_with_prefix("ssmcontacts");
+        r.register("sends", "SendActivationCode calls by outcome (the status reason)", metrics.sends.clone());
+        r.register("throttles", "SendActivationCode calls answered with ThrottlingException", metrics.throttles.clone());
+        r.register("reconciles", "Reconciliations by result", metrics.reconciles.clone());
+        r.register("reconcile_duration_seconds", "Time spent in one reconciliation", metrics.reconcile_duration.clone());
+        r.register("status_writes", "Status subresource writes by result", metrics.status_writes.clone());
+        r.register("reconciles_in_flight", "Reconciliations running now", metrics.reconciles_in_flight.clone());
+        r.register("send_queue_depth", "Reconciliations waiting for a slot of the global send rate", metrics.waiting_for_send_slot.clone());
+        r.register("send_rate_per_second", "Current global send rate after throttling adjustments", metrics.send_rate.clone());
+        r.register("leader", "1 while this replica holds the leader lease", metrics.leader.clone());
+        metrics
+    }
+
+    pub fn count_send(&self, outcome: &str) {
+        self.sends.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    }
+
+    pub fn count_status_write(&self, result: &str) {
+        self.status_writes.get_or_create(&ResultLabels { result: result.to_owned() }).inc();
+    }
+}
+
+/// Publishes a note as an Event on the object. kube's recorder folds repeats of the same
+/// event into a series, so a retry loop does not flood the namespace. Failing to publish an
+/// Event is logged, never fatal: the status already carries the same facts.
+pub async fn publish(recorder: &Recorder, object: &ContactChannelActivation, note: &Note) {
+    let event = Event {
+        type_: match note.type_ {
+            EventType::Normal => KubeEventType::Normal,
+            EventType::Warning => KubeEventType::Warning,
+        },
+        reason: note.reason.as_str().to_owned(),
+        note: Some(truncate(&note.message, 1000)),
+        action: "SendActivationCode".to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(%error, reason = note.reason.as_str(), "could not publish an Event");
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
