@@ -1,0 +1,153 @@
+//! A local emulator of AWS SSM Contacts (ssm-contacts 2021-05-03) for tests and demos.
+//!
+//! It speaks the real wire protocol, so the unmodified AWS SDK and CLI talk to it:
+//! awsJson1.1 on `POST /`, `X-Amz-Target: SSMContacts.<Operation>`, SigV4 verified against
+//! configured keys, errors as `__type` + members with `x-amzn-RequestId`/`x-amzn-ErrorType`.
+//!
+//! A wire call flows `server` (hyper accept loop) -> `handler` (read, `sigv4`, `faults`,
+//! quota) -> `ops` (validate with `validate`/`arn`, act on `state`) -> journal -> answer
+//! (`wire`). The `admin` API under `/_emulator/` seeds channels, reads the journal and
+//! codes, and injects faults (errors, an HTML 502, a broken body, cut connections,
+//! latency) and a request-rate quota.
+//!
+//! Implemented operations: SendActivationCode, GetContactChannel, ActivateContactChannel,
+//! CreateContact, CreateContactChannel, ListContactChannels, DeleteContactChannel.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+mod arn;
+pub mod faults;
+mod handler;
+mod ops;
+mod server;
+pub mod sigv4;
+pub mod state;
+mod validate;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::state::{Channel, SeedChannel, SeedError, State};
+
+/// How an emulator is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorConfig {
+    /// Accepted SigV4 keys: (access key id, secret access key).
+    pub credentials: Vec<(String, String)>,
+    /// The account in generated ARNs.
+    pub account_id: String,
+}
+
+/// Access key id of [`EmulatorConfig::default`].
+pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIDEMULATOR";
+/// Secret access key of [`EmulatorConfig::default`].
+pub const DEFAULT_SECRET_ACCESS_KEY: &str = "emulator-secret";
+/// Account of [`EmulatorConfig::default`].
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            credentials: vec![(
+                DEFAULT_ACCESS_KEY_ID.to_string(),
+                DEFAULT_SECRET_ACCESS_KEY.to_string(),
+            )],
+            account_id: DEFAULT_ACCOUNT_ID.to_string(),
+        }
+    }
+}
+
+/// Shared by every request of one emulator.
+pub(crate) struct App {
+    pub(crate) config: EmulatorConfig,
+    state: Mutex<State>,
+}
+
+impl App {
+    /// The state; a panic elsewhere while holding the lock leaves data that is still
+    /// consistent enough for a test double, so poisoning is ignored.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An emulator serving in the background of the current tokio runtime.
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    app: Arc<App>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    /// Serves on a fresh port of 127.0.0.1.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(listener, config).await
+    }
+
+    /// Serves on `listener` (the caller chose the address).
+    pub async fn start_on(listener: TcpListener, config: EmulatorConfig) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let app = Arc::new(App {
+            config,
+            state: Mutex::new(State::default()),
+        });
+        let (shutdown, stop) = watch::channel(false);
+        let router = server::router(Arc::clone(&app));
+        let task = tokio::spawn(server::serve(listener, router, stop));
+        Ok(Self {
+            addr,
+            app,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, for the SDK's `endpoint_url` and the admin client.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn admin(&self) -> admin::AdminClient {
+        admin::AdminClient::new(self.endpoint_url())
+    }
+
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.app.config
+    }
+
+    /// Seeds a channel in-process, as `POST /_emulator/channels` does.
+    pub fn seed_channel(&self, seed: SeedChannel) -> Result<Channel, SeedError> {
+        self.app
+            .state()
+            .seed_channel(seed, &self.app.config.account_id)
+    }
+
+    /// Stops accepting, closes every connection and waits for the server task.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take()
+            && let Err(e) = task.await
+        {
+            tracing::warn!(error = %e, "emulator task ended abnormally");
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    /// A dropped emulator stops serving too, so tests need not call `shutdown`.
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}

@@ -1,0 +1,195 @@
+//! A typed client of the admin API, for tests and the demo.
+
+use std::borrow::Borrow;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::FaultId;
+use crate::faults::{ActiveFault, FaultSpec, Quota};
+use crate::state::{Channel, JournalEntry, JournalFilter, OUTCOME_OK, SeedChannel};
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("admin request {method} {url} failed: {source}")]
+    Transport {
+        method: Method,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("admin API answered {status} to {method} {url}: {body}")]
+    Status {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("admin API answer to {method} {url} is not the expected JSON: {source}")]
+    Decode {
+        method: Method,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// Talks to `/_emulator/` of one emulator. Body arguments take a value or a reference.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    /// `endpoint_url` as returned by `RunningEmulator::endpoint_url`, e.g. `http://127.0.0.1:4566`.
+    pub fn new(endpoint_url: impl Into<String>) -> Self {
+        let base = endpoint_url.into().trim_end_matches('/').to_string();
+        // A proxy from the environment must never see loopback test traffic.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self { base, http }
+    }
+
+    pub async fn healthz(&self) -> Result<(), AdminError> {
+        self.send(Method::GET, "healthz", |r| r).await.map(drop)
+    }
+
+    /// Creates a channel with no signature (its ARN verbatim when given).
+    pub async fn seed_channel(
+        &self,
+        seed: impl Borrow<SeedChannel>,
+    ) -> Result<Channel, AdminError> {
+        self.json(Method::POST, "channels", |r| r.json(seed.borrow()))
+            .await
+    }
+
+    pub async fn channels(&self) -> Result<Vec<Channel>, AdminError> {
+        self.json(Method::GET, "channels", |r| r).await
+    }
+
+    /// One channel by ARN, if it exists.
+    pub async fn channel(&self, arn: &str) -> Result<Option<Channel>, AdminError> {
+        Ok(self.channels().await?.into_iter().find(|c| c.arn == arn))
+    }
+
+    /// The latest activation code of a channel.
+    pub async fn last_code(&self, arn: &str) -> Result<Option<String>, AdminError> {
+        Ok(self.channel(arn).await?.and_then(|c| c.last_code))
+    }
+
+    pub async fn journal(&self) -> Result<Vec<JournalEntry>, AdminError> {
+        self.journal_filtered(&JournalFilter::default()).await
+    }
+
+    pub async fn journal_filtered(
+        &self,
+        filter: &JournalFilter,
+    ) -> Result<Vec<JournalEntry>, AdminError> {
+        self.json(Method::GET, "journal", |r| r.query(filter)).await
+    }
+
+    /// How many SendActivationCode calls for the channel succeeded (outcome `ok`),
+    /// including those whose connection was then cut (DropAfterProcessing).
+    pub async fn sends_for(&self, channel_arn: &str) -> Result<usize, AdminError> {
+        let filter = JournalFilter {
+            operation: Some("SendActivationCode".into()),
+            channel: Some(channel_arn.into()),
+            after_seq: None,
+        };
+        let entries = self.journal_filtered(&filter).await?;
+        Ok(entries.iter().filter(|e| e.outcome == OUTCOME_OK).count())
+    }
+
+    /// Injects a fault; returns its id.
+    pub async fn inject_fault(&self, spec: impl Borrow<FaultSpec>) -> Result<u64, AdminError> {
+        let created: FaultId = self
+            .json(Method::POST, "faults", |r| r.json(spec.borrow()))
+            .await?;
+        Ok(created.id)
+    }
+
+    pub async fn faults(&self) -> Result<Vec<ActiveFault>, AdminError> {
+        self.json(Method::GET, "faults", |r| r).await
+    }
+
+    pub async fn remove_fault(&self, id: u64) -> Result<(), AdminError> {
+        self.send(Method::DELETE, &format!("faults/{id}"), |r| r)
+            .await
+            .map(drop)
+    }
+
+    pub async fn clear_faults(&self) -> Result<(), AdminError> {
+        self.send(Method::DELETE, "faults", |r| r).await.map(drop)
+    }
+
+    /// Sets (and refills) the SendActivationCode rate quota.
+    pub async fn set_quota(&self, quota: impl Borrow<Quota>) -> Result<(), AdminError> {
+        self.send(Method::PUT, "quota", |r| r.json(quota.borrow()))
+            .await
+            .map(drop)
+    }
+
+    pub async fn quota(&self) -> Result<Option<Quota>, AdminError> {
+        self.json(Method::GET, "quota", |r| r).await
+    }
+
+    pub async fn clear_quota(&self) -> Result<(), AdminError> {
+        self.send(Method::DELETE, "quota", |r| r).await.map(drop)
+    }
+
+    /// Forgets channels, contacts, journal, faults and quota.
+    pub async fn reset(&self) -> Result<(), AdminError> {
+        self.send(Method::POST, "reset", |r| r).await.map(drop)
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<T, AdminError> {
+        let url = self.url(path);
+        let response = self.send(method.clone(), path, build).await?;
+        response.json().await.map_err(|source| AdminError::Decode {
+            method,
+            url,
+            source,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<reqwest::Response, AdminError> {
+        let url = self.url(path);
+        let response = build(self.http.request(method.clone(), &url))
+            .send()
+            .await
+            .map_err(|source| AdminError::Transport {
+                method: method.clone(),
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(AdminError::Status {
+            method,
+            url,
+            status,
+            body,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/_emulator/{path}", self.base)
+    }
+}

@@ -1,0 +1,155 @@
+//! Handlers of the admin API (see the table in `admin`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
+use axum::{Json, extract};
+use serde_json::json;
+
+use super::FaultId;
+use crate::App;
+use crate::faults::{FaultSpec, Quota, TokenBucket};
+use crate::state::{JournalFilter, SeedChannel};
+
+pub(crate) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route(
+            "/_emulator/healthz",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
+        .route("/_emulator/channels", get(channels).post(seed_channel))
+        .route("/_emulator/journal", get(journal))
+        .route(
+            "/_emulator/faults",
+            get(faults).post(inject_fault).delete(clear_faults),
+        )
+        .route("/_emulator/faults/{id}", delete(remove_fault))
+        .route(
+            "/_emulator/quota",
+            get(quota).put(set_quota).delete(clear_quota),
+        )
+        .route("/_emulator/reset", post(reset))
+        // Without this, a mistyped admin path would be treated as a (badly signed) wire call.
+        .route("/_emulator/{*rest}", any(unknown_admin_route))
+}
+
+/// An admin error: status plus `{"error": message}`.
+struct AdminFailure(StatusCode, String);
+
+impl IntoResponse for AdminFailure {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> AdminFailure {
+    AdminFailure(StatusCode::BAD_REQUEST, message.into())
+}
+
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, AdminFailure> {
+    payload
+        .map(|Json(value)| value)
+        .map_err(|rejection| bad_request(rejection.body_text()))
+}
+
+async fn channels(State(app): State<Arc<App>>) -> Response {
+    Json(app.state().channels()).into_response()
+}
+
+async fn seed_channel(
+    State(app): State<Arc<App>>,
+    payload: Result<Json<SeedChannel>, JsonRejection>,
+) -> Result<Response, AdminFailure> {
+    let seed = body(payload)?;
+    let channel = app
+        .state()
+        .seed_channel(seed, &app.config.account_id)
+        .map_err(|e| AdminFailure(StatusCode::CONFLICT, e.to_string()))?;
+    tracing::info!(arn = %channel.arn, "channel seeded");
+    Ok((StatusCode::CREATED, Json(channel)).into_response())
+}
+
+async fn journal(
+    State(app): State<Arc<App>>,
+    filter: Result<Query<JournalFilter>, QueryRejection>,
+) -> Result<Response, AdminFailure> {
+    let Query(filter) = filter.map_err(|rejection| bad_request(rejection.body_text()))?;
+    Ok(Json(app.state().journal(&filter)).into_response())
+}
+
+async fn faults(State(app): State<Arc<App>>) -> Response {
+    Json(app.state().faults.list()).into_response()
+}
+
+async fn inject_fault(
+    State(app): State<Arc<App>>,
+    payload: Result<Json<FaultSpec>, JsonRejection>,
+) -> Result<Response, AdminFailure> {
+    let spec = body(payload)?;
+    spec.check().map_err(bad_request)?;
+    let id = app.state().faults.add(spec.clone());
+    tracing::info!(id, ?spec, "fault injected");
+    Ok((StatusCode::CREATED, Json(FaultId { id })).into_response())
+}
+
+async fn clear_faults(State(app): State<Arc<App>>) -> StatusCode {
+    app.state().faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn remove_fault(
+    State(app): State<Arc<App>>,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, AdminFailure> {
+    if app.state().faults.remove(id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AdminFailure(
+            StatusCode::NOT_FOUND,
+            format!("no fault {id}"),
+        ))
+    }
+}
+
+async fn quota(State(app): State<Arc<App>>) -> Response {
+    Json(app.state().quota.as_ref().map(|bucket| bucket.quota)).into_response()
+}
+
+async fn set_quota(
+    State(app): State<Arc<App>>,
+    payload: Result<Json<Quota>, JsonRejection>,
+) -> Result<Response, AdminFailure> {
+    let quota = body(payload)?;
+    quota.check().map_err(bad_request)?;
+    app.state().quota = Some(TokenBucket::new(quota, Instant::now()));
+    tracing::info!(?quota, "quota set");
+    Ok(Json(quota).into_response())
+}
+
+async fn clear_quota(State(app): State<Arc<App>>) -> StatusCode {
+    app.state().quota = None;
+    StatusCode::NO_CONTENT
+}
+
+async fn reset(State(app): State<Arc<App>>) -> StatusCode {
+    app.state().reset();
+    tracing::info!("state reset");
+    StatusCode::NO_CONTENT
+}
+
+async fn unknown_admin_route(request: extract::Request) -> AdminFailure {
+    AdminFailure(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no admin route {} {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}

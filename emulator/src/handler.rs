@@ -1,0 +1,256 @@
+//! One wire call: read -> authenticate (SigV4) -> injected fault -> quota -> operation ->
+//! journal -> answer (or cut the connection).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Bytes, to_bytes};
+use axum::extract::{Extension, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use crate::App;
+use crate::faults::{self, FaultKind, FaultSpec};
+use crate::ops::{self, Caller, Done};
+use crate::server::ConnectionControl;
+use crate::sigv4::Verifier;
+use crate::state::{JournalEntry, OUTCOME_DROPPED, OUTCOME_OK};
+use crate::wire::{self, AwsError, Operation, TARGET_PREFIX};
+
+/// Larger bodies are refused; no SSM Contacts input comes near it.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The signing name of the service.
+const SIGNING_NAME: &str = "ssm-contacts";
+const BAD_GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
+     <center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
+
+/// What the journal will say about the call, filled in as it progresses.
+struct Call {
+    request_id: String,
+    operation: String,
+    channel_arn: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    fault: Option<String>,
+}
+
+/// The axum handler for everything outside `/_emulator/`.
+pub(crate) async fn wire_call(
+    State(app): State<Arc<App>>,
+    Extension(connection): Extension<ConnectionControl>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let mut call = Call {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        operation: target
+            .strip_prefix(TARGET_PREFIX)
+            .unwrap_or(target)
+            .to_string(),
+        channel_arn: None,
+        region: None,
+        access_key_id: None,
+        fault: None,
+    };
+    let body = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            let error = AwsError::Serialization {
+                message: format!("The request body could not be read: {e}"),
+            };
+            return app.answer_error(&call, &error);
+        }
+    };
+    call.channel_arn = peek_channel(&body);
+
+    let verifier = Verifier {
+        service: SIGNING_NAME,
+        credentials: &app.config.credentials,
+        now: jiff::Timestamp::now(),
+    };
+    match verifier.verify(&parts.method, &parts.uri, &parts.headers, &body) {
+        Ok(verified) => {
+            call.region = Some(verified.region);
+            call.access_key_id = Some(verified.access_key_id);
+        }
+        Err(rejected) => {
+            call.region = rejected.region;
+            call.access_key_id = rejected.access_key_id;
+            return app.answer_error(&call, &rejected.error);
+        }
+    }
+    let operation = match Operation::from_name(&call.operation) {
+        Some(op) if parts.method == Method::POST && parts.uri.path() == "/" => op,
+        _ => {
+            let error = AwsError::UnknownOperation {
+                message: format!(
+                    "The emulator serves POST / with X-Amz-Target {TARGET_PREFIX}<Operation> for \
+                     {}; got {} {} with target '{target}'.",
+                    Operation::ALL.map(Operation::name).join(", "),
+                    parts.method,
+                    parts.uri.path()
+                ),
+            };
+            return app.answer_error(&call, &error);
+        }
+    };
+
+    let fault = app
+        .state()
+        .faults
+        .take(operation.name(), call.channel_arn.as_deref());
+    if let Some(spec) = &fault {
+        call.fault = Some(
+            spec.error
+                .map_or_else(|| "latency".to_string(), |kind| format!("{kind:?}")),
+        );
+        if let Some(delay) = faults::latency(spec) {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    let kind = fault.as_ref().and_then(|spec| spec.error);
+    match (kind, &fault) {
+        (Some(FaultKind::DropBeforeProcessing), _) => {
+            app.record(&call, OUTCOME_DROPPED, None, false, None);
+            return cut(connection).await;
+        }
+        (Some(FaultKind::Html502), Some(spec)) => {
+            let status = status_or(spec, StatusCode::BAD_GATEWAY);
+            app.record(&call, "Html502", Some(status), false, None);
+            // A proxy's page: no request id, not JSON.
+            return wire::raw_response(status, "text/html", BAD_GATEWAY_PAGE.into(), None);
+        }
+        (Some(_), Some(spec)) => {
+            if let Some(error) = spec.aws_error(call.channel_arn.as_deref()) {
+                return app.answer_error(&call, &error);
+            }
+        }
+        _ => {}
+    }
+
+    // The quota counts SendActivationCode calls that reach the service (past faults).
+    if operation == Operation::SendActivationCode {
+        let throttled = app.state().quota.as_mut().and_then(|bucket| {
+            (!bucket.try_take(Instant::now())).then(|| bucket.quota.throttled())
+        });
+        if let Some(error) = throttled {
+            return app.answer_error(&call, &error);
+        }
+    }
+
+    let caller = Caller {
+        region: call.region.as_deref().unwrap_or(""),
+        account_id: &app.config.account_id,
+    };
+    let result = ops::run(operation, &body, &caller, &mut app.state());
+    if let Ok(done) = &result
+        && done.channel_arn.is_some()
+    {
+        call.channel_arn.clone_from(&done.channel_arn);
+    }
+    match (kind, fault) {
+        (Some(FaultKind::DropAfterProcessing), _) => {
+            let (outcome, code) = outcome_of(&result);
+            app.record(&call, &outcome, None, true, code);
+            cut(connection).await
+        }
+        (Some(FaultKind::MalformedJson), Some(spec)) => {
+            let (outcome, code) = outcome_of(&result);
+            let (status, body) = match &result {
+                Ok(done) => (status_or(&spec, StatusCode::OK), done.body.to_string()),
+                Err(error) => (status_or(&spec, error.status()), error.body().to_string()),
+            };
+            app.record(&call, &outcome, Some(status), false, code);
+            // Cut on bytes: half of a multi-byte character is as broken as the rest.
+            let broken = String::from_utf8_lossy(&body.as_bytes()[..body.len() / 2]).into_owned();
+            wire::raw_response(status, wire::CONTENT_TYPE, broken, Some(&call.request_id))
+        }
+        _ => match result {
+            Ok(done) => {
+                app.record(
+                    &call,
+                    OUTCOME_OK,
+                    Some(StatusCode::OK),
+                    false,
+                    done.activation_code,
+                );
+                wire::json_response(StatusCode::OK, &done.body, &call.request_id)
+            }
+            Err(error) => app.answer_error(&call, &error),
+        },
+    }
+}
+
+fn status_or(spec: &FaultSpec, default: StatusCode) -> StatusCode {
+    spec.http_status
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(default)
+}
+
+fn outcome_of(result: &Result<Done, AwsError>) -> (String, Option<String>) {
+    match result {
+        Ok(done) => (OUTCOME_OK.to_string(), done.activation_code.clone()),
+        Err(error) => (error.type_name().to_string(), None),
+    }
+}
+
+/// The channel a call is about, read leniently before validation so faults can match it.
+fn peek_channel(body: &Bytes) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("ContactChannelId")?.as_str().map(String::from)
+}
+
+/// Closes the connection with no answer; the response future never completes.
+async fn cut(connection: ConnectionControl) -> Response {
+    connection.cut();
+    std::future::pending().await
+}
+
+impl App {
+    fn answer_error(&self, call: &Call, error: &AwsError) -> Response {
+        self.record(call, error.type_name(), Some(error.status()), false, None);
+        error.to_response(&call.request_id)
+    }
+
+    fn record(
+        &self,
+        call: &Call,
+        outcome: &str,
+        status: Option<StatusCode>,
+        connection_dropped: bool,
+        activation_code: Option<String>,
+    ) {
+        tracing::info!(
+            operation = %call.operation,
+            channel = call.channel_arn.as_deref().unwrap_or("-"),
+            region = call.region.as_deref().unwrap_or("-"),
+            access_key_id = call.access_key_id.as_deref().unwrap_or("-"),
+            outcome,
+            status = status.map(|s| s.as_u16()),
+            connection_dropped,
+            fault = call.fault.as_deref(),
+            request_id = %call.request_id,
+            "wire call"
+        );
+        self.state().record(JournalEntry {
+            seq: 0,
+            time: jiff::Timestamp::now(),
+            operation: call.operation.clone(),
+            channel_arn: call.channel_arn.clone(),
+            region: call.region.clone(),
+            access_key_id: call.access_key_id.clone(),
+            outcome: outcome.to_string(),
+            http_status: status.map(|s| s.as_u16()),
+            request_id: call.request_id.clone(),
+            connection_dropped,
+            fault: call.fault.clone(),
+            activation_code,
+        });
+    }
+}

@@ -1,0 +1,291 @@
+//! The operations' semantics: validate the input, act on the state, build the output,
+//! with member names exactly as in the ssm-contacts 2021-05-03 model.
+//!
+//! `channels` holds the operations on an existing channel, `create` those that create.
+
+mod channels;
+mod create;
+
+use serde_json::Value;
+
+use crate::state::State;
+use crate::validate::parse_input;
+use crate::wire::{AwsError, Operation};
+
+/// What a successful operation returns, and what the journal notes about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done {
+    pub body: Value,
+    pub channel_arn: Option<String>,
+    pub activation_code: Option<String>,
+}
+
+impl Done {
+    fn new(body: Value, channel_arn: Option<String>) -> Self {
+        Self {
+            body,
+            channel_arn,
+            activation_code: None,
+        }
+    }
+}
+
+/// Who called and where: the signing region decides which resources are visible.
+pub struct Caller<'a> {
+    pub region: &'a str,
+    pub account_id: &'a str,
+}
+
+/// Runs `op` on `body` (already authenticated).
+pub fn run(
+    op: Operation,
+    body: &[u8],
+    caller: &Caller,
+    state: &mut State,
+) -> Result<Done, AwsError> {
+    match op {
+        Operation::SendActivationCode => {
+            channels::send_activation_code(parse_input(body)?, caller, state)
+        }
+        Operation::GetContactChannel => {
+            channels::get_contact_channel(parse_input(body)?, caller, state)
+        }
+        Operation::ActivateContactChannel => channels::activate(parse_input(body)?, caller, state),
+        Operation::CreateContact => create::create_contact(parse_input(body)?, caller, state),
+        Operation::CreateContactChannel => {
+            create::create_channel(parse_input(body)?, caller, state)
+        }
+        Operation::ListContactChannels => {
+            channels::list_channels(parse_input(body)?, caller, state)
+        }
+        Operation::DeleteContactChannel => {
+            channels::delete_channel(parse_input(body)?, caller, state)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::SeedChannel;
+    use crate::wire::ValidationReason;
+    use serde_json::json;
+
+    const EAST: Caller<'static> = Caller {
+        region: "us-east-1",
+        account_id: "123456789012",
+    };
+
+    fn call(op: Operation, body: Value, state: &mut State) -> Result<Done, AwsError> {
+        run(op, body.to_string().as_bytes(), &EAST, state)
+    }
+
+    /// Create a contact and a channel, get it, activate it with the latest code, list, delete.
+    #[test]
+    fn channel_lifecycle() {
+        let mut state = State::default();
+        let contact = call(
+            Operation::CreateContact,
+            json!({"Alias": "ops", "Type": "PERSONAL", "Plan": {"Stages": []}, "IdempotencyToken": "t1"}),
+            &mut state,
+        )
+        .expect("contact");
+        let contact_arn = contact.body["ContactArn"]
+            .as_str()
+            .expect("arn")
+            .to_string();
+        assert_eq!(
+            contact_arn,
+            "arn:aws:ssm-contacts:us-east-1:123456789012:contact/ops"
+        );
+        let again = call(
+            Operation::CreateContact,
+            json!({"Alias": "ops", "Type": "PERSONAL", "Plan": {}, "IdempotencyToken": "t1"}),
+            &mut state,
+        );
+        assert_eq!(again.expect("idempotent").body, contact.body);
+        let conflict = call(
+            Operation::CreateContact,
+            json!({"Alias": "ops", "Type": "PERSONAL", "Plan": {}}),
+            &mut state,
+        );
+        assert_eq!(
+            conflict.err().map(|e| e.type_name()),
+            Some("ConflictException")
+        );
+
+        let created = call(
+            Operation::CreateContactChannel,
+            json!({"ContactId": contact_arn, "Name": "phone", "Type": "SMS",
+                   "DeliveryAddress": {"SimpleAddress": "+15555550100"}, "DeferActivation": true}),
+            &mut state,
+        )
+        .expect("channel");
+        assert_eq!(created.activation_code, None);
+        let arn = created.channel_arn.expect("arn");
+        assert!(
+            arn.starts_with("arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/ops/")
+        );
+
+        let sent = call(
+            Operation::SendActivationCode,
+            json!({"ContactChannelId": arn}),
+            &mut state,
+        )
+        .expect("sent");
+        assert_eq!(sent.body, json!({}));
+        let code = sent.activation_code.expect("code");
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let refused = call(
+            Operation::ActivateContactChannel,
+            json!({"ContactChannelId": arn, "ActivationCode": wrong}),
+            &mut state,
+        );
+        assert_eq!(
+            refused.err().map(|e| e.type_name()),
+            Some("ValidationException")
+        );
+        call(
+            Operation::ActivateContactChannel,
+            json!({"ContactChannelId": arn, "ActivationCode": code}),
+            &mut state,
+        )
+        .expect("activated");
+        let got = call(
+            Operation::GetContactChannel,
+            json!({"ContactChannelId": arn}),
+            &mut state,
+        )
+        .expect("get");
+        assert_eq!(
+            got.body,
+            json!({"ContactArn": contact_arn, "ContactChannelArn": arn, "Name": "phone",
+                   "Type": "SMS", "DeliveryAddress": {"SimpleAddress": "+15555550100"},
+                   "ActivationStatus": "ACTIVATED"})
+        );
+        let listed = call(
+            Operation::ListContactChannels,
+            json!({"ContactId": contact_arn}),
+            &mut state,
+        )
+        .expect("list");
+        assert_eq!(
+            listed.body["ContactChannels"].as_array().map(Vec::len),
+            Some(1)
+        );
+        call(
+            Operation::DeleteContactChannel,
+            json!({"ContactChannelId": arn}),
+            &mut state,
+        )
+        .expect("deleted");
+        let gone = call(
+            Operation::GetContactChannel,
+            json!({"ContactChannelId": arn}),
+            &mut state,
+        );
+        assert_eq!(
+            gone.err().map(|e| e.type_name()),
+            Some("ResourceNotFoundException")
+        );
+    }
+
+    /// A channel is not found from another region; bad input is a field validation error.
+    #[test]
+    fn region_and_validation() {
+        let mut state = State::default();
+        let channel = state
+            .seed_channel(SeedChannel::in_region("eu-west-1"), "1")
+            .expect("seed");
+        let elsewhere = call(
+            Operation::SendActivationCode,
+            json!({"ContactChannelId": channel.arn}),
+            &mut state,
+        );
+        match elsewhere {
+            Err(AwsError::ResourceNotFound {
+                resource_id,
+                resource_type,
+                ..
+            }) => {
+                assert_eq!(resource_id, channel.arn);
+                assert_eq!(resource_type, "CONTACT_CHANNEL");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        for body in [
+            json!({}),
+            json!({"ContactChannelId": ""}),
+            json!({"ContactChannelId": "arn:aws:sns:us-east-1:1:topic"}),
+            json!({"ContactChannelId": "x".repeat(2049)}),
+        ] {
+            match call(Operation::SendActivationCode, body.clone(), &mut state) {
+                Err(AwsError::Validation { reason, fields, .. }) => {
+                    assert_eq!(reason, ValidationReason::FieldValidationFailed);
+                    assert_eq!(fields[0].name, "ContactChannelId", "{body}");
+                }
+                other => panic!("{body}: unexpected {other:?}"),
+            }
+        }
+        let bad_code = call(
+            Operation::ActivateContactChannel,
+            json!({"ContactChannelId": channel.arn, "ActivationCode": "12ab5"}),
+            &mut state,
+        );
+        assert!(matches!(bad_code, Err(AwsError::Validation { .. })));
+        let bad_address = call(
+            Operation::CreateContactChannel,
+            json!({"ContactId": channel.contact_arn, "Name": "x", "Type": "EMAIL",
+                   "DeliveryAddress": {"SimpleAddress": "not-an-email"}}),
+            &mut state,
+        );
+        match bad_address {
+            Err(AwsError::Validation { fields, .. }) => {
+                assert_eq!(fields[0].name, "DeliveryAddress.SimpleAddress");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Creation without DeferActivation sends the first code; lists page with NextToken.
+    #[test]
+    fn creation_sends_a_code_and_lists_page() {
+        let mut state = State::default();
+        call(
+            Operation::CreateContact,
+            json!({"Alias": "team", "Type": "PERSONAL", "Plan": {}}),
+            &mut state,
+        )
+        .expect("contact");
+        let contact = "arn:aws:ssm-contacts:us-east-1:123456789012:contact/team";
+        for i in 0..3 {
+            let done = call(
+                Operation::CreateContactChannel,
+                json!({"ContactId": contact, "Name": format!("mail {i}"), "Type": "EMAIL",
+                       "DeliveryAddress": {"SimpleAddress": "a@example.com"}}),
+                &mut state,
+            )
+            .expect("channel");
+            assert!(done.activation_code.is_some());
+        }
+        let first = call(
+            Operation::ListContactChannels,
+            json!({"ContactId": contact, "MaxResults": 2}),
+            &mut state,
+        )
+        .expect("page 1");
+        assert_eq!(
+            first.body["ContactChannels"].as_array().map(Vec::len),
+            Some(2)
+        );
+        let token = first.body["NextToken"].as_str().expect("token").to_string();
+        let second = call(
+            Operation::ListContactChannels,
+            json!({"ContactId": contact, "MaxResults": 2, "NextToken": token}),
+            &mut state,
+        )
+        .expect("page 2");
+        assert_eq!(second.body["ContactChannels"][0]["Name"], "mail 2");
+        assert!(second.body.get("NextToken").is_none());
+    }
+}

@@ -1,0 +1,88 @@
+//! Serving: an accept loop on hyper directly (not `axum::serve`), so that a fault can close
+//! a connection with no HTTP answer at all, as a crashed or partitioned service would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tower_service::Service;
+
+use crate::{App, admin, handler};
+
+/// Lets a handler close its own connection: the connection task drops the hyper
+/// connection, which closes the socket without writing a response.
+#[derive(Clone, Default)]
+pub(crate) struct ConnectionControl(Arc<Notify>);
+
+impl ConnectionControl {
+    pub(crate) fn cut(&self) {
+        // notify_one keeps a permit if the connection task is not waiting yet.
+        self.0.notify_one();
+    }
+}
+
+/// The admin API under `/_emulator/`, and the wire protocol everywhere else.
+pub(crate) fn router(app: Arc<App>) -> Router {
+    admin::routes::router()
+        .fallback(handler::wire_call)
+        .with_state(app)
+}
+
+/// Accepts connections until `shutdown` turns true, then closes every connection.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    connections.spawn(serve_connection(stream, router.clone()));
+                }
+                Err(e) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+async fn serve_connection(stream: TcpStream, router: Router) {
+    let control = ConnectionControl::default();
+    let for_requests = control.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(for_requests.clone());
+        let mut router = router.clone();
+        async move { router.call(request).await }
+    });
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        result = connection => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        () = control.0.notified() => {
+            tracing::debug!("connection cut by an injected fault");
+        }
+    }
+}

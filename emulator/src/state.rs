@@ -1,0 +1,490 @@
+//! What the emulated service remembers: contacts, channels with their codes, the journal of
+//! wire calls, idempotency tokens, and the faults and quota in force.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::arn::{self, Arn};
+use crate::faults::{FaultBook, TokenBucket};
+use crate::wire::AwsError;
+
+/// Journal outcome of a call that succeeded.
+pub const OUTCOME_OK: &str = "ok";
+/// Journal outcome of a call whose connection was cut before anything was done.
+pub const OUTCOME_DROPPED: &str = "dropped";
+/// Region of channels seeded with neither an ARN nor a region.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// `ChannelType` in the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChannelType {
+    Sms,
+    Voice,
+    #[default]
+    Email,
+}
+
+impl ChannelType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelType::Sms => "SMS",
+            ChannelType::Voice => "VOICE",
+            ChannelType::Email => "EMAIL",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [ChannelType::Sms, ChannelType::Voice, ChannelType::Email]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+    }
+}
+
+/// `ActivationStatus` in the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ActivationStatus {
+    Activated,
+    #[default]
+    NotActivated,
+}
+
+/// A contact channel, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Channel {
+    pub arn: String,
+    pub contact_arn: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub channel_type: ChannelType,
+    pub delivery_address: String,
+    /// The only region the channel answers in; absent = every region (an ARN with an
+    /// empty region part, seeded without `region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub activation_status: ActivationStatus,
+    /// Activation codes generated so far (SendActivationCode, and creation without
+    /// DeferActivation).
+    pub codes_sent: u64,
+    /// The latest code: the only one ActivateContactChannel accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_code: Option<String>,
+    #[serde(skip)]
+    order: u64,
+}
+
+impl Channel {
+    /// Generates a new 6-digit code; the latest code wins.
+    pub fn issue_code(&mut self) -> String {
+        let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+        self.codes_sent += 1;
+        self.last_code = Some(code.clone());
+        code
+    }
+}
+
+/// A contact (only what channels need of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub arn: String,
+    pub alias: String,
+    pub region: Option<String>,
+}
+
+/// A channel to create through the admin API, with no signature (`POST /_emulator/channels`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SeedChannel {
+    /// Used verbatim when given (any ARN, even one with an empty region part).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Default: the ARN's region, else us-east-1 when the ARN is generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Default: the emulator's account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// Default: the alias in the ARN, else `oncall`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_alias: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub channel_type: ChannelType,
+    pub delivery_address: String,
+}
+
+impl Default for SeedChannel {
+    fn default() -> Self {
+        Self {
+            arn: None,
+            region: None,
+            account_id: None,
+            contact_alias: None,
+            name: "primary-email".into(),
+            channel_type: ChannelType::Email,
+            delivery_address: "oncall@example.com".into(),
+        }
+    }
+}
+
+impl SeedChannel {
+    /// A channel with exactly this ARN.
+    pub fn with_arn(arn: impl Into<String>) -> Self {
+        Self {
+            arn: Some(arn.into()),
+            ..Self::default()
+        }
+    }
+
+    /// A channel with a generated ARN in `region`.
+    pub fn in_region(region: impl Into<String>) -> Self {
+        Self {
+            region: Some(region.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// One wire call, as `GET /_emulator/journal` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub time: jiff::Timestamp,
+    /// From `X-Amz-Target`; empty when the header was missing.
+    pub operation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_arn: Option<String>,
+    /// The signing region; absent when the signature could not be parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// `ok`, the error's `__type`, `Html502`, or `dropped`.
+    pub outcome: String,
+    /// Absent when no answer was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    pub request_id: String,
+    /// The operation ran but the connection was cut before the answer (DropAfterProcessing).
+    #[serde(default)]
+    pub connection_dropped: bool,
+    /// The injected fault that applied, if any (its kind, or `latency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// The code a successful SendActivationCode or CreateContactChannel generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_code: Option<String>,
+}
+
+/// Query of `GET /_emulator/journal`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JournalFilter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Only entries with a larger `seq`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<u64>,
+}
+
+impl JournalFilter {
+    fn admits(&self, entry: &JournalEntry) -> bool {
+        self.operation
+            .as_deref()
+            .is_none_or(|op| op == entry.operation)
+            && self
+                .channel
+                .as_deref()
+                .is_none_or(|arn| entry.channel_arn.as_deref() == Some(arn))
+            && self.after_seq.is_none_or(|seq| entry.seq > seq)
+    }
+}
+
+/// Why a seed was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedError {
+    #[error("a channel with ARN {0} already exists")]
+    Exists(String),
+}
+
+/// Everything the emulator remembers, behind one lock.
+#[derive(Debug, Default)]
+pub struct State {
+    channels: BTreeMap<String, Channel>,
+    contacts: BTreeMap<String, Contact>,
+    journal: Vec<JournalEntry>,
+    idempotency: HashMap<(&'static str, String), Value>,
+    pub faults: FaultBook,
+    pub quota: Option<TokenBucket>,
+    next_order: u64,
+}
+
+impl State {
+    /// Forgets everything: channels, contacts, journal, faults and quota.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    pub fn seed_channel(&mut self, seed: SeedChannel, account: &str) -> Result<Channel, SeedError> {
+        let default_account = seed.account_id.as_deref().unwrap_or(account);
+        let (arn, region, partition, account, alias) = match &seed.arn {
+            Some(given) => {
+                let parsed = Arn::parse(given);
+                let arn_region = parsed.as_ref().map(|a| a.region).filter(|r| !r.is_empty());
+                let region = arn_region.map(str::to_string).or(seed.region.clone());
+                let alias = seed
+                    .contact_alias
+                    .clone()
+                    .or_else(|| {
+                        parsed
+                            .as_ref()
+                            .and_then(|a| a.contact_alias())
+                            .map(String::from)
+                    })
+                    .unwrap_or_else(|| "oncall".into());
+                let partition = parsed.as_ref().map_or("aws", |a| a.partition).to_string();
+                let account = parsed
+                    .as_ref()
+                    .map_or(default_account, |a| a.account)
+                    .to_string();
+                (given.clone(), region, partition, account, alias)
+            }
+            None => {
+                let region = seed.region.clone().unwrap_or_else(|| DEFAULT_REGION.into());
+                let alias = seed
+                    .contact_alias
+                    .clone()
+                    .unwrap_or_else(|| "oncall".into());
+                let partition = arn::partition_for(&region).to_string();
+                let id = uuid::Uuid::new_v4().to_string();
+                let arn = arn::channel_arn(&partition, &region, default_account, &alias, &id);
+                let account = default_account.to_string();
+                (arn, Some(region), partition, account, alias)
+            }
+        };
+        if self.channels.contains_key(&arn) {
+            return Err(SeedError::Exists(arn));
+        }
+        let contact_region = region.as_deref().unwrap_or("");
+        let contact_arn = arn::contact_arn(&partition, contact_region, &account, &alias);
+        self.contacts
+            .entry(contact_arn.clone())
+            .or_insert_with(|| Contact {
+                arn: contact_arn.clone(),
+                alias,
+                region: region.clone(),
+            });
+        Ok(self.insert_channel(
+            arn,
+            contact_arn,
+            seed.name,
+            seed.channel_type,
+            seed.delivery_address,
+            region,
+        ))
+    }
+
+    pub fn insert_channel(
+        &mut self,
+        arn: String,
+        contact_arn: String,
+        name: String,
+        channel_type: ChannelType,
+        delivery_address: String,
+        region: Option<String>,
+    ) -> Channel {
+        self.next_order += 1;
+        let channel = Channel {
+            arn: arn.clone(),
+            contact_arn,
+            name,
+            channel_type,
+            delivery_address,
+            region,
+            activation_status: ActivationStatus::NotActivated,
+            codes_sent: 0,
+            last_code: None,
+            order: self.next_order,
+        };
+        self.channels.insert(arn, channel.clone());
+        channel
+    }
+
+    /// The channel, if it exists in `region` (as real AWS, a channel is invisible from
+    /// other regions).
+    pub fn channel_in_region(&mut self, arn: &str, region: &str) -> Result<&mut Channel, AwsError> {
+        match self.channels.get_mut(arn) {
+            Some(channel) if channel.region.as_deref().is_none_or(|r| r == region) => Ok(channel),
+            _ => Err(AwsError::ResourceNotFound {
+                message: format!("Contact channel {arn} not found in {region}."),
+                resource_id: arn.to_string(),
+                resource_type: "CONTACT_CHANNEL".into(),
+            }),
+        }
+    }
+
+    pub fn remove_channel(&mut self, arn: &str) -> Option<Channel> {
+        self.channels.remove(arn)
+    }
+
+    /// Every channel, in creation order.
+    pub fn channels(&self) -> Vec<Channel> {
+        let mut all: Vec<Channel> = self.channels.values().cloned().collect();
+        all.sort_by_key(|channel| channel.order);
+        all
+    }
+
+    /// The channels of a contact, in creation order.
+    pub fn channels_of(&self, contact_arn: &str) -> Vec<Channel> {
+        let mut all = self.channels();
+        all.retain(|channel| channel.contact_arn == contact_arn);
+        all
+    }
+
+    pub fn contact_in_region(&self, arn: &str, region: &str) -> Option<&Contact> {
+        self.contacts
+            .get(arn)
+            .filter(|contact| contact.region.as_deref().is_none_or(|r| r == region))
+    }
+
+    pub fn insert_contact(&mut self, contact: Contact) -> bool {
+        if self.contacts.contains_key(&contact.arn) {
+            return false;
+        }
+        self.contacts.insert(contact.arn.clone(), contact);
+        true
+    }
+
+    /// The answer already given to a call with this idempotency token.
+    pub fn idempotent(&self, operation: &'static str, token: &str) -> Option<Value> {
+        self.idempotency
+            .get(&(operation, token.to_string()))
+            .cloned()
+    }
+
+    pub fn remember(&mut self, operation: &'static str, token: String, answer: Value) {
+        self.idempotency.insert((operation, token), answer);
+    }
+
+    /// Appends to the journal, numbering the entry; returns its `seq`.
+    pub fn record(&mut self, mut entry: JournalEntry) -> u64 {
+        entry.seq = self.journal.len() as u64 + 1;
+        let seq = entry.seq;
+        self.journal.push(entry);
+        seq
+    }
+
+    pub fn journal(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
+        self.journal
+            .iter()
+            .filter(|entry| filter.admits(entry))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seed without ARN gets one in its region; a verbatim ARN keeps its region,
+    /// and an empty region part makes the channel answer in every region.
+    #[test]
+    fn seeded_channels_live_in_their_region() {
+        let mut state = State::default();
+        let generated = state
+            .seed_channel(SeedChannel::in_region("eu-west-1"), "111122223333")
+            .expect("seed");
+        assert!(
+            generated
+                .arn
+                .starts_with("arn:aws:ssm-contacts:eu-west-1:111122223333:contact-channel/oncall/")
+        );
+        assert_eq!(
+            generated.contact_arn,
+            "arn:aws:ssm-contacts:eu-west-1:111122223333:contact/oncall"
+        );
+        assert!(state.channel_in_region(&generated.arn, "eu-west-1").is_ok());
+        let elsewhere = state.channel_in_region(&generated.arn, "us-east-1");
+        assert!(matches!(elsewhere, Err(AwsError::ResourceNotFound { .. })));
+
+        let regionless = "arn:aws:ssm-contacts::123456789012:contact-channel/team/abc";
+        state
+            .seed_channel(SeedChannel::with_arn(regionless), "123456789012")
+            .expect("seed");
+        assert!(state.channel_in_region(regionless, "ap-south-1").is_ok());
+        assert!(state.channel_in_region(regionless, "us-east-1").is_ok());
+        assert_eq!(
+            state.seed_channel(SeedChannel::with_arn(regionless), "1"),
+            Err(SeedError::Exists(regionless.into()))
+        );
+        assert_eq!(state.channels().len(), 2);
+        assert_eq!(state.channels()[0].arn, generated.arn);
+    }
+
+    /// Each code is six digits, and the latest one is the one remembered.
+    #[test]
+    fn codes_are_six_digits_and_latest_wins() {
+        let mut state = State::default();
+        let channel = state
+            .seed_channel(SeedChannel::default(), "1")
+            .expect("seed");
+        let target = state
+            .channel_in_region(&channel.arn, DEFAULT_REGION)
+            .expect("found");
+        let first = target.issue_code();
+        let second = target.issue_code();
+        for code in [&first, &second] {
+            assert_eq!(code.len(), 6);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        }
+        assert_eq!(target.codes_sent, 2);
+        assert_eq!(target.last_code.as_deref(), Some(second.as_str()));
+    }
+
+    /// The journal numbers entries in order and filters by operation, channel and seq.
+    #[test]
+    fn journal_filters() {
+        let mut state = State::default();
+        let entry = |operation: &str, channel: Option<&str>| JournalEntry {
+            seq: 0,
+            time: jiff::Timestamp::UNIX_EPOCH,
+            operation: operation.into(),
+            channel_arn: channel.map(String::from),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("AK".into()),
+            outcome: OUTCOME_OK.into(),
+            http_status: Some(200),
+            request_id: "r".into(),
+            connection_dropped: false,
+            fault: None,
+            activation_code: None,
+        };
+        assert_eq!(state.record(entry("SendActivationCode", Some("a"))), 1);
+        assert_eq!(state.record(entry("SendActivationCode", Some("b"))), 2);
+        assert_eq!(state.record(entry("GetContactChannel", Some("a"))), 3);
+        let by_op = JournalFilter {
+            operation: Some("SendActivationCode".into()),
+            ..JournalFilter::default()
+        };
+        assert_eq!(state.journal(&by_op).len(), 2);
+        let by_channel = JournalFilter {
+            channel: Some("a".into()),
+            after_seq: Some(1),
+            ..JournalFilter::default()
+        };
+        let found = state.journal(&by_channel);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].seq, 3);
+        state.reset();
+        assert!(state.journal(&JournalFilter::default()).is_empty());
+    }
+}

@@ -1,0 +1,246 @@
+//! The wire format checked with a client nobody here wrote: the AWS CLI (botocore).
+//!
+//! The CLI is found through `AWS_CLI` or `PATH` (CI installs it with `pip install awscli`).
+//! Without it these tests fail, unless `SSMC_SKIP_AWS_CLI=1` says to skip them.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use ssm_contacts_emulator::admin::{FaultKind, FaultSpec, SeedChannel};
+use ssm_contacts_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig, RunningEmulator,
+};
+
+/// The `aws` executable, or `None` when the tests may be skipped.
+fn aws_cli() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("AWS_CLI").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("aws"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_some() {
+        return found;
+    }
+    if std::env::var("SSMC_SKIP_AWS_CLI").as_deref() == Ok("1") {
+        eprintln!("skipped: AWS CLI not found and SSMC_SKIP_AWS_CLI=1");
+        return None;
+    }
+    panic!(
+        "the AWS CLI was not found on PATH (or AWS_CLI). Install it with `pip install awscli`, \
+         point AWS_CLI at it, or set SSMC_SKIP_AWS_CLI=1 to skip these tests."
+    );
+}
+
+/// Runs `aws ssm-contacts <args>` against the emulator with test credentials only.
+async fn aws(cli: &Path, emulator: &RunningEmulator, secret: &str, args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(cli);
+    command
+        .arg("ssm-contacts")
+        .args(args)
+        .args(["--endpoint-url", &emulator.endpoint_url()])
+        .args(["--region", "us-east-1", "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("AWS_RETRY_MODE", "standard")
+        .env("AWS_PAGER", "")
+        .env("NO_PROXY", "127.0.0.1");
+    // Anything else from the environment that could send the CLI elsewhere.
+    for name in [
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SSM_CONTACTS",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+    ] {
+        command.env_remove(name);
+    }
+    // tokio's process API keeps the runtime free to serve the emulator meanwhile.
+    command.output().await.expect("the AWS CLI runs")
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "aws failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+}
+
+/// send-activation-code and get-contact-channel work, signed by botocore.
+#[tokio::test]
+async fn cli_sends_and_reads_a_channel() {
+    let Some(cli) = aws_cli() else { return };
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let admin = emulator.admin();
+    let arn = admin
+        .seed_channel(&SeedChannel::in_region("us-east-1"))
+        .await
+        .expect("seed")
+        .arn;
+
+    let sent = aws(
+        &cli,
+        &emulator,
+        DEFAULT_SECRET_ACCESS_KEY,
+        &["send-activation-code", "--contact-channel-id", &arn],
+    )
+    .await;
+    json_of(&sent);
+    assert_eq!(admin.sends_for(&arn).await.expect("count"), 1);
+    let entry = admin
+        .journal()
+        .await
+        .expect("journal")
+        .pop()
+        .expect("entry");
+    assert_eq!(entry.operation, "SendActivationCode");
+    assert_eq!(entry.region.as_deref(), Some("us-east-1"));
+    assert_eq!(entry.access_key_id.as_deref(), Some(DEFAULT_ACCESS_KEY_ID));
+
+    let got = json_of(
+        &aws(
+            &cli,
+            &emulator,
+            DEFAULT_SECRET_ACCESS_KEY,
+            &["get-contact-channel", "--contact-channel-id", &arn],
+        )
+        .await,
+    );
+    assert_eq!(got["ContactChannelArn"], arn.as_str());
+    assert_eq!(got["Type"], "EMAIL");
+    assert_eq!(got["ActivationStatus"], "NOT_ACTIVATED");
+    assert_eq!(
+        got["DeliveryAddress"]["SimpleAddress"],
+        "oncall@example.com"
+    );
+    emulator.shutdown().await;
+}
+
+/// create-contact and create-contact-channel return ARNs of the documented forms.
+#[tokio::test]
+async fn cli_creates_a_contact_and_a_channel() {
+    let Some(cli) = aws_cli() else { return };
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let contact = json_of(
+        &aws(
+            &cli,
+            &emulator,
+            DEFAULT_SECRET_ACCESS_KEY,
+            &[
+                "create-contact",
+                "--alias",
+                "cli-team",
+                "--type",
+                "PERSONAL",
+                "--plan",
+                r#"{"Stages": []}"#,
+            ],
+        )
+        .await,
+    );
+    let contact_arn = contact["ContactArn"]
+        .as_str()
+        .expect("ContactArn")
+        .to_string();
+    assert_eq!(
+        contact_arn,
+        "arn:aws:ssm-contacts:us-east-1:123456789012:contact/cli-team"
+    );
+    let channel = json_of(
+        &aws(
+            &cli,
+            &emulator,
+            DEFAULT_SECRET_ACCESS_KEY,
+            &[
+                "create-contact-channel",
+                "--contact-id",
+                &contact_arn,
+                "--name",
+                "mail",
+                "--type",
+                "EMAIL",
+                "--delivery-address",
+                "SimpleAddress=cli@example.com",
+            ],
+        )
+        .await,
+    );
+    let channel_arn = channel["ContactChannelArn"]
+        .as_str()
+        .expect("ContactChannelArn");
+    assert!(
+        channel_arn
+            .starts_with("arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/cli-team/"),
+        "{channel_arn}"
+    );
+    // Created without --defer-activation: the first code went out at creation.
+    let listed = emulator.admin().channel(channel_arn).await.expect("admin");
+    assert_eq!(listed.map(|c| c.codes_sent), Some(1));
+    emulator.shutdown().await;
+}
+
+/// An injected ThrottlingException and a bad signature show their error codes on stderr.
+#[tokio::test]
+async fn cli_reports_error_codes() {
+    let Some(cli) = aws_cli() else { return };
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let admin = emulator.admin();
+    let arn = admin
+        .seed_channel(&SeedChannel::in_region("us-east-1"))
+        .await
+        .expect("seed")
+        .arn;
+    let spec = FaultSpec::error("SendActivationCode", FaultKind::ThrottlingException)
+        .times(1)
+        .retry_after(2);
+    admin.inject_fault(&spec).await.expect("inject");
+
+    let throttled = aws(
+        &cli,
+        &emulator,
+        DEFAULT_SECRET_ACCESS_KEY,
+        &["send-activation-code", "--contact-channel-id", &arn],
+    )
+    .await;
+    assert!(!throttled.status.success());
+    let stderr = String::from_utf8_lossy(&throttled.stderr);
+    assert!(stderr.contains("(ThrottlingException)"), "{stderr}");
+    assert!(stderr.contains("SendActivationCode"), "{stderr}");
+    // AWS_MAX_ATTEMPTS=1: the CLI did not retry.
+    let calls = admin.journal().await.expect("journal").len();
+    assert_eq!(calls, 1);
+
+    let forged = aws(
+        &cli,
+        &emulator,
+        "a-wrong-secret",
+        &["send-activation-code", "--contact-channel-id", &arn],
+    )
+    .await;
+    assert!(!forged.status.success());
+    let stderr = String::from_utf8_lossy(&forged.stderr);
+    assert!(stderr.contains("(InvalidSignatureException)"), "{stderr}");
+    assert_eq!(admin.sends_for(&arn).await.expect("count"), 0);
+    emulator.shutdown().await;
+}

@@ -1,0 +1,251 @@
+//! Wire details no SDK lets a test provoke: unsigned and stale requests, unknown targets,
+//! unparseable bodies, and the headers of every answer, checked with a plain HTTP client.
+
+use jiff::{SignedDuration, Timestamp};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use ssm_contacts_emulator::admin::SeedChannel;
+use ssm_contacts_emulator::sigv4::{
+    canonical_request, sha256_hex, signature, signing_key, string_to_sign,
+};
+use ssm_contacts_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig, RunningEmulator,
+};
+
+const SIGNED: [&str; 4] = ["content-type", "host", "x-amz-date", "x-amz-target"];
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// Signs like an SDK would (the emulator's own SigV4 pieces; the SDK and CLI tests check
+/// them against foreign signers).
+fn signed_headers(
+    emulator: &RunningEmulator,
+    target: &str,
+    body: &str,
+    at: Timestamp,
+) -> HeaderMap {
+    let amz_date = at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let date = &amz_date[..8];
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: &str| {
+        headers.insert(name, HeaderValue::from_str(value).expect("header"));
+    };
+    put("content-type", "application/x-amz-json-1.1");
+    put("host", &emulator.addr().to_string());
+    put("x-amz-date", &amz_date);
+    put("x-amz-target", target);
+    let signed: Vec<String> = SIGNED.map(String::from).to_vec();
+    let canonical = canonical_request(
+        "POST",
+        "/",
+        "",
+        &headers,
+        &signed,
+        &sha256_hex(body.as_bytes()),
+    )
+    .expect("canonical");
+    let scope = format!("{date}/us-east-1/ssm-contacts/aws4_request");
+    let key = signing_key(DEFAULT_SECRET_ACCESS_KEY, date, "us-east-1", "ssm-contacts");
+    let to_sign = string_to_sign(&amz_date, &scope, &canonical);
+    let signature = signature(&key, &to_sign);
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={DEFAULT_ACCESS_KEY_ID}/{scope}, SignedHeaders={}, Signature={signature}",
+        SIGNED.join(";")
+    );
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&authorization).expect("header"),
+    );
+    headers
+}
+
+async fn post(
+    emulator: &RunningEmulator,
+    headers: HeaderMap,
+    body: &str,
+) -> (u16, HeaderMap, Value) {
+    let response = http()
+        .post(format!("{}/", emulator.endpoint_url()))
+        .headers(headers)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answer");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+/// Every answer, success or error, has a fresh request id; errors add x-amzn-ErrorType.
+#[tokio::test]
+async fn answers_carry_request_ids_and_error_types() {
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let arn = emulator
+        .seed_channel(SeedChannel::in_region("us-east-1"))
+        .expect("seed")
+        .arn;
+    let body = json!({ "ContactChannelId": arn }).to_string();
+    let target = "SSMContacts.SendActivationCode";
+
+    let (status, headers, answer) = post(
+        &emulator,
+        signed_headers(&emulator, target, &body, Timestamp::now()),
+        &body,
+    )
+    .await;
+    assert_eq!((status, answer), (200, json!({})));
+    assert_eq!(headers["content-type"], "application/x-amz-json-1.1");
+    let first_id = headers["x-amzn-requestid"]
+        .to_str()
+        .expect("id")
+        .to_string();
+    assert!(!headers.contains_key("x-amzn-errortype"));
+
+    let (_, headers, _) = post(
+        &emulator,
+        signed_headers(&emulator, target, &body, Timestamp::now()),
+        &body,
+    )
+    .await;
+    assert_ne!(headers["x-amzn-requestid"].to_str().expect("id"), first_id);
+
+    let unknown = "arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/x/none";
+    let missing = json!({ "ContactChannelId": unknown }).to_string();
+    let (status, headers, answer) = post(
+        &emulator,
+        signed_headers(&emulator, target, &missing, Timestamp::now()),
+        &missing,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(headers.contains_key("x-amzn-requestid"));
+    let error_type = headers["x-amzn-errortype"].to_str().expect("type");
+    assert!(
+        error_type.starts_with("ResourceNotFoundException:"),
+        "{error_type}"
+    );
+    assert_eq!(
+        answer,
+        json!({"__type": "ResourceNotFoundException",
+               "Message": format!("Contact channel {unknown} not found in us-east-1."),
+               "ResourceId": unknown, "ResourceType": "CONTACT_CHANNEL"})
+    );
+    emulator.shutdown().await;
+}
+
+/// Unsigned, stale, unknown-operation and unparseable requests get the service's errors.
+#[tokio::test]
+async fn protocol_errors() {
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let body = "{}";
+
+    let mut unsigned = HeaderMap::new();
+    unsigned.insert(
+        "x-amz-target",
+        HeaderValue::from_static("SSMContacts.SendActivationCode"),
+    );
+    let (status, _, answer) = post(&emulator, unsigned, body).await;
+    assert_eq!(
+        (status, &answer["__type"]),
+        (403, &json!("IncompleteSignatureException"))
+    );
+
+    let stale = Timestamp::now() - SignedDuration::from_mins(20);
+    let headers = signed_headers(&emulator, "SSMContacts.SendActivationCode", body, stale);
+    let (status, _, answer) = post(&emulator, headers, body).await;
+    assert_eq!(
+        (status, &answer["__type"]),
+        (403, &json!("InvalidSignatureException"))
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Signature expired"))
+    );
+
+    let headers = signed_headers(&emulator, "SSMContacts.GetContact", body, Timestamp::now());
+    let (status, _, answer) = post(&emulator, headers, body).await;
+    assert_eq!(
+        (status, &answer["__type"]),
+        (400, &json!("UnknownOperationException"))
+    );
+
+    let broken = "{\"ContactChannelId\": ";
+    let headers = signed_headers(
+        &emulator,
+        "SSMContacts.SendActivationCode",
+        broken,
+        Timestamp::now(),
+    );
+    let (status, _, answer) = post(&emulator, headers, broken).await;
+    assert_eq!(
+        (status, &answer["__type"]),
+        (400, &json!("SerializationException"))
+    );
+
+    let wrong_type = "{\"ContactChannelId\": 42}";
+    let headers = signed_headers(
+        &emulator,
+        "SSMContacts.SendActivationCode",
+        wrong_type,
+        Timestamp::now(),
+    );
+    let (status, _, answer) = post(&emulator, headers, wrong_type).await;
+    assert_eq!(
+        (status, &answer["__type"]),
+        (400, &json!("SerializationException"))
+    );
+
+    let journal = emulator.admin().journal().await.expect("journal");
+    let outcomes: Vec<&str> = journal.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "IncompleteSignatureException",
+            "InvalidSignatureException",
+            "UnknownOperationException",
+            "SerializationException",
+            "SerializationException"
+        ]
+    );
+    assert_eq!(journal[0].access_key_id, None);
+    assert_eq!(
+        journal[1].access_key_id.as_deref(),
+        Some(DEFAULT_ACCESS_KEY_ID)
+    );
+    assert_eq!(journal[2].operation, "GetContact");
+    emulator.shutdown().await;
+}
+
+/// A mistyped admin path is a 404 from the admin API, not a wire call.
+#[tokio::test]
+async fn unknown_admin_paths_are_not_wire_calls() {
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let response = http()
+        .get(format!("{}/_emulator/jornal", emulator.endpoint_url()))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(
+        emulator
+            .admin()
+            .journal()
+            .await
+            .expect("journal")
+            .is_empty()
+    );
+    emulator.shutdown().await;
+}
