@@ -222,8 +222,18 @@ pub async fn run(
     }
     tokio::spawn(async move {
         for store in stores {
-            if store.wait_until_ready().await.is_err() {
-                return;
+            // The store's readiness future wakes only its most recent poller, and the
+            // controller itself polls it too; so poll again now and then instead of trusting
+            // a single wake-up.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(error)) => {
+                        warn!(%error, "watch cache never became ready");
+                        return;
+                    }
+                    Err(_) => continue,
+                }
             }
         }
         info!("watch caches synced; ready");

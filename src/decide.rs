@@ -94,7 +94,7 @@ pub fn decide(
     let Observed { generation, spec, status } = observed;
 
     if let (Some(flight), Some(memory)) = (&status.send_in_flight, remembered)
-        && memory.flight == *flight
+        && memory.flight.same_call(flight)
     {
         let (status, requeue, note) = record_outcome(status, &memory.outcome, settings, now, jitter);
         return Decision::Record { status, requeue, note: Some(note) };
@@ -213,7 +213,7 @@ pub fn record_outcome(
     let hold = failure.reason == Reason::OutcomeUnknown && settings.on_unknown_outcome == UnknownOutcomePolicy::Hold;
     let retry = if hold { Retry::Never } else { failure.reason.retry() };
     let delay = settings.backoff.delay(retry, attempt, failure.retry_after, jitter);
-    next.next_attempt_time = delay.map(|d| Time(now + d));
+    next.next_attempt_time = delay.map(|d| Time(ceil_to_second(now + d)));
     next.last_error = Some(LastError {
         code: failure.code.clone(),
         message: failure.message.clone(),
@@ -288,6 +288,13 @@ fn record_if_changed(previous: &Status, next: Status, note: Option<Note>) -> Dec
 
 fn summary(generation: i64, reason: Reason, message: String, reconciling: bool, stalled: bool) -> Summary {
     Summary { generation, reason, message, reconciling, stalled }
+}
+
+/// Status times are kept to the second by the API server; rounding down would let a retry
+/// come before the RetryAfterSeconds that AWS asked for.
+fn ceil_to_second(at: Timestamp) -> Timestamp {
+    let whole = Timestamp::from_second(at.as_second()).unwrap_or(at);
+    if whole < at { whole + Duration::from_secs(1) } else { whole }
 }
 
 fn until(now: Timestamp, at: Timestamp) -> Duration {

@@ -128,6 +128,14 @@ pub struct SendInFlight {
     pub started_time: Time,
 }
 
+impl SendInFlight {
+    /// Whether both describe the same call. Times are left out: the API server keeps them to
+    /// the second, so a written and re-read record differs from the one in memory.
+    pub fn same_call(&self, other: &SendInFlight) -> bool {
+        (self.generation, self.attempt, &self.holder) == (other.generation, other.attempt, &other.holder)
+    }
+}
+
 impl ContactChannelActivation {
     /// The status, or an empty one for an object the operator has not written yet.
     pub fn status_or_default(&self) -> ContactChannelActivationStatus {

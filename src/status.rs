@@ -88,7 +88,7 @@ pub async fn record_outcome(
     let mut last_error = StatusError::Conflict;
     for _ in 0..OUTCOME_WRITE_TRIES {
         let status = current.status_or_default();
-        if status.send_in_flight.as_ref() != Some(flight) {
+        if !status.send_in_flight.as_ref().is_some_and(|f| f.same_call(flight)) {
             return Err(StatusError::Superseded);
         }
         let (next, requeue, note) = decide::record_outcome(&status, outcome, settings, Timestamp::now(), jitter);

@@ -1,0 +1,71 @@
+//! Integration scenarios against a real kube-apiserver + etcd (testenv), the SSM Contacts
+//! emulator speaking the real wire protocol, and the operator binary as a child process.
+
+mod scenarios;
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use support::{Result, Suite};
+
+type Scenario = fn(Arc<Suite>) -> Pin<Box<dyn Future<Output = Result> + Send>>;
+
+fn main() -> std::process::ExitCode {
+    // Tests never reach for the EC2 metadata address (not loopback).
+    let args = Arguments::from_args();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start a tokio runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let started = runtime.block_on(start_suite());
+    let (control_plane, suite) = match started {
+        Ok(pair) => pair,
+        Err(error) => {
+            eprintln!("cannot start the control plane: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let suite = Arc::new(suite);
+    let handle = runtime.handle().clone();
+    let trials = scenarios::all()
+        .into_iter()
+        .map(|(name, scenario): (&'static str, Scenario)| {
+            let suite = suite.clone();
+            let handle = handle.clone();
+            Trial::test(name, move || handle.block_on(scenario(suite)).map_err(|e| Failed::from(e.to_string())))
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Err(error) = runtime.block_on(control_plane.stop()) {
+        eprintln!("control plane did not stop cleanly: {error}");
+    }
+    conclusion.exit_code()
+}
+
+async fn start_suite() -> Result<(testenv::ControlPlane, Suite)> {
+    let control_plane = testenv::ControlPlane::start().await?;
+    let crd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let applied = control_plane.kubectl().args(["apply", "-f"]).arg(&crd).output()?;
+    if !applied.status.success() {
+        return Err(format!("kubectl apply -f crds/ failed: {}", String::from_utf8_lossy(&applied.stderr)).into());
+    }
+    let established = control_plane
+        .kubectl()
+        .args(["wait", "--for=condition=Established", "--timeout=60s", "crd/contactchannelactivations.ssmcontacts.oncall.dev"])
+        .output()?;
+    if !established.status.success() {
+        return Err(format!("CRD not established: {}", String::from_utf8_lossy(&established.stderr)).into());
+    }
+    let suite = Suite {
+        client: control_plane.client().await?,
+        kubeconfig: control_plane.kubeconfig_path().to_owned(),
+        kubectl: control_plane.bin_dir().join("kubectl"),
+    };
+    Ok((control_plane, suite))
+}
