@@ -25,7 +25,10 @@ pub async fn serve(
     registry: Registry,
     ready: Arc<AtomicBool>,
 ) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
-    let state = AdminState { registry: Arc::new(registry), ready };
+    let state = AdminState {
+        registry: Arc::new(registry),
+        ready,
+    };
     let app = Router::new()
         .route("/livez", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
@@ -41,7 +44,10 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     if state.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the first watch sync")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first watch sync",
+        )
     }
 }
 
@@ -50,7 +56,10 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     match prometheus_client::encoding::text::encode(&mut body, &state.registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             body,
         )
             .into_response(),

@@ -18,7 +18,9 @@ pub enum ArnError {
     Empty,
     #[error("contactChannelId is longer than 2048 characters")]
     TooLong,
-    #[error("contactChannelId {0:?} is not an ARN of the form arn:PARTITION:ssm-contacts:REGION:ACCOUNT:RESOURCE")]
+    #[error(
+        "contactChannelId {0:?} is not an ARN of the form arn:PARTITION:ssm-contacts:REGION:ACCOUNT:RESOURCE"
+    )]
     Shape(String),
     #[error("contactChannelId {0:?} names partition {1:?}; expected aws, aws-cn or aws-us-gov")]
     Partition(String, String),
@@ -50,14 +52,22 @@ impl ChannelArn {
         }
         let shape = || ArnError::Shape(raw.to_owned());
         let mut parts = raw.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
+        )
+        else {
             return Err(shape());
         };
         if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
@@ -139,7 +149,8 @@ mod tests {
     #[test]
     /// An empty region part is allowed by the pattern and means "no region in the ARN".
     fn empty_region_is_none() {
-        let arn = ChannelArn::parse("arn:aws:ssm-contacts::111122223333:contact-channel/a/b").unwrap();
+        let arn =
+            ChannelArn::parse("arn:aws:ssm-contacts::111122223333:contact-channel/a/b").unwrap();
         assert_eq!(arn.region(), None);
     }
 
@@ -147,7 +158,10 @@ mod tests {
     /// Everything the CRD pattern refuses is refused here too, with the reason named.
     fn refuses_what_the_pattern_refuses() {
         assert_eq!(ChannelArn::parse(""), Err(ArnError::Empty));
-        assert!(matches!(ChannelArn::parse("not-an-arn"), Err(ArnError::Shape(_))));
+        assert!(matches!(
+            ChannelArn::parse("not-an-arn"),
+            Err(ArnError::Shape(_))
+        ));
         assert!(matches!(
             ChannelArn::parse("arn:aws-xx:ssm-contacts:us-east-1:1:x"),
             Err(ArnError::Partition(..))
@@ -172,9 +186,18 @@ mod tests {
     fn region_precedence() {
         let with_region = ChannelArn::parse(ARN).unwrap();
         let without = ChannelArn::parse("arn:aws:ssm-contacts::1:contact-channel/a").unwrap();
-        assert_eq!(resolve_region(Some("us-west-2"), &with_region, Some("ap-south-1")).as_deref(), Some("us-west-2"));
-        assert_eq!(resolve_region(None, &with_region, Some("ap-south-1")).as_deref(), Some("eu-west-1"));
-        assert_eq!(resolve_region(None, &without, Some("ap-south-1")).as_deref(), Some("ap-south-1"));
+        assert_eq!(
+            resolve_region(Some("us-west-2"), &with_region, Some("ap-south-1")).as_deref(),
+            Some("us-west-2")
+        );
+        assert_eq!(
+            resolve_region(None, &with_region, Some("ap-south-1")).as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            resolve_region(None, &without, Some("ap-south-1")).as_deref(),
+            Some("ap-south-1")
+        );
         assert_eq!(resolve_region(None, &without, None), None);
         assert_eq!(resolve_region(Some(""), &without, None), None);
     }

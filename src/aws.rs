@@ -14,7 +14,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ssmcontacts::Client;
 use aws_sdk_ssmcontacts::config::retry::RetryConfig;
 use aws_sdk_ssmcontacts::config::timeout::TimeoutConfig;
-use aws_sdk_ssmcontacts::config::{Region, Builder as ConfigBuilder};
+use aws_sdk_ssmcontacts::config::{Builder as ConfigBuilder, Region};
 use aws_sdk_ssmcontacts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssmcontacts::operation::RequestId;
 use aws_sdk_ssmcontacts::operation::send_activation_code::SendActivationCodeError;
@@ -50,7 +50,11 @@ impl SsmContacts {
     }
 
     pub fn new(base: SdkConfig, timeouts: Timeouts) -> Self {
-        Self { base, timeouts, clients: Mutex::default() }
+        Self {
+            base,
+            timeouts,
+            clients: Mutex::default(),
+        }
     }
 
     /// The region of the SDK's own chain (AWS_REGION, profile), used as the operator default.
@@ -59,7 +63,10 @@ impl SsmContacts {
     }
 
     fn client(&self, region: &str) -> Client {
-        let mut clients = self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         clients
             .entry(region.to_owned())
             .or_insert_with(|| {
@@ -87,7 +94,9 @@ impl SsmContacts {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(Sent { request_id: output.request_id().map(str::to_owned) }),
+            Ok(output) => Ok(Sent {
+                request_id: output.request_id().map(str::to_owned),
+            }),
             Err(error) => Err(classify(error)),
         }
     }
@@ -106,7 +115,9 @@ pub fn classify(error: SdkError<SendActivationCodeError, RawResponse>) -> SendFa
                 return SendFailure {
                     reason: Reason::UnexpectedResponse,
                     code: Reason::UnexpectedResponse.as_str().to_owned(),
-                    message: format!("an answer that is not SSM Contacts JSON (HTTP {status}): {body}"),
+                    message: format!(
+                        "an answer that is not SSM Contacts JSON (HTTP {status}): {body}"
+                    ),
                     http_status: Some(status),
                     request_id,
                     retry_after: None,
@@ -114,14 +125,19 @@ pub fn classify(error: SdkError<SendActivationCodeError, RawResponse>) -> SendFa
             };
             let retry_after = match error {
                 SendActivationCodeError::ThrottlingException(e) => seconds(e.retry_after_seconds()),
-                SendActivationCodeError::InternalServerException(e) => seconds(e.retry_after_seconds()),
+                SendActivationCodeError::InternalServerException(e) => {
+                    seconds(e.retry_after_seconds())
+                }
                 _ => None,
             };
             let reason = reason_for_code(code);
             let mut message = error.message().map_or_else(|| body.clone(), str::to_owned);
             if let SendActivationCodeError::ValidationException(e) = error {
-                let fields: Vec<String> =
-                    e.fields().iter().map(|f| format!("{}: {}", f.name(), f.message())).collect();
+                let fields: Vec<String> = e
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name(), f.message()))
+                    .collect();
                 if let Some(reason) = e.reason() {
                     message.push_str(&format!(" [reason {}]", reason.as_str()));
                 }
@@ -153,15 +169,29 @@ pub fn classify(error: SdkError<SendActivationCodeError, RawResponse>) -> SendFa
         }
         SdkError::DispatchFailure(failure) => {
             let Some(connector) = failure.as_connector_error() else {
-                return SendFailure::local(Reason::OutcomeUnknown, "the call failed in an unknown way; AWS may or may not have sent a code");
+                return SendFailure::local(
+                    Reason::OutcomeUnknown,
+                    "the call failed in an unknown way; AWS may or may not have sent a code",
+                );
             };
             let chain = chain_text(connector);
             if has_source::<CredentialsError>(connector) {
-                SendFailure::local(Reason::CredentialsUnavailable, format!("no AWS credentials could be loaded; nothing was sent: {chain}"))
+                SendFailure::local(
+                    Reason::CredentialsUnavailable,
+                    format!("no AWS credentials could be loaded; nothing was sent: {chain}"),
+                )
             } else if connect_failed(connector) {
-                SendFailure::local(Reason::EndpointUnreachable, format!("could not connect to SSM Contacts; nothing was sent: {chain}"))
+                SendFailure::local(
+                    Reason::EndpointUnreachable,
+                    format!("could not connect to SSM Contacts; nothing was sent: {chain}"),
+                )
             } else {
-                SendFailure::local(Reason::OutcomeUnknown, format!("the connection failed after the request was sent, so AWS may or may not have sent a code: {chain}"))
+                SendFailure::local(
+                    Reason::OutcomeUnknown,
+                    format!(
+                        "the connection failed after the request was sent, so AWS may or may not have sent a code: {chain}"
+                    ),
+                )
             }
         }
         SdkError::TimeoutError(_) => SendFailure::local(
@@ -169,27 +199,44 @@ pub fn classify(error: SdkError<SendActivationCodeError, RawResponse>) -> SendFa
             "no answer within the call timeout; AWS may or may not have sent a code",
         ),
         // Building the request failed: nothing left this process.
-        other => SendFailure::local(Reason::UnexpectedResponse, format!("the request could not be built; nothing was sent: {}", chain_text(&other))),
+        other => SendFailure::local(
+            Reason::UnexpectedResponse,
+            format!(
+                "the request could not be built; nothing was sent: {}",
+                chain_text(&other)
+            ),
+        ),
     }
 }
 
 fn seconds(value: i32) -> Option<Duration> {
     // The SDK reads a missing RetryAfterSeconds as 0: "not sent", not "retry now".
-    u64::try_from(value).ok().filter(|s| *s > 0).map(Duration::from_secs)
+    u64::try_from(value)
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
 }
 
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT)]);
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if body.len() > BODY_EXCERPT { format!("{flat}...") } else { flat }
+    if body.len() > BODY_EXCERPT {
+        format!("{flat}...")
+    } else {
+        flat
+    }
 }
 
 fn header(raw: &RawResponse, name: &str) -> Option<String> {
     raw.headers().get(name).map(str::to_owned)
 }
 
-fn sources<'a>(error: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a (dyn StdError + 'static)> + 'a {
-    std::iter::successors(Some(error), |e: &&'a (dyn StdError + 'static)| (*e).source())
+fn sources<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> + 'a {
+    std::iter::successors(Some(error), |e: &&'a (dyn StdError + 'static)| {
+        (*e).source()
+    })
 }
 
 fn has_source<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
@@ -203,5 +250,8 @@ fn connect_failed(error: &(dyn StdError + 'static)) -> bool {
 }
 
 fn chain_text(error: &(dyn StdError + 'static)) -> String {
-    sources(error).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+    sources(error)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -77,20 +77,28 @@ mod tests {
     fn slow_starts_long() {
         let policy = BackoffPolicy::default();
         assert_eq!(policy.delay(Retry::Slow, 1, None, 0.0), Some(30 * SECOND));
-        assert_eq!(policy.delay(Retry::Slow, 30, None, 0.0), Some(policy.slow_max / 2));
+        assert_eq!(
+            policy.delay(Retry::Slow, 30, None, 0.0),
+            Some(policy.slow_max / 2)
+        );
     }
 
     #[test]
     /// Terminal failures get no retry at all.
     fn never_means_none() {
-        assert_eq!(BackoffPolicy::default().delay(Retry::Never, 1, Some(SECOND), 0.5), None);
+        assert_eq!(
+            BackoffPolicy::default().delay(Retry::Never, 1, Some(SECOND), 0.5),
+            None
+        );
     }
 
     #[test]
     /// RetryAfterSeconds wins over a shorter backoff.
     fn retry_after_is_a_floor() {
         let policy = BackoffPolicy::default();
-        let delay = policy.delay(Retry::Fast, 1, Some(30 * SECOND), 0.0).unwrap();
+        let delay = policy
+            .delay(Retry::Fast, 1, Some(30 * SECOND), 0.0)
+            .unwrap();
         assert_eq!(delay, 30 * SECOND);
     }
 

@@ -37,10 +37,7 @@ pub fn conditions(previous: &[Condition], summary: &Summary, now: Timestamp) -> 
     let sent = summary.code_sent();
     let stalled = summary.stalled;
     let reconciling = summary.reconciling && !stalled;
-    let mut wanted = vec![
-        (CODE_SENT, status(sent)),
-        (READY, status(sent)),
-    ];
+    let mut wanted = vec![(CODE_SENT, status(sent)), (READY, status(sent))];
     if reconciling {
         wanted.push((RECONCILING, "True"));
     }
@@ -75,28 +72,65 @@ mod tests {
     use super::*;
 
     fn summary(reason: Reason, reconciling: bool, stalled: bool) -> Summary {
-        Summary { generation: 3, reason, message: "m".into(), reconciling, stalled }
+        Summary {
+            generation: 3,
+            reason,
+            message: "m".into(),
+            reconciling,
+            stalled,
+        }
     }
 
     fn types(list: &[Condition]) -> Vec<(&str, &str)> {
-        list.iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect()
+        list.iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str()))
+            .collect()
     }
 
     #[test]
     /// A sent code makes CodeSent and Ready true and drops Reconciling and Stalled.
     fn sent_is_ready() {
-        let list = conditions(&[], &summary(Reason::Sent, false, false), Timestamp::UNIX_EPOCH);
+        let list = conditions(
+            &[],
+            &summary(Reason::Sent, false, false),
+            Timestamp::UNIX_EPOCH,
+        );
         assert_eq!(types(&list), [("CodeSent", "True"), ("Ready", "True")]);
-        assert!(list.iter().all(|c| c.reason == "Sent" && c.observed_generation == Some(3)));
+        assert!(
+            list.iter()
+                .all(|c| c.reason == "Sent" && c.observed_generation == Some(3))
+        );
     }
 
     #[test]
     /// Retrying shows Reconciling; needing a person shows Stalled and hides Reconciling.
     fn kstatus_pair() {
-        let retrying = conditions(&[], &summary(Reason::Throttled, true, false), Timestamp::UNIX_EPOCH);
-        assert_eq!(types(&retrying), [("CodeSent", "False"), ("Ready", "False"), ("Reconciling", "True")]);
-        let stalled = conditions(&[], &summary(Reason::AccessDenied, true, true), Timestamp::UNIX_EPOCH);
-        assert_eq!(types(&stalled), [("CodeSent", "False"), ("Ready", "False"), ("Stalled", "True")]);
+        let retrying = conditions(
+            &[],
+            &summary(Reason::Throttled, true, false),
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(
+            types(&retrying),
+            [
+                ("CodeSent", "False"),
+                ("Ready", "False"),
+                ("Reconciling", "True")
+            ]
+        );
+        let stalled = conditions(
+            &[],
+            &summary(Reason::AccessDenied, true, true),
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(
+            types(&stalled),
+            [
+                ("CodeSent", "False"),
+                ("Ready", "False"),
+                ("Stalled", "True")
+            ]
+        );
     }
 
     #[test]

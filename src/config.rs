@@ -11,7 +11,11 @@ use crate::pacing::RateSettings;
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "ssm-contacts-operator", version, about = "Sends AWS SSM Contacts activation codes for ContactChannelActivation resources")]
+#[command(
+    name = "ssm-contacts-operator",
+    version,
+    about = "Sends AWS SSM Contacts activation codes for ContactChannelActivation resources"
+)]
 pub struct Args {
     #[command(flatten)]
     pub watch: WatchArgs,
@@ -26,7 +30,11 @@ pub struct Args {
 #[derive(Debug, ClapArgs)]
 pub struct WatchArgs {
     /// Namespaces to watch (repeat or comma-separate); none means the whole cluster.
-    #[arg(long = "namespace", env = "SSMC_WATCH_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long = "namespace",
+        env = "SSMC_WATCH_NAMESPACES",
+        value_delimiter = ','
+    )]
     pub namespaces: Vec<String>,
     /// Objects reconciled at the same time.
     #[arg(long, env = "SSMC_CONCURRENCY", default_value_t = 16)]
@@ -99,7 +107,11 @@ pub struct OpsArgs {
 
 impl PacingArgs {
     pub fn rate(&self) -> RateSettings {
-        RateSettings { max_rate: self.send_rate, min_rate: self.min_send_rate, burst: self.send_burst }
+        RateSettings {
+            max_rate: self.send_rate,
+            min_rate: self.min_send_rate,
+            burst: self.send_burst,
+        }
     }
 
     pub fn backoff(&self) -> BackoffPolicy {
@@ -114,7 +126,10 @@ impl PacingArgs {
 
 /// Accepts "90s", "5m", "1h 30m", or ISO 8601 ("PT5M").
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text.trim().parse().map_err(|e| format!("{text:?} is not a duration: {e}"))?;
+    let signed: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration: {e}"))?;
     Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))
 }
 
@@ -139,7 +154,9 @@ mod tests {
         assert!(args.watch.namespaces.is_empty());
         assert_eq!(args.aws.on_unknown_outcome, UnknownOutcomePolicy::Resend);
         assert_eq!(args.pacing.backoff(), BackoffPolicy::default());
-        let args = Args::try_parse_from(["x", "--namespace", "a,b", "--on-unknown-outcome", "hold"]).unwrap();
+        let args =
+            Args::try_parse_from(["x", "--namespace", "a,b", "--on-unknown-outcome", "hold"])
+                .unwrap();
         assert_eq!(args.watch.namespaces, ["a", "b"]);
         assert_eq!(args.aws.on_unknown_outcome, UnknownOutcomePolicy::Hold);
     }

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, stream::SelectAll};
-use tokio::sync::{oneshot, watch};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
@@ -16,6 +15,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use rand::Rng;
+use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
 use crate::aws::SsmContacts;
@@ -58,8 +58,17 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, aws: SsmContacts, pacer: SendPacer, settings: Settings, metrics: Metrics) -> Self {
-        let reporter = Reporter { controller: "ssm-contacts-operator".into(), instance: Some(settings.instance.clone()) };
+    pub fn new(
+        client: Client,
+        aws: SsmContacts,
+        pacer: SendPacer,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "ssm-contacts-operator".into(),
+            instance: Some(settings.instance.clone()),
+        };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -73,7 +82,9 @@ impl Context {
     }
 
     fn unrecorded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Remembered>> {
-        self.unrecorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -85,33 +96,62 @@ fn after(requeue: Option<Duration>) -> Action {
     requeue.map_or_else(Action::await_change, Action::requeue)
 }
 
-pub async fn reconcile(object: Arc<ContactChannelActivation>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+pub async fn reconcile(
+    object: Arc<ContactChannelActivation>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     ctx.metrics.reconciles_in_flight.inc();
     let started = Instant::now();
     let result = reconcile_inner(&object, &ctx).await;
     ctx.metrics.reconciles_in_flight.dec();
-    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
     let label = match &result {
         Ok(_) => "ok",
         Err(error) => error.metric_label(),
     };
-    ctx.metrics.reconciles.get_or_create(&telemetry::ResultLabels { result: label.to_owned() }).inc();
+    ctx.metrics
+        .reconciles
+        .get_or_create(&telemetry::ResultLabels {
+            result: label.to_owned(),
+        })
+        .inc();
     result
 }
 
-async fn reconcile_inner(object: &ContactChannelActivation, ctx: &Context) -> Result<Action, ReconcileError> {
-    let (Some(namespace), Some(uid), Some(generation)) = (object.namespace(), object.uid(), object.metadata.generation) else {
+async fn reconcile_inner(
+    object: &ContactChannelActivation,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let (Some(namespace), Some(uid), Some(generation)) =
+        (object.namespace(), object.uid(), object.metadata.generation)
+    else {
         return Err(ReconcileError::Incomplete);
     };
     let api: Api<ContactChannelActivation> = Api::namespaced(ctx.client.clone(), &namespace);
     let status = object.status_or_default();
     let remembered = ctx.unrecorded().get(&uid).cloned();
-    let observed = Observed { generation, spec: &object.spec, status: &status };
+    let observed = Observed {
+        generation,
+        spec: &object.spec,
+        status: &status,
+    };
 
-    match decide::decide(observed, &ctx.settings, Timestamp::now(), remembered.as_ref(), jitter()) {
+    match decide::decide(
+        observed,
+        &ctx.settings,
+        Timestamp::now(),
+        remembered.as_ref(),
+        jitter(),
+    ) {
         Decision::Idle => Ok(Action::await_change()),
         Decision::Wait(delay) => Ok(Action::requeue(delay)),
-        Decision::Record { status, requeue, note } => {
+        Decision::Record {
+            status,
+            requeue,
+            note,
+        } => {
             let written = write(ctx, &api, object, status).await?;
             ctx.unrecorded().remove(&uid);
             if let Some(note) = note {
@@ -119,7 +159,11 @@ async fn reconcile_inner(object: &ContactChannelActivation, ctx: &Context) -> Re
             }
             Ok(after(requeue))
         }
-        Decision::Send { channel, region, mut intent } => {
+        Decision::Send {
+            channel,
+            region,
+            mut intent,
+        } => {
             ctx.metrics.waiting_for_send_slot.inc();
             ctx.pacer.acquire().await;
             ctx.metrics.waiting_for_send_slot.dec();
@@ -147,7 +191,17 @@ async fn reconcile_inner(object: &ContactChannelActivation, ctx: &Context) -> Re
             ctx.metrics.send_rate.set(ctx.pacer.rate());
             info!(object = %object.name_any(), %namespace, generation, attempt = flight.attempt, %region, outcome = label.as_str(), "SendActivationCode");
 
-            match status::record_outcome(&api, after_intent, &flight, &outcome, &ctx.settings, ctx.write_timeout, jitter()).await {
+            match status::record_outcome(
+                &api,
+                after_intent,
+                &flight,
+                &outcome,
+                &ctx.settings,
+                ctx.write_timeout,
+                jitter(),
+            )
+            .await
+            {
                 Ok((written, requeue, note)) => {
                     ctx.metrics.count_status_write("ok");
                     ctx.unrecorded().remove(&uid);
@@ -179,7 +233,11 @@ async fn write(
     result
 }
 
-pub fn error_policy(object: Arc<ContactChannelActivation>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(
+    object: Arc<ContactChannelActivation>,
+    error: &ReconcileError,
+    _ctx: Arc<Context>,
+) -> Action {
     match error {
         // The watch brings the newer object within moments; this requeue is only a safety net.
         ReconcileError::Status(StatusError::Conflict) => Action::requeue(Duration::from_secs(1)),
@@ -209,7 +267,10 @@ pub async fn run(
 ) {
     let apis: Vec<Api<ContactChannelActivation>> = match scope {
         Scope::Cluster => vec![Api::all(ctx.client.clone())],
-        Scope::Namespaces(namespaces) => namespaces.iter().map(|ns| Api::namespaced(ctx.client.clone(), ns)).collect(),
+        Scope::Namespaces(namespaces) => namespaces
+            .iter()
+            .map(|ns| Api::namespaced(ctx.client.clone(), ns))
+            .collect(),
     };
     let mut streams = SelectAll::new();
     let mut stores = Vec::new();
@@ -226,7 +287,9 @@ pub async fn run(
             // controller itself polls it too; so poll again now and then instead of trusting
             // a single wake-up.
             loop {
-                match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready())
+                    .await
+                {
                     Ok(Ok(())) => break,
                     Ok(Err(error)) => {
                         warn!(%error, "watch cache never became ready");
@@ -249,7 +312,9 @@ pub async fn run(
 
 /// A `Send + Sync` future (as kube-runtime's graceful shutdown wants) that resolves once
 /// `shutdown` turns true.
-fn stopped(mut shutdown: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
+fn stopped(
+    mut shutdown: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + Send + Sync + 'static {
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = shutdown.wait_for(|stop| *stop).await;

@@ -78,9 +78,17 @@ pub enum Decision {
     /// Come back later; nothing to write now.
     Wait(Duration),
     /// Write this status, publish the note, and come back after `requeue` if given.
-    Record { status: Status, requeue: Option<Duration>, note: Option<Note> },
+    Record {
+        status: Status,
+        requeue: Option<Duration>,
+        note: Option<Note>,
+    },
     /// Write `intent` (which holds `sendInFlight`), and only if that write succeeds, call AWS.
-    Send { channel: ChannelArn, region: String, intent: Status },
+    Send {
+        channel: ChannelArn,
+        region: String,
+        intent: Status,
+    },
 }
 
 /// Decides what to do for the object's current generation.
@@ -91,13 +99,22 @@ pub fn decide(
     remembered: Option<&Remembered>,
     jitter: f64,
 ) -> Decision {
-    let Observed { generation, spec, status } = observed;
+    let Observed {
+        generation,
+        spec,
+        status,
+    } = observed;
 
     if let (Some(flight), Some(memory)) = (&status.send_in_flight, remembered)
         && memory.flight.same_call(flight)
     {
-        let (status, requeue, note) = record_outcome(status, &memory.outcome, settings, now, jitter);
-        return Decision::Record { status, requeue, note: Some(note) };
+        let (status, requeue, note) =
+            record_outcome(status, &memory.outcome, settings, now, jitter);
+        return Decision::Record {
+            status,
+            requeue,
+            note: Some(note),
+        };
     }
 
     if status.sent_generation == Some(generation) {
@@ -115,7 +132,13 @@ pub fn decide(
     if spec.suspend {
         fresh.send_in_flight = None;
         fresh.next_attempt_time = None;
-        let summary = summary(generation, Reason::Suspended, "suspend is true: no call to AWS is made".into(), false, false);
+        let summary = summary(
+            generation,
+            Reason::Suspended,
+            "suspend is true: no call to AWS is made".into(),
+            false,
+            false,
+        );
         fresh.conditions = conditions::conditions(&status.conditions, &summary, now);
         return record_if_changed(status, fresh, None);
     }
@@ -124,14 +147,22 @@ pub fn decide(
         Ok(channel) => channel,
         Err(error) => return refuse(status, fresh, Reason::InvalidSpec, error.to_string(), now),
     };
-    let Some(region) = resolve_region(spec.region.as_deref(), &channel, settings.default_region.as_deref()) else {
+    let Some(region) = resolve_region(
+        spec.region.as_deref(),
+        &channel,
+        settings.default_region.as_deref(),
+    ) else {
         let message = format!(
             "no AWS region: spec.region is unset, {channel} has no region part, and the operator has no default region (--default-region or AWS_REGION)"
         );
         return refuse(status, fresh, Reason::RegionUnknown, message, now);
     };
 
-    if let Some(flight) = status.send_in_flight.as_ref().filter(|f| f.generation == generation) {
+    if let Some(flight) = status
+        .send_in_flight
+        .as_ref()
+        .filter(|f| f.generation == generation)
+    {
         let deadline = flight.started_time.0 + settings.in_flight_grace;
         if flight.holder != settings.instance && now < deadline {
             return Decision::Wait(until(now, deadline));
@@ -144,7 +175,11 @@ pub fn decide(
             ),
         );
         let (status, requeue, note) = record_outcome(status, &Err(failure), settings, now, jitter);
-        return Decision::Record { status, requeue, note: Some(note) };
+        return Decision::Record {
+            status,
+            requeue,
+            note: Some(note),
+        };
     }
 
     if current && status.send_in_flight.is_none() && status.attempts > 0 {
@@ -170,13 +205,23 @@ pub fn decide(
             conditions::find(&status.conditions, conditions::CODE_SENT)
                 .and_then(|c| Reason::parse(&c.reason))
                 .unwrap_or(Reason::Pending),
-            format!("retrying (attempt {attempt}) after {}: {}", error.code, error.message),
+            format!(
+                "retrying (attempt {attempt}) after {}: {}",
+                error.code, error.message
+            ),
         ),
-        _ => (Reason::Pending, format!("sending the activation code (attempt {attempt})")),
+        _ => (
+            Reason::Pending,
+            format!("sending the activation code (attempt {attempt})"),
+        ),
     };
     let summary = summary(generation, reason, message, true, false);
     fresh.conditions = conditions::conditions(&status.conditions, &summary, now);
-    Decision::Send { channel, region, intent: fresh }
+    Decision::Send {
+        channel,
+        region,
+        intent: fresh,
+    }
 }
 
 /// The status after a call's outcome, when to come back, and the Event to publish.
@@ -189,7 +234,10 @@ pub fn record_outcome(
 ) -> (Status, Option<Duration>, Note) {
     let (generation, attempt) = match &status.send_in_flight {
         Some(flight) => (flight.generation, flight.attempt),
-        None => (status.observed_generation.unwrap_or_default(), status.attempts),
+        None => (
+            status.observed_generation.unwrap_or_default(),
+            status.attempts,
+        ),
     };
     let mut next = status.clone();
     next.send_in_flight = None;
@@ -201,18 +249,37 @@ pub fn record_outcome(
             next.last_sent_time = Some(Time(now));
             let mut next = sent_status(&next, generation);
             next.next_attempt_time = None;
-            let request = sent.request_id.as_deref().map(|id| format!(", request id {id}")).unwrap_or_default();
+            let request = sent
+                .request_id
+                .as_deref()
+                .map(|id| format!(", request id {id}"))
+                .unwrap_or_default();
             let message = format!("activation code sent (attempt {attempt}{request})");
             let summary = summary(generation, Reason::Sent, message.clone(), false, false);
             next.conditions = conditions::conditions(&status.conditions, &summary, now);
-            return (next, None, Note { type_: EventType::Normal, reason: Reason::Sent, message });
+            return (
+                next,
+                None,
+                Note {
+                    type_: EventType::Normal,
+                    reason: Reason::Sent,
+                    message,
+                },
+            );
         }
         Err(failure) => failure,
     };
 
-    let hold = failure.reason == Reason::OutcomeUnknown && settings.on_unknown_outcome == UnknownOutcomePolicy::Hold;
-    let retry = if hold { Retry::Never } else { failure.reason.retry() };
-    let delay = settings.backoff.delay(retry, attempt, failure.retry_after, jitter);
+    let hold = failure.reason == Reason::OutcomeUnknown
+        && settings.on_unknown_outcome == UnknownOutcomePolicy::Hold;
+    let retry = if hold {
+        Retry::Never
+    } else {
+        failure.reason.retry()
+    };
+    let delay = settings
+        .backoff
+        .delay(retry, attempt, failure.retry_after, jitter);
     next.next_attempt_time = delay.map(|d| Time(ceil_to_second(now + d)));
     next.last_error = Some(LastError {
         code: failure.code.clone(),
@@ -223,22 +290,46 @@ pub fn record_outcome(
     });
     let mut message = describe(failure);
     match &next.next_attempt_time {
-        Some(at) => message.push_str(&format!("; attempt {attempt} failed, next attempt at {}", at.0)),
-        None if hold => message.push_str("; not sent again (--on-unknown-outcome=hold) until the spec changes"),
+        Some(at) => message.push_str(&format!(
+            "; attempt {attempt} failed, next attempt at {}",
+            at.0
+        )),
+        None if hold => {
+            message.push_str("; not sent again (--on-unknown-outcome=hold) until the spec changes")
+        }
         None => message.push_str("; not retried until the spec changes"),
     }
     let stalled = hold || failure.reason.needs_a_person();
-    let summary = summary(generation, failure.reason, message.clone(), delay.is_some(), stalled);
+    let summary = summary(
+        generation,
+        failure.reason,
+        message.clone(),
+        delay.is_some(),
+        stalled,
+    );
     next.conditions = conditions::conditions(&status.conditions, &summary, now);
-    (next, delay, Note { type_: EventType::Warning, reason: failure.reason, message })
+    (
+        next,
+        delay,
+        Note {
+            type_: EventType::Warning,
+            reason: failure.reason,
+            message,
+        },
+    )
 }
 
 fn describe(failure: &SendFailure) -> String {
     let mut text = format!("{}: {}", failure.code, failure.message);
     let details: Vec<String> = [
         failure.http_status.map(|s| format!("HTTP {s}")),
-        failure.request_id.as_ref().map(|id| format!("request id {id}")),
-        failure.retry_after.map(|d| format!("retry after {}s", d.as_secs())),
+        failure
+            .request_id
+            .as_ref()
+            .map(|id| format!("request id {id}")),
+        failure
+            .retry_after
+            .map(|d| format!("retry after {}s", d.as_secs())),
     ]
     .into_iter()
     .flatten()
@@ -260,21 +351,39 @@ fn sent_status(status: &Status, generation: i64) -> Status {
         .filter(|c| c.status == "True" && c.observed_generation == Some(generation));
     if already.is_none() {
         let message = "activation code sent".to_owned();
-        let when = next.last_sent_time.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0);
-        next.conditions = conditions::conditions(&status.conditions, &summary(generation, Reason::Sent, message, false, false), when);
+        let when = next
+            .last_sent_time
+            .as_ref()
+            .map_or(Timestamp::UNIX_EPOCH, |t| t.0);
+        next.conditions = conditions::conditions(
+            &status.conditions,
+            &summary(generation, Reason::Sent, message, false, false),
+            when,
+        );
     }
     next
 }
 
 /// A spec the operator cannot act on: recorded, Stalled, no call, no retry.
-fn refuse(previous: &Status, mut fresh: Status, reason: Reason, message: String, now: Timestamp) -> Decision {
+fn refuse(
+    previous: &Status,
+    mut fresh: Status,
+    reason: Reason,
+    message: String,
+    now: Timestamp,
+) -> Decision {
     let generation = fresh.observed_generation.unwrap_or_default();
     fresh.send_in_flight = None;
     fresh.next_attempt_time = None;
     let summary = summary(generation, reason, message.clone(), false, true);
     fresh.conditions = conditions::conditions(&previous.conditions, &summary, now);
-    let note = (conditions::find(&previous.conditions, conditions::CODE_SENT).map(|c| c.reason.as_str()) != Some(reason.as_str()))
-        .then(|| Note { type_: EventType::Warning, reason, message });
+    let already_reported = conditions::find(&previous.conditions, conditions::CODE_SENT)
+        .is_some_and(|c| c.reason == reason.as_str());
+    let note = (!already_reported).then_some(Note {
+        type_: EventType::Warning,
+        reason,
+        message,
+    });
     record_if_changed(previous, fresh, note)
 }
 
@@ -282,19 +391,39 @@ fn record_if_changed(previous: &Status, next: Status, note: Option<Note>) -> Dec
     if *previous == next {
         Decision::Idle
     } else {
-        Decision::Record { status: next, requeue: None, note }
+        Decision::Record {
+            status: next,
+            requeue: None,
+            note,
+        }
     }
 }
 
-fn summary(generation: i64, reason: Reason, message: String, reconciling: bool, stalled: bool) -> Summary {
-    Summary { generation, reason, message, reconciling, stalled }
+fn summary(
+    generation: i64,
+    reason: Reason,
+    message: String,
+    reconciling: bool,
+    stalled: bool,
+) -> Summary {
+    Summary {
+        generation,
+        reason,
+        message,
+        reconciling,
+        stalled,
+    }
 }
 
 /// Status times are kept to the second by the API server; rounding down would let a retry
 /// come before the RetryAfterSeconds that AWS asked for.
 fn ceil_to_second(at: Timestamp) -> Timestamp {
     let whole = Timestamp::from_second(at.as_second()).unwrap_or(at);
-    if whole < at { whole + Duration::from_secs(1) } else { whole }
+    if whole < at {
+        whole + Duration::from_secs(1)
+    } else {
+        whole
+    }
 }
 
 fn until(now: Timestamp, at: Timestamp) -> Duration {

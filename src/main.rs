@@ -12,23 +12,36 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use ssm_contacts_operator::admin;
 use ssm_contacts_operator::aws::{SsmContacts, Timeouts};
 use ssm_contacts_operator::config::Args;
 use ssm_contacts_operator::controller::{self, Context, Scope};
 use ssm_contacts_operator::decide::Settings;
 use ssm_contacts_operator::pacing::SendPacer;
 use ssm_contacts_operator::telemetry::{self, Metrics};
-use ssm_contacts_operator::admin;
+
+/// Below Kubernetes' default 30 s termination grace period.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init_logging(args.ops.log_format);
 
-    let client = kube::Client::try_default().await.context("no Kubernetes client configuration")?;
-    let aws = SsmContacts::from_env(Timeouts { connect: args.aws.connect_timeout, call: args.aws.call_timeout }).await;
+    let client = kube::Client::try_default()
+        .await
+        .context("no Kubernetes client configuration")?;
+    let aws = SsmContacts::from_env(Timeouts {
+        connect: args.aws.connect_timeout,
+        call: args.aws.call_timeout,
+    })
+    .await;
     let default_region = args.aws.default_region.clone().or_else(|| aws.sdk_region());
-    let identity = args.ops.identity.clone().unwrap_or_else(|| "ssm-contacts-operator".to_owned());
+    let identity = args
+        .ops
+        .identity
+        .clone()
+        .unwrap_or_else(|| "ssm-contacts-operator".to_owned());
     // A fresh suffix per process: a restarted container must not mistake the in-flight
     // calls of its previous life for its own live ones.
     let instance = format!("{identity}-{:08x}", rand::rng().random::<u32>());
@@ -53,7 +66,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let pacer = SendPacer::new(args.pacing.rate());
     metrics.send_rate.set(pacer.rate());
-    let ctx = Arc::new(Context::new(client.clone(), aws, pacer, settings, metrics.clone()));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        aws,
+        pacer,
+        settings,
+        metrics.clone(),
+    ));
     let scope = if args.watch.namespaces.is_empty() {
         Scope::Cluster
     } else {
@@ -86,15 +105,27 @@ async fn main() -> anyhow::Result<()> {
         .boxed();
     }
 
-    let controller = tokio::spawn(controller::run(ctx, scope, args.watch.concurrency, ready, stop_rx));
+    let controller = tokio::spawn(controller::run(
+        ctx,
+        scope,
+        args.watch.concurrency,
+        ready,
+        stop_rx,
+    ));
     tokio::select! {
         () = shutdown_signal() => info!("shutdown signal; finishing in-flight work"),
         () = &mut lease_lost => warn!("lost the leader lease; stopping so that only the new leader sends"),
         result = admin_server => error!(?result, "admin server ended"),
     }
     let _ = stop_tx.send(true);
-    if let Err(error) = controller.await {
-        error!(%error, "controller task failed");
+    // In-flight calls finish and record their outcome; a reconcile stuck on an unreachable
+    // API server must not hold the pod past its termination grace period.
+    match tokio::time::timeout(SHUTDOWN_GRACE, controller).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => error!(%error, "controller task failed"),
+        Err(_) => {
+            warn!(grace = ?SHUTDOWN_GRACE, "in-flight work did not finish in time; exiting anyway")
+        }
     }
     info!("stopped");
     Ok(())

@@ -197,13 +197,48 @@ mod tests {
     fn error_table() {
         let table = [
             ("ThrottlingException", Reason::Throttled, Retry::Fast, false),
-            ("InternalServerException", Reason::AwsInternalError, Retry::Fast, false),
-            ("ServiceQuotaExceededException", Reason::QuotaExceeded, Retry::Slow, false),
-            ("AccessDeniedException", Reason::AccessDenied, Retry::Slow, true),
-            ("DataEncryptionException", Reason::DataEncryptionError, Retry::Slow, true),
-            ("ResourceNotFoundException", Reason::ChannelNotFound, Retry::Slow, false),
-            ("ValidationException", Reason::ValidationFailed, Retry::Never, true),
-            ("SomethingNew", Reason::UnexpectedResponse, Retry::Fast, false),
+            (
+                "InternalServerException",
+                Reason::AwsInternalError,
+                Retry::Fast,
+                false,
+            ),
+            (
+                "ServiceQuotaExceededException",
+                Reason::QuotaExceeded,
+                Retry::Slow,
+                false,
+            ),
+            (
+                "AccessDeniedException",
+                Reason::AccessDenied,
+                Retry::Slow,
+                true,
+            ),
+            (
+                "DataEncryptionException",
+                Reason::DataEncryptionError,
+                Retry::Slow,
+                true,
+            ),
+            (
+                "ResourceNotFoundException",
+                Reason::ChannelNotFound,
+                Retry::Slow,
+                false,
+            ),
+            (
+                "ValidationException",
+                Reason::ValidationFailed,
+                Retry::Never,
+                true,
+            ),
+            (
+                "SomethingNew",
+                Reason::UnexpectedResponse,
+                Retry::Fast,
+                false,
+            ),
         ];
         for (code, reason, retry, stalled) in table {
             assert_eq!(reason_for_code(code), reason, "{code}");
@@ -215,8 +250,14 @@ mod tests {
     #[test]
     /// Codes arrive decorated (`ns#Code`, `Code:uri`); the bare name decides.
     fn decorated_codes() {
-        assert_eq!(normalize_code("com.amazonaws.ssmcontacts#ThrottlingException"), "ThrottlingException");
-        assert_eq!(normalize_code("ThrottlingException:http://internal.amazon.com/"), "ThrottlingException");
+        assert_eq!(
+            normalize_code("com.amazonaws.ssmcontacts#ThrottlingException"),
+            "ThrottlingException"
+        );
+        assert_eq!(
+            normalize_code("ThrottlingException:http://internal.amazon.com/"),
+            "ThrottlingException"
+        );
         assert_eq!(
             reason_for_code("aws.protocols#ValidationException:http://x"),
             Reason::ValidationFailed

@@ -19,7 +19,11 @@ pub struct RateSettings {
 
 impl Default for RateSettings {
     fn default() -> Self {
-        Self { max_rate: 10.0, min_rate: 0.2, burst: 10.0 }
+        Self {
+            max_rate: 10.0,
+            min_rate: 0.2,
+            burst: 10.0,
+        }
     }
 }
 
@@ -37,10 +41,18 @@ impl AdaptiveBucket {
     pub fn new(settings: RateSettings, now: Instant) -> Self {
         let settings = RateSettings {
             max_rate: settings.max_rate.max(f64::MIN_POSITIVE),
-            min_rate: settings.min_rate.clamp(f64::MIN_POSITIVE, settings.max_rate),
+            min_rate: settings
+                .min_rate
+                .clamp(f64::MIN_POSITIVE, settings.max_rate),
             burst: settings.burst.max(1.0),
         };
-        Self { settings, rate: settings.max_rate, tokens: settings.burst, refilled_at: now, last_decrease: None }
+        Self {
+            settings,
+            rate: settings.max_rate,
+            tokens: settings.burst,
+            refilled_at: now,
+            last_decrease: None,
+        }
     }
 
     pub fn rate(&self) -> f64 {
@@ -48,7 +60,9 @@ impl AdaptiveBucket {
     }
 
     fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.settings.burst);
         self.refilled_at = now;
     }
@@ -68,7 +82,10 @@ impl AdaptiveBucket {
     /// drops at most once per current send interval (and at least once a second).
     pub fn on_throttle(&mut self, now: Instant) {
         let window = Duration::from_secs_f64((1.0 / self.rate).min(1.0));
-        if self.last_decrease.is_some_and(|at| now.saturating_duration_since(at) < window) {
+        if self
+            .last_decrease
+            .is_some_and(|at| now.saturating_duration_since(at) < window)
+        {
             return;
         }
         self.refill(now);
@@ -93,12 +110,17 @@ pub struct SendPacer {
 
 impl SendPacer {
     pub fn new(settings: RateSettings) -> Self {
-        Self { bucket: Mutex::new(AdaptiveBucket::new(settings, Instant::now())) }
+        Self {
+            bucket: Mutex::new(AdaptiveBucket::new(settings, Instant::now())),
+        }
     }
 
     fn with_bucket<T>(&self, f: impl FnOnce(&mut AdaptiveBucket) -> T) -> T {
         // A poisoned lock only means another task panicked mid-update; the numbers are still usable.
-        let mut bucket = self.bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bucket = self
+            .bucket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut bucket)
     }
 
@@ -130,7 +152,11 @@ mod tests {
     use super::*;
 
     fn settings() -> RateSettings {
-        RateSettings { max_rate: 10.0, min_rate: 0.5, burst: 3.0 }
+        RateSettings {
+            max_rate: 10.0,
+            min_rate: 0.5,
+            burst: 3.0,
+        }
     }
 
     #[test]
@@ -190,7 +216,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     /// The async pacer holds callers back to the configured rate.
     async fn pacer_spaces_sends() {
-        let pacer = SendPacer::new(RateSettings { max_rate: 2.0, min_rate: 1.0, burst: 1.0 });
+        let pacer = SendPacer::new(RateSettings {
+            max_rate: 2.0,
+            min_rate: 1.0,
+            burst: 1.0,
+        });
         let start = Instant::now();
         for _ in 0..5 {
             pacer.acquire().await;

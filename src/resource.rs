@@ -14,7 +14,9 @@ pub const CHANNEL_ARN_PATTERN: &str =
 
 /// Asks AWS Systems Manager Incident Manager (SSM Contacts) to send an activation code to a
 /// contact channel, exactly once for each generation of this object.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[derive(
+    CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema,
+)]
 #[kube(
     group = "ssmcontacts.oncall.dev",
     version = "v1alpha1",
@@ -79,6 +81,7 @@ pub struct ContactChannelActivationStatus {
 
     /// Calls to SendActivationCode made for the current generation.
     #[serde(default)]
+    #[schemars(extend("format" = "int32"))]
     pub attempts: u32,
 
     /// When the next, backed-off attempt is due, if one is scheduled.
@@ -106,6 +109,7 @@ pub struct LastError {
     pub message: String,
     /// HTTP status of the answer, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "int32"))]
     pub http_status: Option<u16>,
     /// AWS request id, for AWS support.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +125,7 @@ pub struct SendInFlight {
     /// The generation the call sends a code for.
     pub generation: i64,
     /// Which attempt of that generation this is (1 for the first).
+    #[schemars(extend("format" = "int32"))]
     pub attempt: u32,
     /// The operator instance making the call.
     pub holder: String,
@@ -132,7 +137,8 @@ impl SendInFlight {
     /// Whether both describe the same call. Times are left out: the API server keeps them to
     /// the second, so a written and re-read record differs from the one in memory.
     pub fn same_call(&self, other: &SendInFlight) -> bool {
-        (self.generation, self.attempt, &self.holder) == (other.generation, other.attempt, &other.holder)
+        (self.generation, self.attempt, &self.holder)
+            == (other.generation, other.attempt, &other.holder)
     }
 }
 

@@ -23,7 +23,9 @@ pub enum StatusError {
     Conflict,
     #[error("the object is gone")]
     Gone,
-    #[error("another writer replaced the in-flight call of this process; its outcome is not recorded")]
+    #[error(
+        "another writer replaced the in-flight call of this process; its outcome is not recorded"
+    )]
     Superseded,
     #[error("status write failed: {0}")]
     Api(#[source] kube::Error),
@@ -62,13 +64,20 @@ pub async fn write(
     };
     // managedFields would be re-sent and rejected by nothing, but they only cost bytes.
     object.meta_mut().managed_fields = None;
-    let params = PostParams { dry_run: false, field_manager: Some(FIELD_MANAGER.to_owned()) };
-    match tokio::time::timeout(timeout, api.replace_status(&from.name_any(), &params, &object)).await {
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+    };
+    match tokio::time::timeout(
+        timeout,
+        api.replace_status(&from.name_any(), &params, &object),
+    )
+    .await
+    {
         Ok(result) => result.map_err(classify),
-        Err(_) => Err(StatusError::Api(kube::Error::Service(Box::new(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "status write timed out",
-        ))))),
+        Err(_) => Err(StatusError::Api(kube::Error::Service(Box::new(
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "status write timed out"),
+        )))),
     }
 }
 
@@ -88,10 +97,15 @@ pub async fn record_outcome(
     let mut last_error = StatusError::Conflict;
     for _ in 0..OUTCOME_WRITE_TRIES {
         let status = current.status_or_default();
-        if !status.send_in_flight.as_ref().is_some_and(|f| f.same_call(flight)) {
+        if !status
+            .send_in_flight
+            .as_ref()
+            .is_some_and(|f| f.same_call(flight))
+        {
             return Err(StatusError::Superseded);
         }
-        let (next, requeue, note) = decide::record_outcome(&status, outcome, settings, Timestamp::now(), jitter);
+        let (next, requeue, note) =
+            decide::record_outcome(&status, outcome, settings, Timestamp::now(), jitter);
         match write(api, &current, next, timeout).await {
             Ok(written) => return Ok((written, requeue, note)),
             Err(StatusError::Conflict) => {

@@ -2,8 +2,8 @@
 
 use std::sync::atomic::AtomicU64;
 
-use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
 use kube::Resource;
+use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -28,7 +28,9 @@ pub fn init_logging(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true)).init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .init(),
     }
 }
 
@@ -70,24 +72,68 @@ impl Metrics {
             leader: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("ssmcontacts");
-        r.register("sends", "SendActivationCode calls by outcome (the status reason)", metrics.sends.clone());
-        r.register("throttles", "SendActivationCode calls answered with ThrottlingException", metrics.throttles.clone());
-        r.register("reconciles", "Reconciliations by result", metrics.reconciles.clone());
-        r.register("reconcile_duration_seconds", "Time spent in one reconciliation", metrics.reconcile_duration.clone());
-        r.register("status_writes", "Status subresource writes by result", metrics.status_writes.clone());
-        r.register("reconciles_in_flight", "Reconciliations running now", metrics.reconciles_in_flight.clone());
-        r.register("send_queue_depth", "Reconciliations waiting for a slot of the global send rate", metrics.waiting_for_send_slot.clone());
-        r.register("send_rate_per_second", "Current global send rate after throttling adjustments", metrics.send_rate.clone());
-        r.register("leader", "1 while this replica holds the leader lease", metrics.leader.clone());
+        r.register(
+            "sends",
+            "SendActivationCode calls by outcome (the status reason)",
+            metrics.sends.clone(),
+        );
+        r.register(
+            "throttles",
+            "SendActivationCode calls answered with ThrottlingException",
+            metrics.throttles.clone(),
+        );
+        r.register(
+            "reconciles",
+            "Reconciliations by result",
+            metrics.reconciles.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Time spent in one reconciliation",
+            metrics.reconcile_duration.clone(),
+        );
+        r.register(
+            "status_writes",
+            "Status subresource writes by result",
+            metrics.status_writes.clone(),
+        );
+        r.register(
+            "reconciles_in_flight",
+            "Reconciliations running now",
+            metrics.reconciles_in_flight.clone(),
+        );
+        r.register(
+            "send_queue_depth",
+            "Reconciliations waiting for a slot of the global send rate",
+            metrics.waiting_for_send_slot.clone(),
+        );
+        r.register(
+            "send_rate_per_second",
+            "Current global send rate after throttling adjustments",
+            metrics.send_rate.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica holds the leader lease",
+            metrics.leader.clone(),
+        );
         metrics
     }
 
     pub fn count_send(&self, outcome: &str) {
-        self.sends.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+        self.sends
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     pub fn count_status_write(&self, result: &str) {
-        self.status_writes.get_or_create(&ResultLabels { result: result.to_owned() }).inc();
+        self.status_writes
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
     }
 }
 

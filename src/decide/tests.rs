@@ -20,7 +20,10 @@ fn settings() -> Settings {
 }
 
 fn spec(arn: &str) -> Spec {
-    Spec { contact_channel_id: arn.into(), ..Spec::default() }
+    Spec {
+        contact_channel_id: arn.into(),
+        ..Spec::default()
+    }
 }
 
 fn t(seconds: i64) -> Timestamp {
@@ -28,19 +31,37 @@ fn t(seconds: i64) -> Timestamp {
 }
 
 fn run(spec: &Spec, status: &Status, generation: i64, now: Timestamp) -> Decision {
-    decide(Observed { generation, spec, status }, &settings(), now, None, 0.5)
+    decide(
+        Observed {
+            generation,
+            spec,
+            status,
+        },
+        &settings(),
+        now,
+        None,
+        0.5,
+    )
 }
 
 fn expect_send(decision: Decision) -> (ChannelArn, String, Status) {
     match decision {
-        Decision::Send { channel, region, intent } => (channel, region, intent),
+        Decision::Send {
+            channel,
+            region,
+            intent,
+        } => (channel, region, intent),
         other => panic!("expected a send, got {other:?}"),
     }
 }
 
 fn expect_record(decision: Decision) -> (Status, Option<Duration>, Option<Note>) {
     match decision {
-        Decision::Record { status, requeue, note } => (status, requeue, note),
+        Decision::Record {
+            status,
+            requeue,
+            note,
+        } => (status, requeue, note),
         other => panic!("expected a status record, got {other:?}"),
     }
 }
@@ -61,7 +82,13 @@ fn aws_error(code: &str, retry_after: Option<u64>) -> SendFailure {
 }
 
 /// Sends generation `generation` and records `outcome`, returning the recorded status.
-fn attempt(spec: &Spec, status: &Status, generation: i64, now: Timestamp, outcome: SendOutcome) -> (Status, Option<Duration>, Note) {
+fn attempt(
+    spec: &Spec,
+    status: &Status,
+    generation: i64,
+    now: Timestamp,
+    outcome: SendOutcome,
+) -> (Status, Option<Duration>, Note) {
     let (_, _, intent) = expect_send(run(spec, status, generation, now));
     record_outcome(&intent, &outcome, &settings(), now, 0.5)
 }
@@ -73,17 +100,34 @@ fn new_object_sends_with_intent() {
     assert_eq!(channel.as_str(), ARN);
     assert_eq!(region, "us-east-1");
     let flight = intent.send_in_flight.clone().unwrap();
-    assert_eq!((flight.generation, flight.attempt, flight.holder.as_str()), (1, 1, ME));
+    assert_eq!(
+        (flight.generation, flight.attempt, flight.holder.as_str()),
+        (1, 1, ME)
+    );
     assert_eq!(intent.attempts, 1);
     assert_eq!(intent.observed_generation, Some(1));
-    assert_eq!(reason_of(&intent, "CodeSent").as_deref(), Some("False/Pending"));
-    assert_eq!(reason_of(&intent, "Reconciling").as_deref(), Some("True/Pending"));
+    assert_eq!(
+        reason_of(&intent, "CodeSent").as_deref(),
+        Some("False/Pending")
+    );
+    assert_eq!(
+        reason_of(&intent, "Reconciling").as_deref(),
+        Some("True/Pending")
+    );
 }
 
 #[test]
 /// Success marks the generation sent and Ready; afterwards nothing is ever sent again.
 fn success_is_final_for_the_generation() {
-    let (status, requeue, note) = attempt(&spec(ARN), &Status::default(), 1, t(0), Ok(Sent { request_id: Some("r".into()) }));
+    let (status, requeue, note) = attempt(
+        &spec(ARN),
+        &Status::default(),
+        1,
+        t(0),
+        Ok(Sent {
+            request_id: Some("r".into()),
+        }),
+    );
     assert_eq!(status.sent_generation, Some(1));
     assert_eq!(status.send_in_flight, None);
     assert_eq!(status.last_sent_time, Some(Time(t(0))));
@@ -99,12 +143,24 @@ fn success_is_final_for_the_generation() {
 #[test]
 /// A spec change (new generation) asks for exactly one new code.
 fn generation_bump_sends_again() {
-    let (sent, _, _) = attempt(&spec(ARN), &Status::default(), 1, t(0), Ok(Sent { request_id: None }));
+    let (sent, _, _) = attempt(
+        &spec(ARN),
+        &Status::default(),
+        1,
+        t(0),
+        Ok(Sent { request_id: None }),
+    );
     let mut changed = spec(ARN);
     changed.resend_token = Some("again".into());
     let (_, _, intent) = expect_send(run(&changed, &sent, 2, t(5)));
     assert_eq!(intent.attempts, 1);
-    let (sent2, _, _) = record_outcome(&intent, &Ok(Sent { request_id: None }), &settings(), t(5), 0.5);
+    let (sent2, _, _) = record_outcome(
+        &intent,
+        &Ok(Sent { request_id: None }),
+        &settings(),
+        t(5),
+        0.5,
+    );
     assert_eq!(sent2.sent_generation, Some(2));
     assert_eq!(run(&changed, &sent2, 2, t(6)), Decision::Idle);
 }
@@ -115,27 +171,87 @@ fn error_table_rows() {
     // (code, reason, retried?, earliest retry in seconds, stalled?)
     let rows = [
         ("ThrottlingException", "Throttled", true, 0, false),
-        ("InternalServerException", "AwsInternalError", true, 0, false),
-        ("ServiceQuotaExceededException", "QuotaExceeded", true, 30, false),
+        (
+            "InternalServerException",
+            "AwsInternalError",
+            true,
+            0,
+            false,
+        ),
+        (
+            "ServiceQuotaExceededException",
+            "QuotaExceeded",
+            true,
+            30,
+            false,
+        ),
         ("AccessDeniedException", "AccessDenied", true, 30, true),
-        ("DataEncryptionException", "DataEncryptionError", true, 30, true),
-        ("ResourceNotFoundException", "ChannelNotFound", true, 30, false),
+        (
+            "DataEncryptionException",
+            "DataEncryptionError",
+            true,
+            30,
+            true,
+        ),
+        (
+            "ResourceNotFoundException",
+            "ChannelNotFound",
+            true,
+            30,
+            false,
+        ),
         ("ValidationException", "ValidationFailed", false, 0, true),
     ];
     for (code, reason, retried, min_delay, stalled) in rows {
-        let (status, requeue, note) = attempt(&spec(ARN), &Status::default(), 1, t(0), Err(aws_error(code, None)));
-        assert_eq!(reason_of(&status, "CodeSent"), Some(format!("False/{reason}")), "{code}");
-        assert_eq!(reason_of(&status, "Ready"), Some(format!("False/{reason}")), "{code}");
+        let (status, requeue, note) = attempt(
+            &spec(ARN),
+            &Status::default(),
+            1,
+            t(0),
+            Err(aws_error(code, None)),
+        );
+        assert_eq!(
+            reason_of(&status, "CodeSent"),
+            Some(format!("False/{reason}")),
+            "{code}"
+        );
+        assert_eq!(
+            reason_of(&status, "Ready"),
+            Some(format!("False/{reason}")),
+            "{code}"
+        );
         assert_eq!(requeue.is_some(), retried, "{code}");
         assert_eq!(status.next_attempt_time.is_some(), retried, "{code}");
-        assert!(requeue.unwrap_or_default() >= Duration::from_secs(min_delay), "{code}");
+        assert!(
+            requeue.unwrap_or_default() >= Duration::from_secs(min_delay),
+            "{code}"
+        );
         assert_eq!(reason_of(&status, "Stalled").is_some(), stalled, "{code}");
-        assert_eq!(reason_of(&status, "Reconciling").is_some(), retried && !stalled, "{code}");
+        assert_eq!(
+            reason_of(&status, "Reconciling").is_some(),
+            retried && !stalled,
+            "{code}"
+        );
         let error = status.last_error.clone().unwrap();
-        assert_eq!((error.code.as_str(), error.request_id.as_deref(), error.http_status), (code, Some("req-1"), Some(400)));
-        let message = &conditions::find(&status.conditions, "CodeSent").unwrap().message;
-        assert!(message.contains(&format!("{code} from AWS")) && message.contains("req-1"), "{message}");
-        assert_eq!((note.type_, note.reason.as_str()), (EventType::Warning, reason));
+        assert_eq!(
+            (
+                error.code.as_str(),
+                error.request_id.as_deref(),
+                error.http_status
+            ),
+            (code, Some("req-1"), Some(400))
+        );
+        let message = &conditions::find(&status.conditions, "CodeSent")
+            .unwrap()
+            .message;
+        assert!(
+            message.contains(&format!("{code} from AWS")) && message.contains("req-1"),
+            "{message}"
+        );
+        assert_eq!(
+            (note.type_, note.reason.as_str()),
+            (EventType::Warning, reason)
+        );
         assert_eq!(status.sent_generation, None);
     }
 }
@@ -143,7 +259,13 @@ fn error_table_rows() {
 #[test]
 /// ValidationException is terminal: no call until the spec changes, then one.
 fn validation_failure_waits_for_spec_change() {
-    let (failed, _, _) = attempt(&spec(ARN), &Status::default(), 1, t(0), Err(aws_error("ValidationException", None)));
+    let (failed, _, _) = attempt(
+        &spec(ARN),
+        &Status::default(),
+        1,
+        t(0),
+        Err(aws_error("ValidationException", None)),
+    );
     assert_eq!(run(&spec(ARN), &failed, 1, t(100_000)), Decision::Idle);
     expect_send(run(&spec(ARN), &failed, 2, t(100_001)));
 }
@@ -151,17 +273,29 @@ fn validation_failure_waits_for_spec_change() {
 #[test]
 /// Throttling waits at least RetryAfterSeconds, and nothing is sent before then.
 fn throttle_honours_retry_after() {
-    let (throttled, requeue, _) = attempt(&spec(ARN), &Status::default(), 1, t(0), Err(aws_error("ThrottlingException", Some(30))));
+    let (throttled, requeue, _) = attempt(
+        &spec(ARN),
+        &Status::default(),
+        1,
+        t(0),
+        Err(aws_error("ThrottlingException", Some(30))),
+    );
     assert!(requeue.unwrap() >= Duration::from_secs(30));
     let due = throttled.next_attempt_time.clone().unwrap().0;
     assert!(due >= t(30));
     match run(&spec(ARN), &throttled, 1, t(10)) {
-        Decision::Wait(wait) => assert_eq!(Timestamp::from_second(t(10).as_second()).unwrap() + wait, due),
+        Decision::Wait(wait) => assert_eq!(
+            Timestamp::from_second(t(10).as_second()).unwrap() + wait,
+            due
+        ),
         other => panic!("expected a wait, got {other:?}"),
     }
     let (_, _, intent) = expect_send(run(&spec(ARN), &throttled, 1, due));
     assert_eq!(intent.attempts, 2);
-    assert_eq!(reason_of(&intent, "CodeSent").as_deref(), Some("False/Throttled"));
+    assert_eq!(
+        reason_of(&intent, "CodeSent").as_deref(),
+        Some("False/Throttled")
+    );
 }
 
 #[test]
@@ -171,7 +305,13 @@ fn repeated_failures_back_off() {
     let mut now = t(0);
     let mut delays = vec![];
     for _ in 0..5 {
-        let (next, requeue, _) = attempt(&spec(ARN), &status, 1, now, Err(aws_error("InternalServerException", None)));
+        let (next, requeue, _) = attempt(
+            &spec(ARN),
+            &status,
+            1,
+            now,
+            Err(aws_error("InternalServerException", None)),
+        );
         delays.push(requeue.unwrap());
         now = next.next_attempt_time.clone().unwrap().0;
         status = next;
@@ -187,7 +327,10 @@ fn suspend() {
     suspended.suspend = true;
     let (status, requeue, _) = expect_record(run(&suspended, &Status::default(), 1, t(0)));
     assert_eq!(requeue, None);
-    assert_eq!(reason_of(&status, "CodeSent").as_deref(), Some("False/Suspended"));
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/Suspended")
+    );
     assert_eq!(reason_of(&status, "Reconciling"), None);
     assert_eq!(status.send_in_flight, None);
     assert_eq!(run(&suspended, &status, 1, t(10)), Decision::Idle);
@@ -199,9 +342,18 @@ fn suspend() {
 fn region_resolution() {
     let mut overridden = spec(ARN);
     overridden.region = Some("us-west-2".into());
-    assert_eq!(expect_send(run(&overridden, &Status::default(), 1, t(0))).1, "us-west-2");
-    assert_eq!(expect_send(run(&spec(ARN), &Status::default(), 1, t(0))).1, "us-east-1");
-    assert_eq!(expect_send(run(&spec(ARN_NO_REGION), &Status::default(), 1, t(0))).1, "eu-central-1");
+    assert_eq!(
+        expect_send(run(&overridden, &Status::default(), 1, t(0))).1,
+        "us-west-2"
+    );
+    assert_eq!(
+        expect_send(run(&spec(ARN), &Status::default(), 1, t(0))).1,
+        "us-east-1"
+    );
+    assert_eq!(
+        expect_send(run(&spec(ARN_NO_REGION), &Status::default(), 1, t(0))).1,
+        "eu-central-1"
+    );
 }
 
 #[test]
@@ -210,23 +362,67 @@ fn missing_region_is_stalled() {
     let mut no_default = settings();
     no_default.default_region = None;
     let spec = spec(ARN_NO_REGION);
-    let decision = decide(Observed { generation: 1, spec: &spec, status: &Status::default() }, &no_default, t(0), None, 0.5);
+    let decision = decide(
+        Observed {
+            generation: 1,
+            spec: &spec,
+            status: &Status::default(),
+        },
+        &no_default,
+        t(0),
+        None,
+        0.5,
+    );
     let (status, requeue, note) = expect_record(decision);
     assert_eq!(requeue, None);
-    assert_eq!(reason_of(&status, "CodeSent").as_deref(), Some("False/RegionUnknown"));
-    assert_eq!(reason_of(&status, "Stalled").as_deref(), Some("True/RegionUnknown"));
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/RegionUnknown")
+    );
+    assert_eq!(
+        reason_of(&status, "Stalled").as_deref(),
+        Some("True/RegionUnknown")
+    );
     assert_eq!(note.unwrap().reason, Reason::RegionUnknown);
-    let again = decide(Observed { generation: 1, spec: &spec, status: &status }, &no_default, t(50), None, 0.5);
+    let again = decide(
+        Observed {
+            generation: 1,
+            spec: &spec,
+            status: &status,
+        },
+        &no_default,
+        t(50),
+        None,
+        0.5,
+    );
     assert_eq!(again, Decision::Idle);
     // A default region configured later (an operator restart) unblocks it.
-    expect_send(decide(Observed { generation: 1, spec: &spec, status: &status }, &settings(), t(60), None, 0.5));
+    expect_send(decide(
+        Observed {
+            generation: 1,
+            spec: &spec,
+            status: &status,
+        },
+        &settings(),
+        t(60),
+        None,
+        0.5,
+    ));
 }
 
 #[test]
 /// A spec the schema should have refused still ends in a reason, not a crash.
 fn invalid_arn_is_a_status() {
-    let (status, _, _) = expect_record(run(&spec("arn:aws:ssm:us-east-1:1:x"), &Status::default(), 1, t(0)));
-    assert_eq!(reason_of(&status, "Stalled").as_deref(), Some("True/InvalidSpec"));
+    let (status, _, _) = expect_record(run(
+        &spec("arn:aws:ssm:us-east-1:1:x"),
+        &Status::default(),
+        1,
+        t(0),
+    ));
+    assert_eq!(
+        reason_of(&status, "Stalled").as_deref(),
+        Some("True/InvalidSpec")
+    );
 }
 
 #[test]
@@ -236,7 +432,10 @@ fn lost_outcome_resends_after_backoff() {
     let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
     let (status, requeue, note) = expect_record(run(&spec(ARN), &intent, 1, t(5)));
     assert_eq!(note.unwrap().reason, Reason::OutcomeUnknown);
-    assert_eq!(reason_of(&status, "CodeSent").as_deref(), Some("False/OutcomeUnknown"));
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/OutcomeUnknown")
+    );
     assert_eq!(status.send_in_flight, None);
     let due = status.next_attempt_time.clone().unwrap().0;
     assert!(requeue.is_some());
@@ -251,11 +450,34 @@ fn lost_outcome_held() {
     hold.on_unknown_outcome = UnknownOutcomePolicy::Hold;
     let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
     let spec = spec(ARN);
-    let decision = decide(Observed { generation: 1, spec: &spec, status: &intent }, &hold, t(5), None, 0.5);
+    let decision = decide(
+        Observed {
+            generation: 1,
+            spec: &spec,
+            status: &intent,
+        },
+        &hold,
+        t(5),
+        None,
+        0.5,
+    );
     let (status, requeue, _) = expect_record(decision);
     assert_eq!(requeue, None);
-    assert_eq!(reason_of(&status, "Stalled").as_deref(), Some("True/OutcomeUnknown"));
-    let later = decide(Observed { generation: 1, spec: &spec, status: &status }, &hold, t(100_000), None, 0.5);
+    assert_eq!(
+        reason_of(&status, "Stalled").as_deref(),
+        Some("True/OutcomeUnknown")
+    );
+    let later = decide(
+        Observed {
+            generation: 1,
+            spec: &spec,
+            status: &status,
+        },
+        &hold,
+        t(100_000),
+        None,
+        0.5,
+    );
     assert_eq!(later, Decision::Idle);
 }
 
@@ -264,17 +486,30 @@ fn lost_outcome_held() {
 fn foreign_intent_gets_a_grace_period() {
     let (_, _, mut intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
     intent.send_in_flight.as_mut().unwrap().holder = "operator-b".into();
-    assert_eq!(run(&spec(ARN), &intent, 1, t(10)), Decision::Wait(Duration::from_secs(50)));
+    assert_eq!(
+        run(&spec(ARN), &intent, 1, t(10)),
+        Decision::Wait(Duration::from_secs(50))
+    );
     let (status, _, _) = expect_record(run(&spec(ARN), &intent, 1, t(61)));
-    assert_eq!(reason_of(&status, "CodeSent").as_deref(), Some("False/OutcomeUnknown"));
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/OutcomeUnknown")
+    );
 }
 
 #[test]
 /// An outcome this process kept in memory (its status write failed) is recorded, not lost.
 fn remembered_outcome_is_recorded() {
     let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
-    let memory = Remembered { flight: intent.send_in_flight.clone().unwrap(), outcome: Ok(Sent { request_id: None }) };
-    let observed = Observed { generation: 1, spec: &spec(ARN), status: &intent };
+    let memory = Remembered {
+        flight: intent.send_in_flight.clone().unwrap(),
+        outcome: Ok(Sent { request_id: None }),
+    };
+    let observed = Observed {
+        generation: 1,
+        spec: &spec(ARN),
+        status: &intent,
+    };
     let (status, _, _) = expect_record(decide(observed, &settings(), t(9), Some(&memory), 0.5));
     assert_eq!(status.sent_generation, Some(1));
 }
@@ -282,7 +517,11 @@ fn remembered_outcome_is_recorded() {
 #[test]
 /// A status that says "sent" but lacks conditions (written by hand) is repaired, not resent.
 fn sent_status_is_repaired_without_a_call() {
-    let status = Status { sent_generation: Some(4), observed_generation: Some(4), ..Status::default() };
+    let status = Status {
+        sent_generation: Some(4),
+        observed_generation: Some(4),
+        ..Status::default()
+    };
     let (repaired, _, _) = expect_record(run(&spec(ARN), &status, 4, t(0)));
     assert_eq!(reason_of(&repaired, "Ready").as_deref(), Some("True/Sent"));
     assert_eq!(run(&spec(ARN), &repaired, 4, t(1)), Decision::Idle);
@@ -297,9 +536,18 @@ fn every_reason_has_a_retry_rule() {
             let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
             ((), intent)
         };
-        let (status, requeue, _) = record_outcome(&intent_status, &Err(failure), &settings(), t(0), 0.5);
-        assert_eq!(requeue.is_some(), reason.retry() != Retry::Never, "{reason:?}");
-        assert_eq!(status.next_attempt_time.is_some(), requeue.is_some(), "{reason:?}");
+        let (status, requeue, _) =
+            record_outcome(&intent_status, &Err(failure), &settings(), t(0), 0.5);
+        assert_eq!(
+            requeue.is_some(),
+            reason.retry() != Retry::Never,
+            "{reason:?}"
+        );
+        assert_eq!(
+            status.next_attempt_time.is_some(),
+            requeue.is_some(),
+            "{reason:?}"
+        );
     }
 }
 
@@ -338,7 +586,10 @@ const CODES: [&str; 8] = [
 ];
 
 fn answer() -> impl Strategy<Value = Answer> {
-    prop_oneof![Just(Answer::Accept), (0..CODES.len()).prop_map(Answer::Reject)]
+    prop_oneof![
+        Just(Answer::Accept),
+        (0..CODES.len()).prop_map(Answer::Reject)
+    ]
 }
 
 fn step() -> impl Strategy<Value = Step> {

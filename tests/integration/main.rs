@@ -16,7 +16,10 @@ type Scenario = fn(Arc<Suite>) -> Pin<Box<dyn Future<Output = Result> + Send>>;
 fn main() -> std::process::ExitCode {
     // Tests never reach for the EC2 metadata address (not loopback).
     let args = Arguments::from_args();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cannot start a tokio runtime: {error}");
@@ -38,7 +41,11 @@ fn main() -> std::process::ExitCode {
         .map(|(name, scenario): (&'static str, Scenario)| {
             let suite = suite.clone();
             let handle = handle.clone();
-            Trial::test(name, move || handle.block_on(scenario(suite)).map_err(|e| Failed::from(e.to_string())))
+            Trial::test(name, move || {
+                handle
+                    .block_on(scenario(suite))
+                    .map_err(|e| Failed::from(e.to_string()))
+            })
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
@@ -51,16 +58,33 @@ fn main() -> std::process::ExitCode {
 async fn start_suite() -> Result<(testenv::ControlPlane, Suite)> {
     let control_plane = testenv::ControlPlane::start().await?;
     let crd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    let applied = control_plane.kubectl().args(["apply", "-f"]).arg(&crd).output()?;
+    let applied = control_plane
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(&crd)
+        .output()?;
     if !applied.status.success() {
-        return Err(format!("kubectl apply -f crds/ failed: {}", String::from_utf8_lossy(&applied.stderr)).into());
+        return Err(format!(
+            "kubectl apply -f crds/ failed: {}",
+            String::from_utf8_lossy(&applied.stderr)
+        )
+        .into());
     }
     let established = control_plane
         .kubectl()
-        .args(["wait", "--for=condition=Established", "--timeout=60s", "crd/contactchannelactivations.ssmcontacts.oncall.dev"])
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/contactchannelactivations.ssmcontacts.oncall.dev",
+        ])
         .output()?;
     if !established.status.success() {
-        return Err(format!("CRD not established: {}", String::from_utf8_lossy(&established.stderr)).into());
+        return Err(format!(
+            "CRD not established: {}",
+            String::from_utf8_lossy(&established.stderr)
+        )
+        .into());
     }
     let suite = Suite {
         client: control_plane.client().await?,

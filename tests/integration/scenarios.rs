@@ -13,7 +13,10 @@ use crate::support::{Result, Suite, World, eventually};
 
 macro_rules! scenario {
     ($name:ident) => {
-        (stringify!($name), (|suite| Box::pin($name(suite))) as Scenario)
+        (
+            stringify!($name),
+            (|suite| Box::pin($name(suite))) as Scenario,
+        )
     };
 }
 
@@ -44,7 +47,9 @@ fn patch(value: serde_json::Value) -> Patch<serde_json::Value> {
 async fn valid_object_gets_exactly_one_code(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "valid", &[]).await?;
     world.create("pager", world.spec()).await?;
-    let object = world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    let object = world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     let status = object.status.clone().ok_or("no status")?;
     assert_eq!(status.sent_generation, object.metadata.generation);
     assert_eq!(status.attempts, 1);
@@ -64,8 +69,14 @@ async fn valid_object_gets_exactly_one_code(suite: Arc<Suite>) -> Result {
         .args(["get", "cca", "-n", &world.namespace, "-o", "wide"])
         .output()?;
     let table = String::from_utf8_lossy(&output.stdout);
-    assert!(table.contains("CODESENT") && table.contains("REASON") && table.contains("NEXT ATTEMPT"), "{table}");
-    assert!(table.contains("True") && table.contains("Sent") && table.contains(&world.channel.arn), "{table}");
+    assert!(
+        table.contains("CODESENT") && table.contains("REASON") && table.contains("NEXT ATTEMPT"),
+        "{table}"
+    );
+    assert!(
+        table.contains("True") && table.contains("Sent") && table.contains(&world.channel.arn),
+        "{table}"
+    );
     Ok(())
 }
 
@@ -79,15 +90,39 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
         "arn:aws:ssm-contacts:us-east-1:12ab:contact-channel/a/b",
     ];
     for arn in bad_arns {
-        let spec = ContactChannelActivationSpec { contact_channel_id: arn.into(), ..Default::default() };
-        let error = world.create("bad", spec).await.err().ok_or(format!("{arn:?} was accepted"))?;
-        assert!(error.to_string().contains("spec.contactChannelId"), "{arn:?}: {error}");
+        let spec = ContactChannelActivationSpec {
+            contact_channel_id: arn.into(),
+            ..Default::default()
+        };
+        let error = world
+            .create("bad", spec)
+            .await
+            .err()
+            .ok_or(format!("{arn:?} was accepted"))?;
+        assert!(
+            error.to_string().contains("spec.contactChannelId"),
+            "{arn:?}: {error}"
+        );
     }
-    let long_token = ContactChannelActivationSpec { resend_token: Some("x".repeat(254)), ..world.spec() };
-    let error = world.create("bad", long_token).await.err().ok_or("a 254-char token was accepted")?;
+    let long_token = ContactChannelActivationSpec {
+        resend_token: Some("x".repeat(254)),
+        ..world.spec()
+    };
+    let error = world
+        .create("bad", long_token)
+        .await
+        .err()
+        .ok_or("a 254-char token was accepted")?;
     assert!(error.to_string().contains("spec.resendToken"), "{error}");
-    let bad_region = ContactChannelActivationSpec { region: Some("Not A Region".into()), ..world.spec() };
-    let error = world.create("bad", bad_region).await.err().ok_or("a malformed region was accepted")?;
+    let bad_region = ContactChannelActivationSpec {
+        region: Some("Not A Region".into()),
+        ..world.spec()
+    };
+    let error = world
+        .create("bad", bad_region)
+        .await
+        .err()
+        .ok_or("a malformed region was accepted")?;
     assert!(error.to_string().contains("spec.region"), "{error}");
     assert_eq!(world.calls().await?, 0);
     Ok(())
@@ -97,9 +132,20 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
 async fn spec_change_sends_exactly_one_more(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "respec", &[]).await?;
     world.create("pager", world.spec()).await?;
-    world.wait_condition("pager", "CodeSent", "True", "Sent").await?;
-    world.api.patch("pager", &PatchParams::default(), &patch(json!({"spec": {"resendToken": "again"}}))).await?;
-    let object = world.wait_condition("pager", "CodeSent", "True", "Sent").await?;
+    world
+        .wait_condition("pager", "CodeSent", "True", "Sent")
+        .await?;
+    world
+        .api
+        .patch(
+            "pager",
+            &PatchParams::default(),
+            &patch(json!({"spec": {"resendToken": "again"}})),
+        )
+        .await?;
+    let object = world
+        .wait_condition("pager", "CodeSent", "True", "Sent")
+        .await?;
     assert_eq!(object.metadata.generation, Some(2));
     assert_eq!(object.status.and_then(|s| s.sent_generation), Some(2));
     assert_eq!(world.sends().await?, 2);
@@ -110,9 +156,21 @@ async fn spec_change_sends_exactly_one_more(suite: Arc<Suite>) -> Result {
 async fn metadata_change_and_restart_send_nothing(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "nochange", &[]).await?;
     world.create("pager", world.spec()).await?;
-    world.wait_condition("pager", "CodeSent", "True", "Sent").await?;
-    let before = world.operator.metric("ssmcontacts_reconciles_total").await?;
-    world.api.patch("pager", &PatchParams::default(), &patch(json!({"metadata": {"labels": {"team": "sre"}}}))).await?;
+    world
+        .wait_condition("pager", "CodeSent", "True", "Sent")
+        .await?;
+    let before = world
+        .operator
+        .metric("ssmcontacts_reconciles_total")
+        .await?;
+    world
+        .api
+        .patch(
+            "pager",
+            &PatchParams::default(),
+            &patch(json!({"metadata": {"labels": {"team": "sre"}}})),
+        )
+        .await?;
     world.wait_reconciles(before, 1.0).await?;
     for _ in 0..2 {
         world.operator.restart().await?;
@@ -127,11 +185,30 @@ async fn metadata_change_and_restart_send_nothing(suite: Arc<Suite>) -> Result {
 /// While suspended no call is made and the status says Suspended; resuming sends once.
 async fn suspend_makes_no_call(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "suspend", &[]).await?;
-    world.create("pager", ContactChannelActivationSpec { suspend: true, ..world.spec() }).await?;
-    world.wait_condition("pager", "CodeSent", "False", "Suspended").await?;
+    world
+        .create(
+            "pager",
+            ContactChannelActivationSpec {
+                suspend: true,
+                ..world.spec()
+            },
+        )
+        .await?;
+    world
+        .wait_condition("pager", "CodeSent", "False", "Suspended")
+        .await?;
     assert_eq!(world.calls().await?, 0);
-    world.api.patch("pager", &PatchParams::default(), &patch(json!({"spec": {"suspend": false}}))).await?;
-    world.wait_condition("pager", "CodeSent", "True", "Sent").await?;
+    world
+        .api
+        .patch(
+            "pager",
+            &PatchParams::default(),
+            &patch(json!({"spec": {"suspend": false}})),
+        )
+        .await?;
+    world
+        .wait_condition("pager", "CodeSent", "True", "Sent")
+        .await?;
     assert_eq!(world.sends().await?, 1);
     Ok(())
 }
@@ -140,13 +217,55 @@ async fn suspend_makes_no_call(suite: Arc<Suite>) -> Result {
 /// and request id in status and an Event; retried ones retry, ValidationException does not.
 async fn every_aws_error_ends_in_its_reason(suite: Arc<Suite>) -> Result {
     let rows = [
-        (FaultKind::ThrottlingException, "ThrottlingException", "Throttled", true, false),
-        (FaultKind::InternalServerException, "InternalServerException", "AwsInternalError", true, false),
-        (FaultKind::ServiceQuotaExceededException, "ServiceQuotaExceededException", "QuotaExceeded", true, false),
-        (FaultKind::AccessDeniedException, "AccessDeniedException", "AccessDenied", true, true),
-        (FaultKind::DataEncryptionException, "DataEncryptionException", "DataEncryptionError", true, true),
-        (FaultKind::ResourceNotFoundException, "ResourceNotFoundException", "ChannelNotFound", true, false),
-        (FaultKind::ValidationException, "ValidationException", "ValidationFailed", false, true),
+        (
+            FaultKind::ThrottlingException,
+            "ThrottlingException",
+            "Throttled",
+            true,
+            false,
+        ),
+        (
+            FaultKind::InternalServerException,
+            "InternalServerException",
+            "AwsInternalError",
+            true,
+            false,
+        ),
+        (
+            FaultKind::ServiceQuotaExceededException,
+            "ServiceQuotaExceededException",
+            "QuotaExceeded",
+            true,
+            false,
+        ),
+        (
+            FaultKind::AccessDeniedException,
+            "AccessDeniedException",
+            "AccessDenied",
+            true,
+            true,
+        ),
+        (
+            FaultKind::DataEncryptionException,
+            "DataEncryptionException",
+            "DataEncryptionError",
+            true,
+            true,
+        ),
+        (
+            FaultKind::ResourceNotFoundException,
+            "ResourceNotFoundException",
+            "ChannelNotFound",
+            true,
+            false,
+        ),
+        (
+            FaultKind::ValidationException,
+            "ValidationException",
+            "ValidationFailed",
+            false,
+            true,
+        ),
     ];
     let world = World::new(&suite, "errors", &[]).await?;
     for (kind, code, reason, retried, stalled) in rows {
@@ -162,37 +281,81 @@ async fn every_aws_error_ends_in_its_reason(suite: Arc<Suite>) -> Result {
             })
             .await?;
         world.create(&name, world.spec()).await?;
-        let object = world.wait_condition(&name, "CodeSent", "False", reason).await?;
+        let object = world
+            .wait_condition(&name, "CodeSent", "False", reason)
+            .await?;
         let status = object.status.clone().ok_or("no status")?;
         let error = status.last_error.clone().ok_or("no lastError")?;
         assert_eq!(error.code, code);
-        assert!(error.message.contains(&format!("injected {code}")), "{error:?}");
-        assert!(error.request_id.as_deref().is_some_and(|id| !id.is_empty()), "{error:?}");
+        assert!(
+            error.message.contains(&format!("injected {code}")),
+            "{error:?}"
+        );
+        assert!(
+            error.request_id.as_deref().is_some_and(|id| !id.is_empty()),
+            "{error:?}"
+        );
         assert!(error.http_status.is_some(), "{error:?}");
-        let ready = ssm_contacts_operator::conditions::find(&status.conditions, "Ready").ok_or("no Ready")?;
-        assert!(ready.message.contains(error.request_id.as_deref().unwrap_or("?")), "{}", ready.message);
+        let ready = ssm_contacts_operator::conditions::find(&status.conditions, "Ready")
+            .ok_or("no Ready")?;
+        assert!(
+            ready
+                .message
+                .contains(error.request_id.as_deref().unwrap_or("?")),
+            "{}",
+            ready.message
+        );
         let stalled_type = if stalled { "Stalled" } else { "Reconciling" };
         if retried || stalled {
-            world.wait_condition(&name, stalled_type, "True", reason).await?;
+            world
+                .wait_condition(&name, stalled_type, "True", reason)
+                .await?;
         }
-        eventually(&format!("a {reason} Event"), Duration::from_secs(20), || async {
-            Ok(world.event_reasons(&name).await?.iter().any(|r| r == reason).then_some(()))
-        })
+        eventually(
+            &format!("a {reason} Event"),
+            Duration::from_secs(20),
+            || async {
+                Ok(world
+                    .event_reasons(&name)
+                    .await?
+                    .iter()
+                    .any(|r| r == reason)
+                    .then_some(()))
+            },
+        )
         .await?;
         if retried {
-            eventually(&format!("{reason} retried"), Duration::from_secs(30), || async {
-                let object = world.api.get(&name).await?;
-                Ok(object.status.is_some_and(|s| s.attempts >= 2).then_some(()))
-            })
+            eventually(
+                &format!("{reason} retried"),
+                Duration::from_secs(30),
+                || async {
+                    let object = world.api.get(&name).await?;
+                    Ok(object.status.is_some_and(|s| s.attempts >= 2).then_some(()))
+                },
+            )
             .await?;
             admin.clear_faults().await?;
             world.wait_condition(&name, "Ready", "True", "Sent").await?;
         } else {
-            let before = world.operator.metric("ssmcontacts_reconciles_total").await?;
-            world.api.patch(&name, &PatchParams::default(), &patch(json!({"metadata": {"labels": {"poke": "1"}}}))).await?;
+            let before = world
+                .operator
+                .metric("ssmcontacts_reconciles_total")
+                .await?;
+            world
+                .api
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &patch(json!({"metadata": {"labels": {"poke": "1"}}})),
+                )
+                .await?;
             world.wait_reconciles(before, 1.0).await?;
             let object = world.api.get(&name).await?;
-            assert_eq!(object.status.map(|s| s.attempts), Some(1), "{reason} must not be retried");
+            assert_eq!(
+                object.status.map(|s| s.attempts),
+                Some(1),
+                "{reason} must not be retried"
+            );
             admin.clear_faults().await?;
         }
         world.delete(&name).await?;
@@ -215,13 +378,21 @@ async fn throttling_honours_retry_after(suite: Arc<Suite>) -> Result {
         })
         .await?;
     world.create("pager", world.spec()).await?;
-    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     let journal = world.emulator.admin().journal().await?;
-    let calls: Vec<_> = journal.iter().filter(|e| e.operation == "SendActivationCode").collect();
+    let calls: Vec<_> = journal
+        .iter()
+        .filter(|e| e.operation == "SendActivationCode")
+        .collect();
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert_eq!(calls[0].outcome, "ThrottlingException");
     let gap = calls[1].time.duration_since(calls[0].time);
-    assert!(gap >= jiff::SignedDuration::from_secs(3), "retried after {gap:?}, RetryAfterSeconds was 3");
+    assert!(
+        gap >= jiff::SignedDuration::from_secs(3),
+        "retried after {gap:?}, RetryAfterSeconds was 3"
+    );
     assert!(world.operator.metric("ssmcontacts_throttles_total").await? >= 1.0);
     Ok(())
 }
@@ -232,15 +403,29 @@ async fn unreadable_answer_is_unexpected_response(suite: Arc<Suite>) -> Result {
     world
         .emulator
         .admin()
-        .inject_fault(&FaultSpec { operation: Some("SendActivationCode".into()), error: Some(FaultKind::Html502), ..FaultSpec::default() })
+        .inject_fault(&FaultSpec {
+            operation: Some("SendActivationCode".into()),
+            error: Some(FaultKind::Html502),
+            ..FaultSpec::default()
+        })
         .await?;
     world.create("pager", world.spec()).await?;
-    let object = world.wait_condition("pager", "CodeSent", "False", "UnexpectedResponse").await?;
-    let error = object.status.and_then(|s| s.last_error).ok_or("no lastError")?;
+    let object = world
+        .wait_condition("pager", "CodeSent", "False", "UnexpectedResponse")
+        .await?;
+    let error = object
+        .status
+        .and_then(|s| s.last_error)
+        .ok_or("no lastError")?;
     assert_eq!(error.http_status, Some(502));
-    assert!(error.message.contains("502") && error.message.to_lowercase().contains("bad gateway"), "{error:?}");
+    assert!(
+        error.message.contains("502") && error.message.to_lowercase().contains("bad gateway"),
+        "{error:?}"
+    );
     world.emulator.admin().clear_faults().await?;
-    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     Ok(())
 }
 
@@ -258,7 +443,9 @@ async fn cut_connection_is_outcome_unknown_then_resent(suite: Arc<Suite>) -> Res
         })
         .await?;
     world.create("pager", world.spec()).await?;
-    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     let reasons = world.event_reasons("pager").await?;
     assert!(reasons.iter().any(|r| r == "OutcomeUnknown"), "{reasons:?}");
     // The emulator acted on both calls: the documented cost of resend.
@@ -280,13 +467,34 @@ async fn hold_policy_never_resends(suite: Arc<Suite>) -> Result {
         })
         .await?;
     world.create("pager", world.spec()).await?;
-    world.wait_condition("pager", "Stalled", "True", "OutcomeUnknown").await?;
-    let before = world.operator.metric("ssmcontacts_reconciles_total").await?;
-    world.api.patch("pager", &PatchParams::default(), &patch(json!({"metadata": {"labels": {"poke": "1"}}}))).await?;
+    world
+        .wait_condition("pager", "Stalled", "True", "OutcomeUnknown")
+        .await?;
+    let before = world
+        .operator
+        .metric("ssmcontacts_reconciles_total")
+        .await?;
+    world
+        .api
+        .patch(
+            "pager",
+            &PatchParams::default(),
+            &patch(json!({"metadata": {"labels": {"poke": "1"}}})),
+        )
+        .await?;
     world.wait_reconciles(before, 1.0).await?;
     assert_eq!(world.calls().await?, 1);
-    world.api.patch("pager", &PatchParams::default(), &patch(json!({"spec": {"resendToken": "person-checked"}}))).await?;
-    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    world
+        .api
+        .patch(
+            "pager",
+            &PatchParams::default(),
+            &patch(json!({"spec": {"resendToken": "person-checked"}})),
+        )
+        .await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     assert_eq!(world.calls().await?, 2);
     Ok(())
 }
@@ -296,15 +504,33 @@ async fn missing_region_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
     let arn = "arn:aws:ssm-contacts::123456789012:contact-channel/oncall/noregion";
     let world = World::with_channel(&suite, "noregion", &[], arn).await?;
     world.create("pager", world.spec()).await?;
-    let object = world.wait_condition("pager", "Stalled", "True", "RegionUnknown").await?;
-    let ready = object.status.as_ref().and_then(|s| ssm_contacts_operator::conditions::find(&s.conditions, "Ready")).ok_or("no Ready")?;
+    let object = world
+        .wait_condition("pager", "Stalled", "True", "RegionUnknown")
+        .await?;
+    let ready = object
+        .status
+        .as_ref()
+        .and_then(|s| ssm_contacts_operator::conditions::find(&s.conditions, "Ready"))
+        .ok_or("no Ready")?;
     assert!(ready.message.contains("no AWS region"), "{}", ready.message);
     assert_eq!(world.calls().await?, 0);
     // spec.region fixes it.
-    world.api.patch("pager", &PatchParams::default(), &patch(json!({"spec": {"region": "eu-west-1"}}))).await?;
-    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    world
+        .api
+        .patch(
+            "pager",
+            &PatchParams::default(),
+            &patch(json!({"spec": {"region": "eu-west-1"}})),
+        )
+        .await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     let journal = world.emulator.admin().journal().await?;
-    assert_eq!(journal.last().and_then(|e| e.region.as_deref()), Some("eu-west-1"));
+    assert_eq!(
+        journal.last().and_then(|e| e.region.as_deref()),
+        Some("eu-west-1")
+    );
     Ok(())
 }
 
@@ -312,11 +538,19 @@ async fn missing_region_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
 /// its own region, so a wrong override ends in ChannelNotFound.
 async fn region_override_is_used(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "override", &[]).await?;
-    let spec = ContactChannelActivationSpec { region: Some("ap-south-1".into()), ..world.spec() };
+    let spec = ContactChannelActivationSpec {
+        region: Some("ap-south-1".into()),
+        ..world.spec()
+    };
     world.create("pager", spec).await?;
-    world.wait_condition("pager", "CodeSent", "False", "ChannelNotFound").await?;
+    world
+        .wait_condition("pager", "CodeSent", "False", "ChannelNotFound")
+        .await?;
     let journal = world.emulator.admin().journal().await?;
-    assert_eq!(journal.first().and_then(|e| e.region.as_deref()), Some("ap-south-1"));
+    assert_eq!(
+        journal.first().and_then(|e| e.region.as_deref()),
+        Some("ap-south-1")
+    );
     assert_eq!(world.sends().await?, 0);
     Ok(())
 }
@@ -334,7 +568,9 @@ async fn deletion_mid_backoff_stops_calls(suite: Arc<Suite>) -> Result {
         })
         .await?;
     world.create("pager", world.spec()).await?;
-    world.wait_condition("pager", "Reconciling", "True", "AwsInternalError").await?;
+    world
+        .wait_condition("pager", "Reconciling", "True", "AwsInternalError")
+        .await?;
     world.delete("pager").await?;
     eventually("the object to be gone", Duration::from_secs(20), || async {
         Ok(world.api.get_opt("pager").await?.is_none().then_some(()))
@@ -343,13 +579,23 @@ async fn deletion_mid_backoff_stops_calls(suite: Arc<Suite>) -> Result {
     let calls_at_delete = world.calls().await?;
     // Give the operator several backoff periods (max 2 s here) and a fresh object to prove it
     // is alive, then check the deleted one was not called again.
-    let other = ContactChannelActivationSpec { contact_channel_id: world.channel.arn.clone(), resend_token: Some("other".into()), ..Default::default() };
+    let other = ContactChannelActivationSpec {
+        contact_channel_id: world.channel.arn.clone(),
+        resend_token: Some("other".into()),
+        ..Default::default()
+    };
     world.emulator.admin().clear_faults().await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     world.create("other", other).await?;
-    world.wait_condition("other", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("other", "Ready", "True", "Sent")
+        .await?;
     assert!(world.operator.is_running());
-    assert_eq!(world.calls().await?, calls_at_delete + 1, "only the new object was called");
+    assert_eq!(
+        world.calls().await?,
+        calls_at_delete + 1,
+        "only the new object was called"
+    );
     Ok(())
 }
 
@@ -357,8 +603,14 @@ async fn deletion_mid_backoff_stops_calls(suite: Arc<Suite>) -> Result {
 async fn sigterm_shuts_down_cleanly(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "sigterm", &[]).await?;
     world.create("pager", world.spec()).await?;
-    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     let status = world.operator.terminate().await?;
-    assert!(status.success(), "exit status {status:?}\n{}", world.operator.log_tail());
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        world.operator.log_tail()
+    );
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use ssm_contacts_emulator::RunningEmulator;
 use ssm_contacts_emulator::state::{Channel, SeedChannel};
 use ssm_contacts_operator::conditions;
@@ -56,29 +56,60 @@ pub struct Operator {
 }
 
 impl Operator {
-    pub async fn start(suite: &Suite, namespace: &str, endpoint: &str, extra_args: &[&str], log_dir: &Path) -> Result<Self> {
+    pub async fn start(
+        suite: &Suite,
+        namespace: &str,
+        endpoint: &str,
+        extra_args: &[&str],
+        log_dir: &Path,
+    ) -> Result<Self> {
         let mut args: Vec<String> = [
-            "--namespace", namespace,
-            "--backoff-base", "300ms",
-            "--backoff-max", "2s",
-            "--slow-backoff-base", "1s",
-            "--slow-backoff-max", "2s",
-            "--in-flight-grace", "2s",
-            "--call-timeout", "5s",
+            "--namespace",
+            namespace,
+            "--backoff-base",
+            "300ms",
+            "--backoff-max",
+            "2s",
+            "--slow-backoff-base",
+            "1s",
+            "--slow-backoff-max",
+            "2s",
+            "--in-flight-grace",
+            "2s",
+            "--call-timeout",
+            "5s",
         ]
         .iter()
         .map(ToString::to_string)
         .collect();
         args.extend(extra_args.iter().map(ToString::to_string));
         let env = vec![
-            ("KUBECONFIG".to_owned(), suite.kubeconfig.display().to_string()),
-            ("AWS_ENDPOINT_URL_SSM_CONTACTS".to_owned(), endpoint.to_owned()),
-            ("AWS_ACCESS_KEY_ID".to_owned(), ssm_contacts_emulator::DEFAULT_ACCESS_KEY_ID.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY".to_owned(), ssm_contacts_emulator::DEFAULT_SECRET_ACCESS_KEY.to_owned()),
+            (
+                "KUBECONFIG".to_owned(),
+                suite.kubeconfig.display().to_string(),
+            ),
+            (
+                "AWS_ENDPOINT_URL_SSM_CONTACTS".to_owned(),
+                endpoint.to_owned(),
+            ),
+            (
+                "AWS_ACCESS_KEY_ID".to_owned(),
+                ssm_contacts_emulator::DEFAULT_ACCESS_KEY_ID.to_owned(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_owned(),
+                ssm_contacts_emulator::DEFAULT_SECRET_ACCESS_KEY.to_owned(),
+            ),
             ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
             ("AWS_CONFIG_FILE".to_owned(), "/dev/null".to_owned()),
-            ("AWS_SHARED_CREDENTIALS_FILE".to_owned(), "/dev/null".to_owned()),
-            ("RUST_LOG".to_owned(), "info,ssm_contacts_operator=debug".to_owned()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".to_owned(),
+                "/dev/null".to_owned(),
+            ),
+            (
+                "RUST_LOG".to_owned(),
+                "info,ssm_contacts_operator=debug".to_owned(),
+            ),
             ("POD_NAMESPACE".to_owned(), namespace.to_owned()),
         ];
         Self::spawn(args, env, log_dir.join(format!("operator-{namespace}.log"))).await
@@ -87,7 +118,10 @@ impl Operator {
     async fn spawn(args: Vec<String>, env: Vec<(String, String)>, log: PathBuf) -> Result<Self> {
         let port = free_port()?;
         let admin_url = format!("http://127.0.0.1:{port}");
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let child = Command::new(env!("CARGO_BIN_EXE_ssm-contacts-operator"))
             .args(&args)
             .args(["--admin-addr", &format!("127.0.0.1:{port}")])
@@ -99,16 +133,30 @@ impl Operator {
             .stderr(out)
             .kill_on_drop(true)
             .spawn()?;
-        let operator = Self { child, admin_url, log, args, env };
+        let operator = Self {
+            child,
+            admin_url,
+            log,
+            args,
+            env,
+        };
         operator.wait_ready().await?;
         Ok(operator)
     }
 
     pub async fn wait_ready(&self) -> Result {
         let url = format!("{}/readyz", self.admin_url);
-        eventually("the operator's /readyz", Duration::from_secs(30), || async {
-            Ok(reqwest::get(&url).await.ok().filter(|r| r.status().is_success()).map(|_| ()))
-        })
+        eventually(
+            "the operator's /readyz",
+            Duration::from_secs(30),
+            || async {
+                Ok(reqwest::get(&url)
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ()))
+            },
+        )
         .await
         .map_err(|e| format!("{e}; log:\n{}", self.log_tail()).into())
     }
@@ -121,7 +169,10 @@ impl Operator {
 
     /// The value of an unlabelled metric, or the sum of a labelled family.
     pub async fn metric(&self, name: &str) -> Result<f64> {
-        let body = reqwest::get(format!("{}/metrics", self.admin_url)).await?.text().await?;
+        let body = reqwest::get(format!("{}/metrics", self.admin_url))
+            .await?
+            .text()
+            .await?;
         Ok(body
             .lines()
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
@@ -138,7 +189,9 @@ impl Operator {
     /// Stops with SIGTERM and waits for the graceful shutdown.
     pub async fn terminate(&mut self) -> Result<std::process::ExitStatus> {
         let pid = self.child.id().ok_or("operator already exited")?;
-        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
         Ok(tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??)
     }
 
@@ -174,24 +227,55 @@ impl World {
         Self::with_channel(suite, name, operator_args, &channel_arn("us-east-1", name)).await
     }
 
-    pub async fn with_channel(suite: &Suite, name: &str, operator_args: &[&str], arn: &str) -> Result<Self> {
+    pub async fn with_channel(
+        suite: &Suite,
+        name: &str,
+        operator_args: &[&str],
+        arn: &str,
+    ) -> Result<Self> {
         let namespace = testenv::create_namespace(&suite.client, name).await?;
         let emulator = RunningEmulator::start(Default::default()).await?;
         let channel = emulator
             .admin()
-            .seed_channel(&SeedChannel { arn: Some(arn.to_owned()), name: name.to_owned(), ..SeedChannel::default() })
+            .seed_channel(&SeedChannel {
+                arn: Some(arn.to_owned()),
+                name: name.to_owned(),
+                ..SeedChannel::default()
+            })
             .await?;
         let logs = tempfile::tempdir()?;
-        let operator = Operator::start(suite, &namespace, &emulator.endpoint_url(), operator_args, logs.path()).await?;
+        let operator = Operator::start(
+            suite,
+            &namespace,
+            &emulator.endpoint_url(),
+            operator_args,
+            logs.path(),
+        )
+        .await?;
         let api = Api::namespaced(suite.client.clone(), &namespace);
-        Ok(Self { namespace, api, emulator, channel, operator, client: suite.client.clone(), _logs: logs })
+        Ok(Self {
+            namespace,
+            api,
+            emulator,
+            channel,
+            operator,
+            client: suite.client.clone(),
+            _logs: logs,
+        })
     }
 
     pub fn spec(&self) -> ContactChannelActivationSpec {
-        ContactChannelActivationSpec { contact_channel_id: self.channel.arn.clone(), ..Default::default() }
+        ContactChannelActivationSpec {
+            contact_channel_id: self.channel.arn.clone(),
+            ..Default::default()
+        }
     }
 
-    pub async fn create(&self, name: &str, spec: ContactChannelActivationSpec) -> Result<ContactChannelActivation> {
+    pub async fn create(
+        &self,
+        name: &str,
+        spec: ContactChannelActivationSpec,
+    ) -> Result<ContactChannelActivation> {
         let object = ContactChannelActivation::new(name, spec);
         Ok(self.api.create(&PostParams::default(), &object).await?)
     }
@@ -203,25 +287,49 @@ impl World {
     /// Calls of SendActivationCode that reached the emulator, whatever their answer.
     pub async fn calls(&self) -> Result<usize> {
         let journal = self.emulator.admin().journal().await?;
-        Ok(journal.iter().filter(|e| e.operation == "SendActivationCode").count())
+        Ok(journal
+            .iter()
+            .filter(|e| e.operation == "SendActivationCode")
+            .count())
     }
 
     /// Waits until the named condition has the given status and reason.
-    pub async fn wait_condition(&self, name: &str, type_: &str, status: &str, reason: &str) -> Result<ContactChannelActivation> {
+    pub async fn wait_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> Result<ContactChannelActivation> {
         let what = format!("{name} {type_}={status}/{reason}");
         let result = eventually(&what, Duration::from_secs(45), || async {
             let object = self.api.get(name).await?;
-            let found = object.status.as_ref().and_then(|s| conditions::find(&s.conditions, type_)).map(|c| {
-                c.status == status && c.reason == reason && c.observed_generation == object.metadata.generation
-            });
+            let found = object
+                .status
+                .as_ref()
+                .and_then(|s| conditions::find(&s.conditions, type_))
+                .map(|c| {
+                    c.status == status
+                        && c.reason == reason
+                        && c.observed_generation == object.metadata.generation
+                });
             Ok(found.unwrap_or(false).then_some(object))
         })
         .await;
         match result {
             Ok(object) => Ok(object),
             Err(error) => {
-                let status = self.api.get(name).await.map(|o| format!("{:#?}", o.status)).unwrap_or_default();
-                Err(format!("{error}\nstatus: {status}\noperator log:\n{}", self.operator.log_tail()).into())
+                let status = self
+                    .api
+                    .get(name)
+                    .await
+                    .map(|o| format!("{:#?}", o.status))
+                    .unwrap_or_default();
+                Err(format!(
+                    "{error}\nstatus: {status}\noperator log:\n{}",
+                    self.operator.log_tail()
+                )
+                .into())
             }
         }
     }
@@ -236,7 +344,8 @@ impl World {
     }
 
     pub async fn event_reasons(&self, name: &str) -> Result<Vec<String>> {
-        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.namespace);
         let list = events.list(&ListParams::default()).await?;
         Ok(list
             .items

@@ -22,6 +22,15 @@ if [[ -x "$bin/kube-apiserver" && -x "$bin/kubectl" && -x "$bin/etcd" && -x "$bi
   exit 0
 fi
 
+# Two cold builds at once (tests and the demo) must not race on the same folder.
+mkdir -p "$root"
+exec 9>"$root/$key.lock"
+flock 9
+if [[ -x "$bin/kube-apiserver" && -x "$bin/kubectl" && -x "$bin/etcd" && -x "$bin/helm" ]]; then
+  echo "$bin"
+  exit 0
+fi
+
 go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
 if [[ "$go_minor" != 26 ]]; then
   echo "build.sh: Kubernetes ${kube_version} needs Go 1.26, found $(go env GOVERSION)" >&2

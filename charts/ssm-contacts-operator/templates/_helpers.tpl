@@ -1,0 +1,108 @@
+{{/*
+Chart name, truncated to the 63 characters a label value allows.
+*/}}
+{{- define "ssm-contacts-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of the release's objects: the release name, prefixed to the chart name unless it
+already contains it.
+*/}}
+{{- define "ssm-contacts-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ssm-contacts-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.labels" -}}
+helm.sh/chart: {{ include "ssm-contacts-operator.chart" . }}
+{{ include "ssm-contacts-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: ssm-contacts-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ssm-contacts-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name must name an existing ServiceAccount when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.leaseName" -}}
+{{- default (include "ssm-contacts-operator.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+The operator's rules on its own resources, in one place so that the ClusterRole (all
+namespaces) and the per-namespace Roles (watchNamespaces) cannot drift apart. Exactly what
+the operator calls:
+- get, list, watch: the controller's watch (list + watch), and a get to re-read an object
+  after a conflicting status write (src/status.rs).
+- contactchannelactivations/status update: status is written with PUT on the status
+  subresource, conditional on resourceVersion (Api::replace_status). The main resource is
+  never written, so no update/patch on it.
+- events.k8s.io events create, patch: kube-runtime's Recorder creates an Event and patches
+  it into a series when the same Event repeats. Neither read nor delete.
+*/}}
+{{- define "ssm-contacts-operator.rules" -}}
+- apiGroups: ["ssmcontacts.oncall.dev"]
+  resources: ["contactchannelactivations"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["ssmcontacts.oncall.dev"]
+  resources: ["contactchannelactivations/status"]
+  verbs: ["update"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{/*
+Leader election rules (kube-lease-manager 0.13): get and patch on the one Lease, and create
+to make it on first start. create cannot be limited by resourceNames (the name is not in the
+URL of a POST), so it stays namespace-wide; the Role lives in the release namespace only.
+*/}}
+{{- define "ssm-contacts-operator.leaseRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["create"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  resourceNames: [{{ include "ssm-contacts-operator.leaseName" . | quote }}]
+  verbs: ["get", "patch"]
+{{- end }}
+
+{{/*
+Validation that the schema cannot express.
+*/}}
+{{- define "ssm-contacts-operator.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled: without a leader every replica would send, and the global send rate would multiply" }}
+{{- end }}
+{{- if ne (len .Values.watchNamespaces) (len (uniq .Values.watchNamespaces)) }}
+{{- fail "watchNamespaces lists a namespace twice" }}
+{{- end }}
+{{- end }}
