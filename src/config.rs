@@ -97,6 +97,12 @@ pub struct OpsArgs {
     pub leader_election: bool,
     #[arg(long, env = "SSMC_LEASE_NAME", default_value = "ssm-contacts-operator")]
     pub lease_name: String,
+    /// How long a leader's Lease stays valid without renewal, in seconds: the failover time.
+    #[arg(long, env = "SSMC_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// How long before expiry the leader renews its Lease, in seconds.
+    #[arg(long, env = "SSMC_LEASE_GRACE_SECONDS", default_value_t = 5)]
+    pub lease_grace_seconds: u64,
     /// Namespace of the Lease; defaults to the pod's namespace (POD_NAMESPACE).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,

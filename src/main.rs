@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use clap::Parser;
-use futures::FutureExt;
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
 use rand::Rng;
@@ -79,13 +78,18 @@ async fn main() -> anyhow::Result<()> {
         Scope::Namespaces(args.watch.namespaces.clone())
     };
 
+    // Served from the start: a standby replica must answer its probes too.
+    let mut admin = tokio::spawn(admin_server);
+
     // Leadership: wait for the lease (standing by counts as ready), and stop if it is lost.
-    let mut lease_lost = futures::future::pending().boxed();
+    let mut lease = None;
     if args.ops.leader_election {
         ready.store(true, Ordering::SeqCst);
         let manager = LeaseManagerBuilder::new(client.clone(), &args.ops.lease_name)
             .with_namespace(&args.ops.lease_namespace)
             .with_identity(&instance)
+            .with_duration(args.ops.lease_duration_seconds)
+            .with_grace(args.ops.lease_grace_seconds)
             .build()
             .await
             .context("cannot set up the leader lease")?;
@@ -98,24 +102,34 @@ async fn main() -> anyhow::Result<()> {
         ready.store(false, Ordering::SeqCst);
         metrics.leader.set(1);
         info!("acquired the leader lease");
-        lease_lost = async move {
-            let _ = leader.wait_for(|is_leader| !*is_leader).await;
-            drop(lease_task);
-        }
-        .boxed();
+        lease = Some((leader, lease_task));
     }
 
-    let controller = tokio::spawn(controller::run(
+    let mut controller = tokio::spawn(controller::run(
         ctx,
         scope,
         args.watch.concurrency,
         ready,
         stop_rx,
     ));
-    tokio::select! {
-        () = shutdown_signal() => info!("shutdown signal; finishing in-flight work"),
-        () = &mut lease_lost => warn!("lost the leader lease; stopping so that only the new leader sends"),
-        result = admin_server => error!(?result, "admin server ended"),
+    {
+        let lease_lost = async {
+            match lease.as_mut() {
+                Some((leader, _)) => {
+                    let _ = leader.wait_for(|is_leader| !*is_leader).await;
+                }
+                None => futures::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown_signal() => info!("shutdown signal; finishing in-flight work"),
+            () = lease_lost => warn!("lost the leader lease; stopping so that only the new leader sends"),
+            result = &mut admin => error!(?result, "admin server ended"),
+            result = &mut controller => {
+                // A controller that ended on its own would leave a live-looking but idle pod.
+                anyhow::bail!("controller ended unexpectedly: {result:?}");
+            }
+        }
     }
     let _ = stop_tx.send(true);
     // In-flight calls finish and record their outcome; a reconcile stuck on an unreachable
@@ -126,6 +140,16 @@ async fn main() -> anyhow::Result<()> {
         Err(_) => {
             warn!(grace = ?SHUTDOWN_GRACE, "in-flight work did not finish in time; exiting anyway")
         }
+    }
+    if let Some((leader, lease_task)) = lease {
+        // Hand the lease over now rather than making the next leader wait for it to expire.
+        drop(leader);
+        if let Ok(Ok(manager)) = lease_task.await
+            && let Err(error) = manager.release().await
+        {
+            warn!(%error, "could not release the leader lease");
+        }
+        metrics.leader.set(0);
     }
     info!("stopped");
     Ok(())

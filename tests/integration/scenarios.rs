@@ -36,6 +36,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(region_override_is_used),
         scenario!(deletion_mid_backoff_stops_calls),
         scenario!(sigterm_shuts_down_cleanly),
+        scenario!(leader_election_one_active_then_failover),
     ]
 }
 
@@ -612,5 +613,57 @@ async fn sigterm_shuts_down_cleanly(suite: Arc<Suite>) -> Result {
         "exit status {status:?}\n{}",
         world.operator.log_tail()
     );
+    Ok(())
+}
+
+/// Two replicas with leader election: only the leader reconciles; when it dies the standby
+/// takes the Lease and carries on, and each generation still gets exactly one code.
+async fn leader_election_one_active_then_failover(suite: Arc<Suite>) -> Result {
+    let args = [
+        "--leader-election",
+        "--lease-duration-seconds",
+        "3",
+        "--lease-grace-seconds",
+        "1",
+    ];
+    let mut world = World::new(&suite, "leader", &args).await?;
+    eventually(
+        "the first replica to lead",
+        Duration::from_secs(30),
+        || async { Ok((world.operator.metric("ssmcontacts_leader").await? == 1.0).then_some(())) },
+    )
+    .await?;
+    let standby = world.another_operator(&args).await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    assert_eq!(standby.metric("ssmcontacts_leader").await?, 0.0);
+    assert_eq!(
+        standby.metric("ssmcontacts_reconciles_total").await?,
+        0.0,
+        "the standby must not reconcile"
+    );
+
+    world.operator.crash().await?;
+    eventually(
+        "the standby to take the Lease",
+        Duration::from_secs(30),
+        || async { Ok((standby.metric("ssmcontacts_leader").await? == 1.0).then_some(())) },
+    )
+    .await?;
+    world
+        .api
+        .patch(
+            "pager",
+            &PatchParams::default(),
+            &patch(json!({"spec": {"resendToken": "after-failover"}})),
+        )
+        .await?;
+    let object = world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    assert_eq!(object.status.and_then(|s| s.sent_generation), Some(2));
+    assert_eq!(world.sends().await?, 2);
     Ok(())
 }

@@ -42,6 +42,15 @@ where
     }
 }
 
+/// Every request to the operator has a deadline, so a wedged process fails a test instead
+/// of hanging it.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -150,7 +159,9 @@ impl Operator {
             "the operator's /readyz",
             Duration::from_secs(30),
             || async {
-                Ok(reqwest::get(&url)
+                Ok(http()
+                    .get(&url)
+                    .send()
                     .await
                     .ok()
                     .filter(|r| r.status().is_success())
@@ -169,7 +180,9 @@ impl Operator {
 
     /// The value of an unlabelled metric, or the sum of a labelled family.
     pub async fn metric(&self, name: &str) -> Result<f64> {
-        let body = reqwest::get(format!("{}/metrics", self.admin_url))
+        let body = http()
+            .get(format!("{}/metrics", self.admin_url))
+            .send()
             .await?
             .text()
             .await?;
@@ -202,6 +215,14 @@ impl Operator {
         Ok(())
     }
 
+    #[allow(
+        dead_code,
+        reason = "used by the fleet benchmark, which shares this module"
+    )]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -215,7 +236,9 @@ pub struct World {
     pub channel: Channel,
     pub operator: Operator,
     pub client: Client,
-    _logs: tempfile::TempDir,
+    logs: tempfile::TempDir,
+    suite_kubeconfig: PathBuf,
+    suite_kubectl: PathBuf,
 }
 
 pub fn channel_arn(region: &str, name: &str) -> String {
@@ -260,8 +283,29 @@ impl World {
             channel,
             operator,
             client: suite.client.clone(),
-            _logs: logs,
+            logs,
+            suite_kubeconfig: suite.kubeconfig.clone(),
+            suite_kubectl: suite.kubectl.clone(),
         })
+    }
+
+    /// A second operator process on the same namespace and emulator (a second replica).
+    pub async fn another_operator(&self, args: &[&str]) -> Result<Operator> {
+        let suite = Suite {
+            client: self.client.clone(),
+            kubeconfig: self.suite_kubeconfig.clone(),
+            kubectl: self.suite_kubectl.clone(),
+        };
+        let dir = self.logs.path().join("second");
+        std::fs::create_dir_all(&dir)?;
+        Operator::start(
+            &suite,
+            &self.namespace,
+            &self.emulator.endpoint_url(),
+            args,
+            &dir,
+        )
+        .await
     }
 
     pub fn spec(&self) -> ContactChannelActivationSpec {

@@ -102,6 +102,9 @@ Validation that the schema cannot express.
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 needs leaderElection.enabled: without a leader every replica would send, and the global send rate would multiply" }}
 {{- end }}
+{{- if ge (int .Values.leaderElection.leaseGraceSeconds) (int .Values.leaderElection.leaseDurationSeconds) }}
+{{- fail "leaderElection.leaseGraceSeconds must be less than leaderElection.leaseDurationSeconds: the leader renews that long before its Lease expires" }}
+{{- end }}
 {{- if ne (len .Values.watchNamespaces) (len (uniq .Values.watchNamespaces)) }}
 {{- fail "watchNamespaces lists a namespace twice" }}
 {{- end }}
