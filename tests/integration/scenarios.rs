@@ -9,7 +9,7 @@ use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::Scenario;
-use crate::support::{Result, Suite, World, eventually};
+use crate::support::{Operator, Result, Suite, World, eventually};
 
 macro_rules! scenario {
     ($name:ident) => {
@@ -37,6 +37,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(deletion_mid_backoff_stops_calls),
         scenario!(sigterm_shuts_down_cleanly),
         scenario!(leader_election_one_active_then_failover),
+        scenario!(chart_rbac_is_enough_and_each_verb_is_needed),
     ]
 }
 
@@ -665,5 +666,154 @@ async fn leader_election_one_active_then_failover(suite: Arc<Suite>) -> Result {
         .await?;
     assert_eq!(object.status.and_then(|s| s.sent_generation), Some(2));
     assert_eq!(world.sends().await?, 2);
+    Ok(())
+}
+
+fn run(command: &mut std::process::Command) -> Result<String> {
+    let output = command.output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Least privilege, proven: the chart is installed with the real helm, the operator runs with
+/// a token of the chart's ServiceAccount (TokenRequest) and does its whole job (watch, status,
+/// Events, leader Lease); with the status `update` verb removed it can no longer work, and it
+/// makes no AWS call it could not record.
+async fn chart_rbac_is_enough_and_each_verb_is_needed(suite: Arc<Suite>) -> Result {
+    let mut world = World::new(&suite, "rbac", &[]).await?;
+    world.operator.terminate().await?;
+    let namespace = world.namespace.clone();
+    let bin = suite.kubectl.parent().ok_or("no bin dir")?.to_owned();
+    let home = world.log_dir().join("helm");
+    let chart =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/ssm-contacts-operator");
+    run(std::process::Command::new(bin.join("helm"))
+        .env("KUBECONFIG", &suite.kubeconfig)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .args(["install", "ssm-contacts-operator"])
+        .arg(&chart)
+        .args([
+            "--namespace",
+            &namespace,
+            "--skip-crds",
+            "--set",
+            &format!("watchNamespaces={{{namespace}}}"),
+        ]))?;
+    let kubectl = || {
+        let mut command = std::process::Command::new(&suite.kubectl);
+        command
+            .arg("--kubeconfig")
+            .arg(&suite.kubeconfig)
+            .args(["--namespace", &namespace]);
+        command
+    };
+    let token = run(kubectl().args(["create", "token", "ssm-contacts-operator", "--duration=1h"]))?;
+    let kubeconfig = world.log_dir().join("sa.kubeconfig");
+    std::fs::copy(&suite.kubeconfig, &kubeconfig)?;
+    let as_sa = |args: &[&str]| {
+        let mut command = std::process::Command::new(&suite.kubectl);
+        command.arg("--kubeconfig").arg(&kubeconfig).args(args);
+        command
+    };
+    run(&mut as_sa(&[
+        "config",
+        "set-credentials",
+        "chart-sa",
+        &format!("--token={}", token.trim()),
+    ]))?;
+    run(&mut as_sa(&[
+        "config",
+        "set-context",
+        "--current",
+        "--user=chart-sa",
+    ]))?;
+    let denied = as_sa(&["get", "secrets", "-n", &namespace]).output()?;
+    assert!(
+        !denied.status.success(),
+        "the chart's ServiceAccount must not read secrets"
+    );
+
+    let args = [
+        "--leader-election",
+        "--lease-duration-seconds",
+        "3",
+        "--lease-grace-seconds",
+        "1",
+    ];
+    world.operator = Operator::start_as(
+        &kubeconfig,
+        &namespace,
+        &world.emulator.endpoint_url(),
+        &args,
+        world.log_dir(),
+    )
+    .await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    eventually("a Sent event", Duration::from_secs(20), || async {
+        Ok(world
+            .event_reasons("pager")
+            .await?
+            .iter()
+            .any(|r| r == "Sent")
+            .then_some(()))
+    })
+    .await?;
+    assert_eq!(world.operator.metric("ssmcontacts_leader").await?, 1.0);
+    let log = std::fs::read_to_string(&world.operator.log)?;
+    assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+
+    // Take away one verb: writing status.
+    run(kubectl().args([
+        "patch",
+        "role",
+        "ssm-contacts-operator",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/rules/1"}]"#,
+    ]))?;
+    let calls_before = world.calls().await?;
+    world
+        .create(
+            "second",
+            ContactChannelActivationSpec {
+                resend_token: Some("2".into()),
+                ..world.spec()
+            },
+        )
+        .await?;
+    eventually(
+        "the operator to be forbidden",
+        Duration::from_secs(30),
+        || async {
+            let log = std::fs::read_to_string(&world.operator.log)?;
+            Ok(log.contains("forbidden").then_some(()))
+        },
+    )
+    .await?;
+    let second = world.api.get("second").await?;
+    assert!(
+        second.status.is_none(),
+        "no status can be written: {:?}",
+        second.status
+    );
+    assert_eq!(
+        world.calls().await?,
+        calls_before,
+        "no AWS call without a recorded intent"
+    );
+    assert!(world.operator.is_running());
     Ok(())
 }

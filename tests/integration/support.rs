@@ -72,6 +72,17 @@ impl Operator {
         extra_args: &[&str],
         log_dir: &Path,
     ) -> Result<Self> {
+        Self::start_as(&suite.kubeconfig, namespace, endpoint, extra_args, log_dir).await
+    }
+
+    /// Starts the operator with the identity of `kubeconfig` (e.g. a ServiceAccount token).
+    pub async fn start_as(
+        kubeconfig: &Path,
+        namespace: &str,
+        endpoint: &str,
+        extra_args: &[&str],
+        log_dir: &Path,
+    ) -> Result<Self> {
         let mut args: Vec<String> = [
             "--namespace",
             namespace,
@@ -93,10 +104,7 @@ impl Operator {
         .collect();
         args.extend(extra_args.iter().map(ToString::to_string));
         let env = vec![
-            (
-                "KUBECONFIG".to_owned(),
-                suite.kubeconfig.display().to_string(),
-            ),
+            ("KUBECONFIG".to_owned(), kubeconfig.display().to_string()),
             (
                 "AWS_ENDPOINT_URL_SSM_CONTACTS".to_owned(),
                 endpoint.to_owned(),
@@ -287,6 +295,10 @@ impl World {
             suite_kubeconfig: suite.kubeconfig.clone(),
             suite_kubectl: suite.kubectl.clone(),
         })
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        self.logs.path()
     }
 
     /// A second operator process on the same namespace and emulator (a second replica).
