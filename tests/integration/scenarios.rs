@@ -38,6 +38,8 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(sigterm_shuts_down_cleanly),
         scenario!(leader_election_one_active_then_failover),
         scenario!(chart_rbac_is_enough_and_each_verb_is_needed),
+        scenario!(no_credentials_is_stalled_without_a_call),
+        scenario!(unreachable_endpoint_sends_nothing),
     ]
 }
 
@@ -815,5 +817,49 @@ async fn chart_rbac_is_enough_and_each_verb_is_needed(suite: Arc<Suite>) -> Resu
         "no AWS call without a recorded intent"
     );
     assert!(world.operator.is_running());
+    Ok(())
+}
+
+/// No AWS credentials at all: CredentialsUnavailable, Stalled, and nothing reaches AWS.
+async fn no_credentials_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
+    let mut world = World::new(&suite, "nocreds", &[]).await?;
+    world.operator.terminate().await?;
+    world.operator = Operator::start_without_credentials(
+        &suite,
+        &world.namespace,
+        &world.emulator.endpoint_url(),
+        world.log_dir(),
+    )
+    .await?;
+    world.create("pager", world.spec()).await?;
+    let object = world
+        .wait_condition("pager", "Stalled", "True", "CredentialsUnavailable")
+        .await?;
+    assert!(
+        object.status.and_then(|s| s.next_attempt_time).is_some(),
+        "credentials may appear later: retried slowly"
+    );
+    assert_eq!(world.calls().await?, 0);
+    Ok(())
+}
+
+/// An endpoint that refuses connections: EndpointUnreachable (nothing was sent), retried.
+async fn unreachable_endpoint_sends_nothing(suite: Arc<Suite>) -> Result {
+    let mut world = World::new(&suite, "unreachable", &[]).await?;
+    world.operator.terminate().await?;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    world.operator = Operator::start(
+        &suite,
+        &world.namespace,
+        &format!("http://{closed}"),
+        &[],
+        world.log_dir(),
+    )
+    .await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "Reconciling", "True", "EndpointUnreachable")
+        .await?;
+    assert_eq!(world.calls().await?, 0);
     Ok(())
 }

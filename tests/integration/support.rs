@@ -132,6 +132,26 @@ impl Operator {
         Self::spawn(args, env, log_dir.join(format!("operator-{namespace}.log"))).await
     }
 
+    /// Starts the operator with no AWS credentials anywhere in its environment.
+    pub async fn start_without_credentials(
+        suite: &Suite,
+        namespace: &str,
+        endpoint: &str,
+        log_dir: &Path,
+    ) -> Result<Self> {
+        let mut operator = Self::start(suite, namespace, endpoint, &[], log_dir).await?;
+        operator.crash().await?;
+        operator.env.retain(|(name, _)| {
+            !name.starts_with("AWS_ACCESS_KEY_ID") && !name.starts_with("AWS_SECRET_ACCESS_KEY")
+        });
+        Self::spawn(
+            operator.args.clone(),
+            operator.env.clone(),
+            operator.log.clone(),
+        )
+        .await
+    }
+
     async fn spawn(args: Vec<String>, env: Vec<(String, String)>, log: PathBuf) -> Result<Self> {
         let port = free_port()?;
         let admin_url = format!("http://127.0.0.1:{port}");
