@@ -41,31 +41,7 @@ async fn main() -> Result {
 }
 
 async fn run(control_plane: &testenv::ControlPlane, objects: u32, quota_rps: u32) -> Result {
-    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    let applied = control_plane
-        .kubectl()
-        .args(["apply", "-f"])
-        .arg(&crds)
-        .output()?;
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    control_plane
-        .kubectl()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/contactchannelactivations.ssmcontacts.oncall.dev",
-        ])
-        .output()?;
-    let suite = Suite {
-        client: control_plane.client().await?,
-        kubeconfig: control_plane.kubeconfig_path().to_owned(),
-        kubectl: control_plane.bin_dir().join("kubectl"),
-    };
+    let suite = Suite::install(control_plane).await?;
     // The operator's default pacing (10/s, burst 10), against a quota that is exceeded by bursts.
     let world = World::new(&suite, "bench", &["--concurrency", "32"]).await?;
     world

@@ -57,39 +57,6 @@ fn main() -> std::process::ExitCode {
 
 async fn start_suite() -> Result<(testenv::ControlPlane, Suite)> {
     let control_plane = testenv::ControlPlane::start().await?;
-    let crd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    let applied = control_plane
-        .kubectl()
-        .args(["apply", "-f"])
-        .arg(&crd)
-        .output()?;
-    if !applied.status.success() {
-        return Err(format!(
-            "kubectl apply -f crds/ failed: {}",
-            String::from_utf8_lossy(&applied.stderr)
-        )
-        .into());
-    }
-    let established = control_plane
-        .kubectl()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/contactchannelactivations.ssmcontacts.oncall.dev",
-        ])
-        .output()?;
-    if !established.status.success() {
-        return Err(format!(
-            "CRD not established: {}",
-            String::from_utf8_lossy(&established.stderr)
-        )
-        .into());
-    }
-    let suite = Suite {
-        client: control_plane.client().await?,
-        kubeconfig: control_plane.kubeconfig_path().to_owned(),
-        kubectl: control_plane.bin_dir().join("kubectl"),
-    };
+    let suite = Suite::install(&control_plane).await?;
     Ok((control_plane, suite))
 }

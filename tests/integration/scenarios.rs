@@ -9,6 +9,8 @@ use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::Scenario;
+
+const SEND: &str = "SendActivationCode";
 use crate::support::{Operator, Result, Suite, World, eventually};
 
 macro_rules! scenario {
@@ -278,10 +280,8 @@ async fn every_aws_error_ends_in_its_reason(suite: Arc<Suite>) -> Result {
         admin.clear_faults().await?;
         admin
             .inject_fault(&FaultSpec {
-                operation: Some("SendActivationCode".into()),
-                error: Some(kind),
                 message: Some(format!("injected {code}")),
-                ..FaultSpec::default()
+                ..FaultSpec::error(SEND, kind)
             })
             .await?;
         world.create(&name, world.spec()).await?;
@@ -371,15 +371,11 @@ async fn every_aws_error_ends_in_its_reason(suite: Arc<Suite>) -> Result {
 async fn throttling_honours_retry_after(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "throttle", &[]).await?;
     world
-        .emulator
-        .admin()
-        .inject_fault(&FaultSpec {
-            operation: Some("SendActivationCode".into()),
-            error: Some(FaultKind::ThrottlingException),
-            retry_after_seconds: Some(3),
-            times: Some(1),
-            ..FaultSpec::default()
-        })
+        .inject(
+            FaultSpec::error(SEND, FaultKind::ThrottlingException)
+                .times(1)
+                .retry_after(3),
+        )
         .await?;
     world.create("pager", world.spec()).await?;
     world
@@ -405,13 +401,7 @@ async fn throttling_honours_retry_after(suite: Arc<Suite>) -> Result {
 async fn unreadable_answer_is_unexpected_response(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "html", &[]).await?;
     world
-        .emulator
-        .admin()
-        .inject_fault(&FaultSpec {
-            operation: Some("SendActivationCode".into()),
-            error: Some(FaultKind::Html502),
-            ..FaultSpec::default()
-        })
+        .inject(FaultSpec::error(SEND, FaultKind::Html502))
         .await?;
     world.create("pager", world.spec()).await?;
     let object = world
@@ -437,14 +427,7 @@ async fn unreadable_answer_is_unexpected_response(suite: Arc<Suite>) -> Result {
 async fn cut_connection_is_outcome_unknown_then_resent(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "cut", &[]).await?;
     world
-        .emulator
-        .admin()
-        .inject_fault(&FaultSpec {
-            operation: Some("SendActivationCode".into()),
-            error: Some(FaultKind::DropAfterProcessing),
-            times: Some(1),
-            ..FaultSpec::default()
-        })
+        .inject(FaultSpec::error(SEND, FaultKind::DropAfterProcessing).times(1))
         .await?;
     world.create("pager", world.spec()).await?;
     world
@@ -461,14 +444,7 @@ async fn cut_connection_is_outcome_unknown_then_resent(suite: Arc<Suite>) -> Res
 async fn hold_policy_never_resends(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "hold", &["--on-unknown-outcome", "hold"]).await?;
     world
-        .emulator
-        .admin()
-        .inject_fault(&FaultSpec {
-            operation: Some("SendActivationCode".into()),
-            error: Some(FaultKind::DropAfterProcessing),
-            times: Some(1),
-            ..FaultSpec::default()
-        })
+        .inject(FaultSpec::error(SEND, FaultKind::DropAfterProcessing).times(1))
         .await?;
     world.create("pager", world.spec()).await?;
     world
@@ -563,13 +539,7 @@ async fn region_override_is_used(suite: Arc<Suite>) -> Result {
 async fn deletion_mid_backoff_stops_calls(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "delete", &[]).await?;
     world
-        .emulator
-        .admin()
-        .inject_fault(&FaultSpec {
-            operation: Some("SendActivationCode".into()),
-            error: Some(FaultKind::InternalServerException),
-            ..FaultSpec::default()
-        })
+        .inject(FaultSpec::error(SEND, FaultKind::InternalServerException))
         .await?;
     world.create("pager", world.spec()).await?;
     world

@@ -10,6 +10,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use ssm_contacts_emulator::RunningEmulator;
+use ssm_contacts_emulator::faults::FaultSpec;
 use ssm_contacts_emulator::state::{Channel, SeedChannel};
 use ssm_contacts_operator::conditions;
 use ssm_contacts_operator::resource::{ContactChannelActivation, ContactChannelActivationSpec};
@@ -22,6 +23,46 @@ pub struct Suite {
     pub client: Client,
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
+}
+
+impl Suite {
+    /// Installs the CRD from crds/ into a fresh control plane and waits until it is served.
+    pub async fn install(control_plane: &testenv::ControlPlane) -> Result<Self> {
+        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+        let applied = control_plane
+            .kubectl()
+            .args(["apply", "-f"])
+            .arg(&crds)
+            .output()?;
+        if !applied.status.success() {
+            return Err(format!(
+                "kubectl apply -f crds/ failed: {}",
+                String::from_utf8_lossy(&applied.stderr)
+            )
+            .into());
+        }
+        let established = control_plane
+            .kubectl()
+            .args([
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/contactchannelactivations.ssmcontacts.oncall.dev",
+            ])
+            .output()?;
+        if !established.status.success() {
+            return Err(format!(
+                "CRD not established: {}",
+                String::from_utf8_lossy(&established.stderr)
+            )
+            .into());
+        }
+        Ok(Self {
+            client: control_plane.client().await?,
+            kubeconfig: control_plane.kubeconfig_path().to_owned(),
+            kubectl: control_plane.bin_dir().join("kubectl"),
+        })
+    }
 }
 
 /// Polls `check` every 200 ms until it yields a value or `deadline` passes.
@@ -338,6 +379,11 @@ impl World {
             &dir,
         )
         .await
+    }
+
+    pub async fn inject(&self, fault: FaultSpec) -> Result {
+        self.emulator.admin().inject_fault(&fault).await?;
+        Ok(())
     }
 
     pub fn spec(&self) -> ContactChannelActivationSpec {
