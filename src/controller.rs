@@ -10,6 +10,7 @@ use futures::{FutureExt, StreamExt, stream::SelectAll};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
@@ -25,6 +26,7 @@ use crate::pacing::SendPacer;
 use crate::resource::ContactChannelActivation;
 use crate::status::{self, StatusError};
 use crate::telemetry::{self, Metrics};
+use crate::unreadable::{self, Reported};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -55,6 +57,7 @@ pub struct Context {
     pub write_timeout: Duration,
     /// Outcomes of calls whose status write failed, by object uid; see [`Remembered`].
     pub unrecorded: Mutex<HashMap<String, Remembered>>,
+    pub unreadable: Reported,
 }
 
 impl Context {
@@ -78,6 +81,7 @@ impl Context {
             metrics,
             write_timeout: Duration::from_secs(10),
             unrecorded: Mutex::default(),
+            unreadable: Reported::default(),
         }
     }
 
@@ -97,12 +101,18 @@ fn after(requeue: Option<Duration>) -> Action {
 }
 
 pub async fn reconcile(
-    object: Arc<ContactChannelActivation>,
+    object: Arc<DeserializeGuard<ContactChannelActivation>>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     ctx.metrics.reconciles_in_flight.inc();
     let started = Instant::now();
-    let result = reconcile_inner(&object, &ctx).await;
+    let result = match &object.0 {
+        Ok(object) => reconcile_inner(object, &ctx).await,
+        Err(invalid) => unreadable::report(&ctx.client, &ctx.recorder, &ctx.unreadable, invalid)
+            .await
+            .map(|()| Action::await_change())
+            .map_err(ReconcileError::from),
+    };
     ctx.metrics.reconciles_in_flight.dec();
     ctx.metrics
         .reconcile_duration
@@ -234,7 +244,7 @@ async fn write(
 }
 
 pub fn error_policy(
-    object: Arc<ContactChannelActivation>,
+    object: Arc<DeserializeGuard<ContactChannelActivation>>,
     error: &ReconcileError,
     _ctx: Arc<Context>,
 ) -> Action {
@@ -265,7 +275,7 @@ pub async fn run(
     ready: Arc<AtomicBool>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let apis: Vec<Api<ContactChannelActivation>> = match scope {
+    let apis: Vec<Api<DeserializeGuard<ContactChannelActivation>>> = match scope {
         Scope::Cluster => vec![Api::all(ctx.client.clone())],
         Scope::Namespaces(namespaces) => namespaces
             .iter()

@@ -31,3 +31,4 @@ pub mod pacing;
 pub mod resource;
 pub mod status;
 pub mod telemetry;
+pub mod unreadable;

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::AtomicU64;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -141,6 +142,10 @@ impl Metrics {
 /// event into a series, so a retry loop does not flood the namespace. Failing to publish an
 /// Event is logged, never fatal: the status already carries the same facts.
 pub async fn publish(recorder: &Recorder, object: &ContactChannelActivation, note: &Note) {
+    publish_to(recorder, &object.object_ref(&()), note).await;
+}
+
+pub async fn publish_to(recorder: &Recorder, reference: &ObjectReference, note: &Note) {
     let event = Event {
         type_: match note.type_ {
             EventType::Normal => KubeEventType::Normal,
@@ -151,7 +156,7 @@ pub async fn publish(recorder: &Recorder, object: &ContactChannelActivation, not
         action: "SendActivationCode".to_owned(),
         secondary: None,
     };
-    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
+    if let Err(error) = recorder.publish(&event, reference).await {
         tracing::warn!(%error, reason = note.reason.as_str(), "could not publish an Event");
     }
 }

@@ -62,9 +62,10 @@ namespaces) and the per-namespace Roles (watchNamespaces) cannot drift apart. Ex
 the operator calls:
 - get, list, watch: the controller's watch (list + watch), and a get to re-read an object
   after a conflicting status write (src/status.rs).
-- contactchannelactivations/status update: status is written with PUT on the status
-  subresource, conditional on resourceVersion (Api::replace_status). The main resource is
-  never written, so no update/patch on it.
+- contactchannelactivations/status update, patch: status is written with PUT on the status
+  subresource, conditional on resourceVersion (Api::replace_status); an object the operator
+  cannot deserialize gets its InvalidSpec status by a merge patch (src/unreadable.rs). The
+  main resource is never written, so no update/patch on it.
 - events.k8s.io events create, patch: kube-runtime's Recorder creates an Event and patches
   it into a series when the same Event repeats. Neither read nor delete.
 */}}
@@ -74,7 +75,7 @@ the operator calls:
   verbs: ["get", "list", "watch"]
 - apiGroups: ["ssmcontacts.oncall.dev"]
   resources: ["contactchannelactivations/status"]
-  verbs: ["update"]
+  verbs: ["update", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
