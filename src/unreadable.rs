@@ -116,7 +116,11 @@ mod tests {
             serde_json::from_value(raw).unwrap();
         let invalid = guard.0.unwrap_err();
         assert_eq!(invalid.metadata.name.as_deref(), Some("old"));
-        assert!(invalid.error.to_lowercase().contains("invalid type"), "{}", invalid.error);
+        assert!(
+            invalid.error.to_lowercase().contains("invalid type"),
+            "{}",
+            invalid.error
+        );
     }
 
     #[test]

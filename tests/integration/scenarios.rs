@@ -158,7 +158,7 @@ async fn spec_change_sends_exactly_one_more(suite: Arc<Suite>) -> Result {
     Ok(())
 }
 
-/// Label edits (no new generation) and operator restarts never send again.
+/// Label edits, status-only edits (no new generation) and operator restarts never send again.
 async fn metadata_change_and_restart_send_nothing(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "nochange", &[]).await?;
     world.create("pager", world.spec()).await?;
@@ -175,6 +175,20 @@ async fn metadata_change_and_restart_send_nothing(suite: Arc<Suite>) -> Result {
             "pager",
             &PatchParams::default(),
             &patch(json!({"metadata": {"labels": {"team": "sre"}}})),
+        )
+        .await?;
+    world.wait_reconciles(before, 1.0).await?;
+    // A status-only edit (say, a person bumping `attempts`) is no new generation either.
+    let before = world
+        .operator
+        .metric("ssmcontacts_reconciles_total")
+        .await?;
+    world
+        .api
+        .patch_status(
+            "pager",
+            &PatchParams::default(),
+            &patch(json!({"status": {"attempts": 7}})),
         )
         .await?;
     world.wait_reconciles(before, 1.0).await?;
