@@ -165,19 +165,7 @@ async fn metadata_change_and_restart_send_nothing(suite: Arc<Suite>) -> Result {
     world
         .wait_condition("pager", "CodeSent", "True", "Sent")
         .await?;
-    let before = world
-        .operator
-        .metric("ssmcontacts_reconciles_total")
-        .await?;
-    world
-        .api
-        .patch(
-            "pager",
-            &PatchParams::default(),
-            &patch(json!({"metadata": {"labels": {"team": "sre"}}})),
-        )
-        .await?;
-    world.wait_reconciles(before, 1.0).await?;
+    world.touch("pager").await?;
     // A status-only edit (say, a person bumping `attempts`) is no new generation either.
     let before = world
         .operator
@@ -355,19 +343,7 @@ async fn every_aws_error_ends_in_its_reason(suite: Arc<Suite>) -> Result {
             admin.clear_faults().await?;
             world.wait_condition(&name, "Ready", "True", "Sent").await?;
         } else {
-            let before = world
-                .operator
-                .metric("ssmcontacts_reconciles_total")
-                .await?;
-            world
-                .api
-                .patch(
-                    &name,
-                    &PatchParams::default(),
-                    &patch(json!({"metadata": {"labels": {"poke": "1"}}})),
-                )
-                .await?;
-            world.wait_reconciles(before, 1.0).await?;
+            world.touch(&name).await?;
             let object = world.api.get(&name).await?;
             assert_eq!(
                 object.status.map(|s| s.attempts),
@@ -464,19 +440,7 @@ async fn hold_policy_never_resends(suite: Arc<Suite>) -> Result {
     world
         .wait_condition("pager", "Stalled", "True", "OutcomeUnknown")
         .await?;
-    let before = world
-        .operator
-        .metric("ssmcontacts_reconciles_total")
-        .await?;
-    world
-        .api
-        .patch(
-            "pager",
-            &PatchParams::default(),
-            &patch(json!({"metadata": {"labels": {"poke": "1"}}})),
-        )
-        .await?;
-    world.wait_reconciles(before, 1.0).await?;
+    world.touch("pager").await?;
     assert_eq!(world.calls().await?, 1);
     world
         .api

@@ -465,6 +465,22 @@ impl World {
         .await
     }
 
+    /// Edits a label (no new generation) and waits until the operator has reconciled it.
+    pub async fn touch(&self, name: &str) -> Result {
+        let before = self.operator.metric("ssmcontacts_reconciles_total").await?;
+        let stamp = jiff::Timestamp::now().as_nanosecond().to_string();
+        let label = serde_json::json!({"metadata": {"labels": {"touched": stamp}}});
+        self.api
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(label),
+            )
+            .await?;
+        self.wait_reconciles(before, 1.0).await?;
+        Ok(())
+    }
+
     pub async fn event_reasons(&self, name: &str) -> Result<Vec<String>> {
         let events: Api<k8s_openapi::api::events::v1::Event> =
             Api::namespaced(self.client.clone(), &self.namespace);
