@@ -18,6 +18,9 @@ echo "$SSMC_TESTENV_BIN"
 if ! command -v aws >/dev/null 2>&1; then
   echo "== installing the AWS CLI (PyPI) for the emulator's wire-format test"
   python3 -m pip install --quiet --disable-pip-version-check awscli
+  # pip puts the `aws` script in the interpreter's scripts folder, which a version manager's
+  # shims may not cover yet.
+  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
   hash -r
 fi
 aws --version
