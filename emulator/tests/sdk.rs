@@ -70,6 +70,23 @@ async fn client(emulator: &RunningEmulator, region: &str) -> Client {
     .await
 }
 
+/// One SendActivationCode call for `channel`, as the operator makes it.
+async fn send(
+    client: &Client,
+    channel: &str,
+) -> Result<
+    aws_sdk_ssmcontacts::operation::send_activation_code::SendActivationCodeOutput,
+    aws_sdk_ssmcontacts::error::SdkError<
+        aws_sdk_ssmcontacts::operation::send_activation_code::SendActivationCodeError,
+    >,
+> {
+    client
+        .send_activation_code()
+        .contact_channel_id(channel)
+        .send()
+        .await
+}
+
 async fn seeded(emulator: &RunningEmulator, region: &str) -> String {
     emulator
         .admin()
@@ -96,12 +113,7 @@ async fn send_activation_code_succeeds_and_is_journaled() {
     let arn = seeded(&emulator, "us-east-1").await;
     let client = client(&emulator, "us-east-1").await;
 
-    let output = client
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect("sent");
+    let output = send(&client, &arn).await.expect("sent");
     let request_id = output.request_id().expect("request id").to_string();
     assert_eq!(request_id.len(), 36, "a UUID: {request_id}");
 
@@ -169,12 +181,7 @@ async fn every_modeled_error_surfaces_as_its_variant() {
                 .retry_after(3)
         };
         admin.inject_fault(&spec).await.expect("inject");
-        let err = client
-            .send_activation_code()
-            .contact_channel_id(&arn)
-            .send()
-            .await
-            .expect_err(code);
+        let err = send(&client, &arn).await.expect_err(code);
         assert!(matches!(err, SdkError::ServiceError(_)), "{code}: {err:?}");
         let http_status = err.raw_response().map(|r| r.status().as_u16());
         let request_id = err.request_id().map(str::to_string);
@@ -243,12 +250,7 @@ async fn html_502_is_an_unhandled_service_error() {
         .await
         .expect("inject");
 
-    let err = client
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect_err("502");
+    let err = send(&client, &arn).await.expect_err("502");
     let SdkError::ServiceError(service) = &err else {
         panic!("expected ServiceError, got {err:?}");
     };
@@ -284,10 +286,7 @@ async fn malformed_json_depends_on_whether_the_sdk_reads_the_body() {
         .inject_fault(&FaultSpec::error("SendActivationCode", FaultKind::MalformedJson).times(1))
         .await
         .expect("inject");
-    client
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
+    send(&client, &arn)
         .await
         .expect("a 200 with an unread body is a success to the SDK");
     assert_eq!(admin.sends_for(&arn).await.expect("count"), 1);
@@ -301,12 +300,7 @@ async fn malformed_json_depends_on_whether_the_sdk_reads_the_body() {
         ..FaultSpec::error("SendActivationCode", FaultKind::MalformedJson).times(1)
     };
     admin.inject_fault(&as_500).await.expect("inject");
-    let err = client
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect_err("broken error body");
+    let err = send(&client, &arn).await.expect_err("broken error body");
     let SdkError::ServiceError(service) = &err else {
         panic!("expected ServiceError, got {err:?}");
     };
@@ -346,12 +340,7 @@ async fn dropped_connections_are_dispatch_failures() {
             .inject_fault(FaultSpec::error("SendActivationCode", kind).times(1))
             .await
             .expect("inject");
-        let err = client
-            .send_activation_code()
-            .contact_channel_id(&arn)
-            .send()
-            .await
-            .expect_err("no answer");
+        let err = send(&client, &arn).await.expect_err("no answer");
         let SdkError::DispatchFailure(failure) = &err else {
             panic!("{kind:?}: expected DispatchFailure, got {err:?}");
         };
@@ -384,12 +373,7 @@ async fn dropped_connections_are_dispatch_failures() {
     assert!(channel.last_code.is_some());
 
     // The next call opens a fresh connection and succeeds.
-    client
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect("sent after the cut");
+    send(&client, &arn).await.expect("sent after the cut");
     emulator.shutdown().await;
 }
 
@@ -414,12 +398,7 @@ async fn bad_credentials_are_rejected() {
         ),
     ] {
         let client = client_with(&emulator, "us-east-1", key, secret).await;
-        let err = client
-            .send_activation_code()
-            .contact_channel_id(&arn)
-            .send()
-            .await
-            .expect_err(code);
+        let err = send(&client, &arn).await.expect_err(code);
         assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
         let error = err.into_service_error();
         assert_eq!(error.code(), Some(code));
@@ -441,12 +420,7 @@ async fn bad_credentials_are_rejected() {
     let multi = RunningEmulator::start(config).await.expect("start");
     let arn = seeded(&multi, "us-east-1").await;
     let second = client_with(&multi, "us-east-1", "AKIDSECOND", "second-secret").await;
-    second
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect("second key accepted");
+    send(&second, &arn).await.expect("second key accepted");
     assert_eq!(
         last_entry(&multi).await.access_key_id.as_deref(),
         Some("AKIDSECOND")
@@ -472,12 +446,7 @@ async fn quota_throttles_with_retry_after() {
     assert_eq!(admin.quota().await.expect("quota"), Some(quota));
 
     for _ in 0..2 {
-        client
-            .send_activation_code()
-            .contact_channel_id(&arn)
-            .send()
-            .await
-            .expect("within burst");
+        send(&client, &arn).await.expect("within burst");
     }
     client
         .get_contact_channel()
@@ -485,12 +454,7 @@ async fn quota_throttles_with_retry_after() {
         .send()
         .await
         .expect("not counted");
-    let err = client
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect_err("over quota");
+    let err = send(&client, &arn).await.expect_err("over quota");
     match err.into_service_error() {
         SendActivationCodeError::ThrottlingException(e) => {
             assert_eq!(e.retry_after_seconds(), 4);
@@ -502,12 +466,7 @@ async fn quota_throttles_with_retry_after() {
     assert_eq!(admin.sends_for(&arn).await.expect("count"), 2);
 
     admin.clear_quota().await.expect("clear");
-    client
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect("quota lifted");
+    send(&client, &arn).await.expect("quota lifted");
     emulator.shutdown().await;
 }
 
@@ -546,12 +505,7 @@ async fn activation_with_the_latest_code() {
     );
 
     for _ in 0..2 {
-        client
-            .send_activation_code()
-            .contact_channel_id(&channel.arn)
-            .send()
-            .await
-            .expect("sent");
+        send(&client, &channel.arn).await.expect("sent");
     }
     let code = admin
         .last_code(&channel.arn)
@@ -593,12 +547,7 @@ async fn channels_live_in_their_region() {
     let east = client(&emulator, "us-east-1").await;
     let west = client(&emulator, "us-west-2").await;
 
-    let err = east
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect_err("other region");
+    let err = send(&east, &arn).await.expect_err("other region");
     match err.into_service_error() {
         SendActivationCodeError::ResourceNotFoundException(e) => {
             assert_eq!(e.resource_id(), arn);
@@ -610,11 +559,7 @@ async fn channels_live_in_their_region() {
         last_entry(&emulator).await.region.as_deref(),
         Some("us-east-1")
     );
-    west.send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect("home region");
+    send(&west, &arn).await.expect("home region");
     assert_eq!(
         last_entry(&emulator).await.region.as_deref(),
         Some("us-west-2")
@@ -627,10 +572,7 @@ async fn channels_live_in_their_region() {
         .await
         .expect("seed");
     for client in [&east, &west] {
-        client
-            .send_activation_code()
-            .contact_channel_id(regionless)
-            .send()
+        send(client, regionless)
             .await
             .expect("regionless ARN answers in any region");
     }
@@ -647,10 +589,7 @@ async fn channels_live_in_their_region() {
 async fn invalid_input_is_a_field_validation_error() {
     let emulator = emulator().await;
     let client = client(&emulator, "us-east-1").await;
-    let err = client
-        .send_activation_code()
-        .contact_channel_id("arn:aws:sns:us-east-1:123456789012:not-contacts")
-        .send()
+    let err = send(&client, "arn:aws:sns:us-east-1:123456789012:not-contacts")
         .await
         .expect_err("bad arn");
     match err.into_service_error() {
@@ -667,12 +606,7 @@ async fn invalid_input_is_a_field_validation_error() {
         other => panic!("expected validation, got {other:?}"),
     }
     let unknown = "arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/x/none";
-    let err = client
-        .send_activation_code()
-        .contact_channel_id(unknown)
-        .send()
-        .await
-        .expect_err("unknown");
+    let err = send(&client, unknown).await.expect_err("unknown");
     assert!(err.into_service_error().is_resource_not_found_exception());
     emulator.shutdown().await;
 }
@@ -727,12 +661,7 @@ async fn create_list_and_delete_through_the_sdk() {
         .collect();
     assert_eq!(arns, [arn.as_str()]);
 
-    client
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect("sent");
+    send(&client, &arn).await.expect("sent");
     client
         .delete_contact_channel()
         .contact_channel_id(&arn)
@@ -765,12 +694,7 @@ async fn latency_and_fault_scoping() {
     let id = admin.inject_fault(&spec).await.expect("inject");
 
     let started = Instant::now();
-    client
-        .send_activation_code()
-        .contact_channel_id(&slow)
-        .send()
-        .await
-        .expect("slow but fine");
+    send(&client, &slow).await.expect("slow but fine");
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(
         last_entry(&emulator).await.fault.as_deref(),
@@ -778,12 +702,7 @@ async fn latency_and_fault_scoping() {
     );
 
     let started = Instant::now();
-    client
-        .send_activation_code()
-        .contact_channel_id(&other)
-        .send()
-        .await
-        .expect("fast");
+    send(&client, &other).await.expect("fast");
     assert!(started.elapsed() < Duration::from_millis(300));
     assert_eq!(last_entry(&emulator).await.fault, None);
 

@@ -45,10 +45,6 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
-fn patch(value: serde_json::Value) -> Patch<serde_json::Value> {
-    Patch::Merge(value)
-}
-
 /// A valid object gets CodeSent=True, Ready=True, one send in the emulator, and an Event.
 async fn valid_object_gets_exactly_one_code(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "valid", &[]).await?;
@@ -142,12 +138,7 @@ async fn spec_change_sends_exactly_one_more(suite: Arc<Suite>) -> Result {
         .wait_condition("pager", "CodeSent", "True", "Sent")
         .await?;
     world
-        .api
-        .patch(
-            "pager",
-            &PatchParams::default(),
-            &patch(json!({"spec": {"resendToken": "again"}})),
-        )
+        .edit_spec("pager", json!({"resendToken": "again"}))
         .await?;
     let object = world
         .wait_condition("pager", "CodeSent", "True", "Sent")
@@ -176,7 +167,7 @@ async fn metadata_change_and_restart_send_nothing(suite: Arc<Suite>) -> Result {
         .patch_status(
             "pager",
             &PatchParams::default(),
-            &patch(json!({"status": {"attempts": 7}})),
+            &Patch::Merge(json!({"status": {"attempts": 7}})),
         )
         .await?;
     world.wait_reconciles(before, 1.0).await?;
@@ -206,14 +197,7 @@ async fn suspend_makes_no_call(suite: Arc<Suite>) -> Result {
         .wait_condition("pager", "CodeSent", "False", "Suspended")
         .await?;
     assert_eq!(world.calls().await?, 0);
-    world
-        .api
-        .patch(
-            "pager",
-            &PatchParams::default(),
-            &patch(json!({"spec": {"suspend": false}})),
-        )
-        .await?;
+    world.edit_spec("pager", json!({"suspend": false})).await?;
     world
         .wait_condition("pager", "CodeSent", "True", "Sent")
         .await?;
@@ -443,12 +427,7 @@ async fn hold_policy_never_resends(suite: Arc<Suite>) -> Result {
     world.touch("pager").await?;
     assert_eq!(world.calls().await?, 1);
     world
-        .api
-        .patch(
-            "pager",
-            &PatchParams::default(),
-            &patch(json!({"spec": {"resendToken": "person-checked"}})),
-        )
+        .edit_spec("pager", json!({"resendToken": "person-checked"}))
         .await?;
     world
         .wait_condition("pager", "Ready", "True", "Sent")
@@ -474,12 +453,7 @@ async fn missing_region_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
     assert_eq!(world.calls().await?, 0);
     // spec.region fixes it.
     world
-        .api
-        .patch(
-            "pager",
-            &PatchParams::default(),
-            &patch(json!({"spec": {"region": "eu-west-1"}})),
-        )
+        .edit_spec("pager", json!({"region": "eu-west-1"}))
         .await?;
     world
         .wait_condition("pager", "Ready", "True", "Sent")
@@ -604,12 +578,7 @@ async fn leader_election_one_active_then_failover(suite: Arc<Suite>) -> Result {
     )
     .await?;
     world
-        .api
-        .patch(
-            "pager",
-            &PatchParams::default(),
-            &patch(json!({"spec": {"resendToken": "after-failover"}})),
-        )
+        .edit_spec("pager", json!({"resendToken": "after-failover"}))
         .await?;
     let object = world
         .wait_condition("pager", "Ready", "True", "Sent")

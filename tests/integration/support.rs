@@ -465,6 +465,15 @@ impl World {
         .await
     }
 
+    /// Merges `changes` into the spec (a new generation).
+    pub async fn edit_spec(&self, name: &str, changes: serde_json::Value) -> Result {
+        let patch = kube::api::Patch::Merge(serde_json::json!({ "spec": changes }));
+        self.api
+            .patch(name, &kube::api::PatchParams::default(), &patch)
+            .await?;
+        Ok(())
+    }
+
     /// Edits a label (no new generation) and waits until the operator has reconciled it.
     pub async fn touch(&self, name: &str) -> Result {
         let before = self.operator.metric("ssmcontacts_reconciles_total").await?;
