@@ -1,8 +1,8 @@
-//! One wire call: read -> authenticate (SigV4) -> injected fault -> quota -> operation ->
-//! journal -> answer (or cut the connection).
+//! One wire call: read -> authenticate (SigV4) -> injected fault or chaos -> quota ->
+//! operation -> journal -> answer (or cut the connection).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Bytes, to_bytes};
 use axum::extract::{Extension, Request, State};
@@ -11,11 +11,11 @@ use axum::response::Response;
 use serde_json::Value;
 
 use crate::App;
+use crate::connection::ConnectionControl;
 use crate::faults::{self, FaultKind, FaultSpec};
+use crate::journal::{JournalEntry, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK};
 use crate::ops::{self, Caller, Done};
-use crate::server::ConnectionControl;
 use crate::sigv4::Verifier;
-use crate::state::{JournalEntry, OUTCOME_DROPPED, OUTCOME_OK};
 use crate::wire::{self, AwsError, Operation, TARGET_PREFIX};
 
 /// Larger bodies are refused; no SSM Contacts input comes near it.
@@ -33,6 +33,7 @@ struct Call {
     region: Option<String>,
     access_key_id: Option<String>,
     fault: Option<String>,
+    chaos_draw: Option<u64>,
 }
 
 /// The axum handler for everything outside `/_emulator/`.
@@ -57,6 +58,7 @@ pub(crate) async fn wire_call(
         region: None,
         access_key_id: None,
         fault: None,
+        chaos_draw: None,
     };
     let body = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
@@ -101,24 +103,22 @@ pub(crate) async fn wire_call(
         }
     };
 
-    let fault = app
-        .state()
-        .faults
-        .take(operation.name(), call.channel_arn.as_deref());
+    let (fault, chaos_draw) = pick_fault(&app, operation.name(), call.channel_arn.as_deref());
+    call.chaos_draw = chaos_draw;
     if let Some(spec) = &fault {
         call.fault = Some(
             spec.error
                 .map_or_else(|| "latency".to_string(), |kind| format!("{kind:?}")),
         );
         if let Some(delay) = faults::latency(spec) {
-            tokio::time::sleep(delay).await;
+            hold(&app, &call, delay).await;
         }
     }
     let kind = fault.as_ref().and_then(|spec| spec.error);
     match (kind, &fault) {
         (Some(FaultKind::DropBeforeProcessing), _) => {
             app.record(&call, OUTCOME_DROPPED, None, false, None);
-            return cut(connection).await;
+            return connection.cut_now().await;
         }
         (Some(FaultKind::Html502), Some(spec)) => {
             let status = status_or(spec, StatusCode::BAD_GATEWAY);
@@ -158,7 +158,7 @@ pub(crate) async fn wire_call(
         (Some(FaultKind::DropAfterProcessing), _) => {
             let (outcome, code) = outcome_of(&result);
             app.record(&call, &outcome, None, true, code);
-            cut(connection).await
+            connection.cut_now().await
         }
         (Some(FaultKind::MalformedJson), Some(spec)) => {
             let (outcome, code) = outcome_of(&result);
@@ -206,10 +206,52 @@ fn peek_channel(body: &Bytes) -> Option<String> {
     value.get("ContactChannelId")?.as_str().map(String::from)
 }
 
-/// Closes the connection with no answer; the response future never completes.
-async fn cut(connection: ConnectionControl) -> Response {
-    connection.cut();
-    std::future::pending().await
+/// The fault for a call: the oldest matching injected fault, else chaos's decision (with
+/// its draw number). Injected faults win so a test can script a call in a chaos run, and
+/// such calls use no draw.
+fn pick_fault(
+    app: &App,
+    operation: &str,
+    channel_arn: Option<&str>,
+) -> (Option<FaultSpec>, Option<u64>) {
+    let mut state = app.state();
+    if let Some(spec) = state.faults.take(operation, channel_arn) {
+        return (Some(spec), None);
+    }
+    match state.chaos.as_mut().and_then(|chaos| chaos.draw(operation)) {
+        Some(decision) => (decision.fault(), Some(decision.draw)),
+        None => (None, None),
+    }
+}
+
+/// Holds the call for a latency fault, before anything is done. A client that gives up
+/// closes its connection; hyper notices the end of input mid-call, ends the connection and
+/// drops this future during the sleep. The guard then journals the call as `abandoned`:
+/// the operation never ran, so nothing was sent, however long the delay would have been.
+async fn hold(app: &App, call: &Call, delay: Duration) {
+    let mut guard = AbandonedIfDropped {
+        app,
+        call,
+        armed: true,
+    };
+    tokio::time::sleep(delay).await;
+    guard.armed = false;
+}
+
+/// Journals a held call whose future was dropped before the hold ended.
+struct AbandonedIfDropped<'a> {
+    app: &'a App,
+    call: &'a Call,
+    armed: bool,
+}
+
+impl Drop for AbandonedIfDropped<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.app
+                .record(self.call, OUTCOME_ABANDONED, None, false, None);
+        }
+    }
 }
 
 impl App {
@@ -235,6 +277,7 @@ impl App {
             status = status.map(|s| s.as_u16()),
             connection_dropped,
             fault = call.fault.as_deref(),
+            chaos_draw = call.chaos_draw,
             request_id = %call.request_id,
             "wire call"
         );
@@ -250,6 +293,7 @@ impl App {
             request_id: call.request_id.clone(),
             connection_dropped,
             fault: call.fault.clone(),
+            chaos_draw: call.chaos_draw,
             activation_code,
         });
     }

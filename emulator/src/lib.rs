@@ -8,7 +8,8 @@
 //! quota) -> `ops` (validate with `validate`/`arn`, act on `state`) -> journal -> answer
 //! (`wire`). The `admin` API under `/_emulator/` seeds channels, reads the journal and
 //! codes, and injects faults (errors, an HTML 502, a broken body, cut connections,
-//! latency) and a request-rate quota.
+//! latency), seeded random faults (`chaos`) and a request-rate quota. The journal is a
+//! ring of the newest [`EmulatorConfig::journal_capacity`] calls that counts what it let go.
 //!
 //! Implemented operations: SendActivationCode, GetContactChannel, ActivateContactChannel,
 //! CreateContact, CreateContactChannel, ListContactChannels, DeleteContactChannel.
@@ -17,8 +18,11 @@
 
 pub mod admin;
 mod arn;
+pub mod chaos;
+mod connection;
 pub mod faults;
 mod handler;
+pub mod journal;
 mod ops;
 mod server;
 pub mod sigv4;
@@ -27,12 +31,16 @@ mod validate;
 pub mod wire;
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::chaos::{Chaos, ChaosError, ChaosSpec, ChaosStatus};
+pub use crate::journal::DEFAULT_JOURNAL_CAPACITY;
+use crate::journal::JournalStats;
 use crate::state::{Channel, SeedChannel, SeedError, State};
 
 /// How an emulator is set up.
@@ -42,6 +50,8 @@ pub struct EmulatorConfig {
     pub credentials: Vec<(String, String)>,
     /// The account in generated ARNs.
     pub account_id: String,
+    /// Journal entries kept (the newest); older ones are dropped and counted.
+    pub journal_capacity: NonZeroUsize,
 }
 
 /// Access key id of [`EmulatorConfig::default`].
@@ -59,7 +69,16 @@ impl Default for EmulatorConfig {
                 DEFAULT_SECRET_ACCESS_KEY.to_string(),
             )],
             account_id: DEFAULT_ACCOUNT_ID.to_string(),
+            journal_capacity: DEFAULT_JOURNAL_CAPACITY,
         }
+    }
+}
+
+impl EmulatorConfig {
+    /// Keeps at most `capacity` journal entries (default [`DEFAULT_JOURNAL_CAPACITY`]).
+    pub fn with_journal_capacity(mut self, capacity: NonZeroUsize) -> Self {
+        self.journal_capacity = capacity;
+        self
     }
 }
 
@@ -96,8 +115,8 @@ impl RunningEmulator {
     pub async fn start_on(listener: TcpListener, config: EmulatorConfig) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let app = Arc::new(App {
+            state: Mutex::new(State::new(config.journal_capacity)),
             config,
-            state: Mutex::new(State::default()),
         });
         let (shutdown, stop) = watch::channel(false);
         let router = server::router(Arc::clone(&app));
@@ -132,6 +151,29 @@ impl RunningEmulator {
         self.app
             .state()
             .seed_channel(seed, &self.app.config.account_id)
+    }
+
+    /// Starts chaos mode (replacing any in force) at draw 0, as `POST /_emulator/chaos`.
+    pub fn start_chaos(&self, spec: ChaosSpec) -> Result<ChaosStatus, ChaosError> {
+        let chaos = Chaos::start(spec)?;
+        let status = chaos.status();
+        self.app.state().chaos = Some(chaos);
+        Ok(status)
+    }
+
+    /// Stops chaos mode, as `DELETE /_emulator/chaos`; returns where it had got to.
+    pub fn stop_chaos(&self) -> Option<ChaosStatus> {
+        self.app.state().chaos.take().map(|chaos| chaos.status())
+    }
+
+    /// Chaos in force, as `GET /_emulator/chaos`.
+    pub fn chaos(&self) -> Option<ChaosStatus> {
+        self.app.state().chaos.as_ref().map(Chaos::status)
+    }
+
+    /// How full the journal is, as `GET /_emulator/journal/stats`.
+    pub fn journal_stats(&self) -> JournalStats {
+        self.app.state().journal_stats()
     }
 
     /// Stops accepting, closes every connection and waits for the server task.

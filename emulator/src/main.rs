@@ -1,13 +1,14 @@
 //! `ssm-contacts-emulator`: serve the emulator on a loopback address until interrupted.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 
 use clap::Parser;
 use ssm_contacts_emulator::state::SeedChannel;
 use ssm_contacts_emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCOUNT_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig,
-    RunningEmulator,
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCOUNT_ID, DEFAULT_JOURNAL_CAPACITY, DEFAULT_SECRET_ACCESS_KEY,
+    EmulatorConfig, RunningEmulator,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -40,6 +41,10 @@ struct Args {
         value_delimiter = ','
     )]
     seed_channels: Vec<String>,
+    /// Journal entries kept (the newest); older ones are dropped and counted in
+    /// /_emulator/journal/stats.
+    #[arg(long, env = "EMULATOR_JOURNAL_CAPACITY", default_value_t = DEFAULT_JOURNAL_CAPACITY)]
+    journal_capacity: NonZeroUsize,
     /// Allow listening on an address other than loopback.
     #[arg(long, env = "EMULATOR_ALLOW_NON_LOOPBACK")]
     allow_non_loopback: bool,
@@ -76,6 +81,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = EmulatorConfig {
         credentials: vec![(args.access_key_id, args.secret_access_key)],
         account_id: args.account_id,
+        journal_capacity: args.journal_capacity,
     };
     let emulator = RunningEmulator::start_on(listener, config).await?;
     for arn in args.seed_channels.iter().filter(|arn| !arn.is_empty()) {

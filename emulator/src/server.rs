@@ -9,23 +9,12 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_service::Service;
 
+use crate::connection::ConnectionControl;
 use crate::{App, admin, handler};
-
-/// Lets a handler close its own connection: the connection task drops the hyper
-/// connection, which closes the socket without writing a response.
-#[derive(Clone, Default)]
-pub(crate) struct ConnectionControl(Arc<Notify>);
-
-impl ConnectionControl {
-    pub(crate) fn cut(&self) {
-        // notify_one keeps a permit if the connection task is not waiting yet.
-        self.0.notify_one();
-    }
-}
 
 /// The admin API under `/_emulator/`, and the wire protocol everywhere else.
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -75,13 +64,16 @@ async fn serve_connection(stream: TcpStream, router: Router) {
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new());
     let connection = builder.serve_connection(TokioIo::new(stream), service);
+    // When the client closes its side mid-call, hyper sees the end of input, ends
+    // `connection` with an error and drops the call's future wherever it was waiting (see
+    // `handler::hold`, which journals such a call).
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         }
-        () = control.0.notified() => {
+        () = control.cut_requested() => {
             tracing::debug!("connection cut by an injected fault");
         }
     }

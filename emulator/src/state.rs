@@ -1,20 +1,23 @@
 //! What the emulated service remembers: contacts, channels with their codes, the journal of
-//! wire calls, idempotency tokens, and the faults and quota in force.
+//! wire calls, idempotency tokens, and the faults, chaos and quota in force.
 
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::arn::{self, Arn};
+use crate::chaos::Chaos;
 use crate::faults::{FaultBook, TokenBucket};
+use crate::journal::Journal;
+// The journal types lived here first; their old paths keep working.
+pub use crate::journal::{
+    JournalEntry, JournalFilter, JournalStats, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK,
+};
 use crate::wire::AwsError;
 
-/// Journal outcome of a call that succeeded.
-pub const OUTCOME_OK: &str = "ok";
-/// Journal outcome of a call whose connection was cut before anything was done.
-pub const OUTCOME_DROPPED: &str = "dropped";
 /// Region of channels seeded with neither an ARN nor a region.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -150,64 +153,6 @@ impl SeedChannel {
     }
 }
 
-/// One wire call, as `GET /_emulator/journal` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JournalEntry {
-    pub seq: u64,
-    pub time: jiff::Timestamp,
-    /// From `X-Amz-Target`; empty when the header was missing.
-    pub operation: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_arn: Option<String>,
-    /// The signing region; absent when the signature could not be parsed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
-    /// `ok`, the error's `__type`, `Html502`, or `dropped`.
-    pub outcome: String,
-    /// Absent when no answer was sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u16>,
-    pub request_id: String,
-    /// The operation ran but the connection was cut before the answer (DropAfterProcessing).
-    #[serde(default)]
-    pub connection_dropped: bool,
-    /// The injected fault that applied, if any (its kind, or `latency`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-    /// The code a successful SendActivationCode or CreateContactChannel generated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activation_code: Option<String>,
-}
-
-/// Query of `GET /_emulator/journal`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct JournalFilter {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub operation: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    /// Only entries with a larger `seq`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after_seq: Option<u64>,
-}
-
-impl JournalFilter {
-    fn admits(&self, entry: &JournalEntry) -> bool {
-        self.operation
-            .as_deref()
-            .is_none_or(|op| op == entry.operation)
-            && self
-                .channel
-                .as_deref()
-                .is_none_or(|arn| entry.channel_arn.as_deref() == Some(arn))
-            && self.after_seq.is_none_or(|seq| entry.seq > seq)
-    }
-}
-
 /// Why a seed was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SeedError {
@@ -220,17 +165,33 @@ pub enum SeedError {
 pub struct State {
     channels: BTreeMap<String, Channel>,
     contacts: BTreeMap<String, Contact>,
-    journal: Vec<JournalEntry>,
+    journal: Journal,
     idempotency: HashMap<(&'static str, String), Value>,
     pub faults: FaultBook,
     pub quota: Option<TokenBucket>,
+    /// Random faults in force, if any (applied when no injected fault matches).
+    pub chaos: Option<Chaos>,
     next_order: u64,
 }
 
 impl State {
-    /// Forgets everything: channels, contacts, journal, faults and quota.
+    /// An empty state whose journal keeps at most `journal_capacity` entries.
+    pub fn new(journal_capacity: NonZeroUsize) -> Self {
+        Self {
+            journal: Journal::new(journal_capacity),
+            ..Self::default()
+        }
+    }
+
+    /// Forgets everything: channels, contacts, journal, faults, chaos and quota (the
+    /// journal's capacity stays).
     pub fn reset(&mut self) {
-        *self = Self::default();
+        let mut journal = std::mem::take(&mut self.journal);
+        journal.clear();
+        *self = Self {
+            journal,
+            ..Self::default()
+        };
     }
 
     pub fn seed_channel(&mut self, seed: SeedChannel, account: &str) -> Result<Channel, SeedError> {
@@ -374,20 +335,17 @@ impl State {
         self.idempotency.insert((operation, token), answer);
     }
 
-    /// Appends to the journal, numbering the entry; returns its `seq`.
-    pub fn record(&mut self, mut entry: JournalEntry) -> u64 {
-        entry.seq = self.journal.len() as u64 + 1;
-        let seq = entry.seq;
-        self.journal.push(entry);
-        seq
+    /// Appends to the journal (letting its oldest entry go when full); returns the `seq`.
+    pub fn record(&mut self, entry: JournalEntry) -> u64 {
+        self.journal.record(entry)
     }
 
     pub fn journal(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
-        self.journal
-            .iter()
-            .filter(|entry| filter.admits(entry))
-            .cloned()
-            .collect()
+        self.journal.select(filter)
+    }
+
+    pub fn journal_stats(&self) -> JournalStats {
+        self.journal.stats()
     }
 }
 
@@ -450,41 +408,29 @@ mod tests {
         assert_eq!(target.last_code.as_deref(), Some(second.as_str()));
     }
 
-    /// The journal numbers entries in order and filters by operation, channel and seq.
+    /// Reset forgets the journal but keeps its configured capacity.
     #[test]
-    fn journal_filters() {
-        let mut state = State::default();
-        let entry = |operation: &str, channel: Option<&str>| JournalEntry {
+    fn reset_keeps_journal_capacity() {
+        let capacity = NonZeroUsize::new(7).expect("non-zero");
+        let mut state = State::new(capacity);
+        state.record(JournalEntry {
             seq: 0,
             time: jiff::Timestamp::UNIX_EPOCH,
-            operation: operation.into(),
-            channel_arn: channel.map(String::from),
-            region: Some("us-east-1".into()),
-            access_key_id: Some("AK".into()),
+            operation: "X".into(),
+            channel_arn: None,
+            region: None,
+            access_key_id: None,
             outcome: OUTCOME_OK.into(),
-            http_status: Some(200),
+            http_status: None,
             request_id: "r".into(),
             connection_dropped: false,
             fault: None,
+            chaos_draw: None,
             activation_code: None,
-        };
-        assert_eq!(state.record(entry("SendActivationCode", Some("a"))), 1);
-        assert_eq!(state.record(entry("SendActivationCode", Some("b"))), 2);
-        assert_eq!(state.record(entry("GetContactChannel", Some("a"))), 3);
-        let by_op = JournalFilter {
-            operation: Some("SendActivationCode".into()),
-            ..JournalFilter::default()
-        };
-        assert_eq!(state.journal(&by_op).len(), 2);
-        let by_channel = JournalFilter {
-            channel: Some("a".into()),
-            after_seq: Some(1),
-            ..JournalFilter::default()
-        };
-        let found = state.journal(&by_channel);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].seq, 3);
+        });
         state.reset();
         assert!(state.journal(&JournalFilter::default()).is_empty());
+        assert_eq!(state.journal_stats().capacity, 7);
+        assert_eq!(state.journal_stats().recorded, 0);
     }
 }

@@ -1,13 +1,16 @@
 //! A typed client of the admin API, for tests and the demo.
 
 use std::borrow::Borrow;
+use std::collections::BTreeMap;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::FaultId;
+use crate::chaos::{ChaosSpec, ChaosStatus};
 use crate::faults::{ActiveFault, FaultSpec, Quota};
-use crate::state::{Channel, JournalEntry, JournalFilter, OUTCOME_OK, SeedChannel};
+use crate::journal::{JournalEntry, JournalFilter, JournalStats, OUTCOME_OK};
+use crate::state::{Channel, SeedChannel};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +95,14 @@ impl AdminClient {
         self.json(Method::GET, "journal", |r| r.query(filter)).await
     }
 
+    /// How full the journal is; `dropped > 0` means counts from the journal are partial.
+    pub async fn journal_stats(&self) -> Result<JournalStats, AdminError> {
+        self.json(Method::GET, "journal/stats", |r| r).await
+    }
+
     /// How many SendActivationCode calls for the channel succeeded (outcome `ok`),
-    /// including those whose connection was then cut (DropAfterProcessing).
+    /// including those whose connection was then cut (DropAfterProcessing, chaos
+    /// `cutAfterProcessing`): the codes the person received.
     pub async fn sends_for(&self, channel_arn: &str) -> Result<usize, AdminError> {
         let filter = JournalFilter {
             operation: Some("SendActivationCode".into()),
@@ -102,6 +111,21 @@ impl AdminClient {
         };
         let entries = self.journal_filtered(&filter).await?;
         Ok(entries.iter().filter(|e| e.outcome == OUTCOME_OK).count())
+    }
+
+    /// [`Self::sends_for`] for every channel at once (channels with no send are absent).
+    pub async fn sends_per_channel(&self) -> Result<BTreeMap<String, usize>, AdminError> {
+        let filter = JournalFilter {
+            operation: Some("SendActivationCode".into()),
+            ..JournalFilter::default()
+        };
+        let mut sends = BTreeMap::new();
+        for entry in self.journal_filtered(&filter).await? {
+            if let (OUTCOME_OK, Some(arn)) = (entry.outcome.as_str(), entry.channel_arn) {
+                *sends.entry(arn).or_insert(0) += 1;
+            }
+        }
+        Ok(sends)
     }
 
     /// Injects a fault; returns its id.
@@ -126,6 +150,25 @@ impl AdminClient {
         self.send(Method::DELETE, "faults", |r| r).await.map(drop)
     }
 
+    /// Starts seeded random faults (replacing any chaos in force) at draw 0.
+    pub async fn start_chaos(
+        &self,
+        spec: impl Borrow<ChaosSpec>,
+    ) -> Result<ChaosStatus, AdminError> {
+        self.json(Method::POST, "chaos", |r| r.json(spec.borrow()))
+            .await
+    }
+
+    /// The chaos in force, with its draws and tally so far.
+    pub async fn chaos(&self) -> Result<Option<ChaosStatus>, AdminError> {
+        self.json(Method::GET, "chaos", |r| r).await
+    }
+
+    /// Stops chaos; returns where it had got to (`None` if none was in force).
+    pub async fn stop_chaos(&self) -> Result<Option<ChaosStatus>, AdminError> {
+        self.json(Method::DELETE, "chaos", |r| r).await
+    }
+
     /// Sets (and refills) the SendActivationCode rate quota.
     pub async fn set_quota(&self, quota: impl Borrow<Quota>) -> Result<(), AdminError> {
         self.send(Method::PUT, "quota", |r| r.json(quota.borrow()))
@@ -141,7 +184,7 @@ impl AdminClient {
         self.send(Method::DELETE, "quota", |r| r).await.map(drop)
     }
 
-    /// Forgets channels, contacts, journal, faults and quota.
+    /// Forgets channels, contacts, journal, faults, chaos and quota.
     pub async fn reset(&self) -> Result<(), AdminError> {
         self.send(Method::POST, "reset", |r| r).await.map(drop)
     }

@@ -5,22 +5,30 @@
 //! | `GET /_emulator/healthz` | 200 while serving |
 //! | `POST /_emulator/channels` | seed a channel ([`SeedChannel`]) -> 201 [`Channel`]; 409 if the ARN exists |
 //! | `GET /_emulator/channels` | every [`Channel`] with `codesSent` and `lastCode` |
-//! | `GET /_emulator/journal?operation=&channel=&afterSeq=` | wire calls in order ([`JournalEntry`]) |
+//! | `GET /_emulator/journal?operation=&channel=&afterSeq=` | the kept wire calls in order ([`JournalEntry`]); header `x-emulator-journal-dropped` |
+//! | `GET /_emulator/journal/stats` | [`JournalStats`]: capacity, retained, recorded, dropped |
 //! | `POST /_emulator/faults` | inject a [`FaultSpec`] -> 201 `{"id"}` |
 //! | `GET /_emulator/faults` | the faults in force ([`ActiveFault`]) |
 //! | `DELETE /_emulator/faults[/{id}]` | clear all faults, or one |
+//! | `POST /_emulator/chaos` | start seeded random faults ([`ChaosSpec`]) -> [`ChaosStatus`] |
+//! | `GET /_emulator/chaos` | the [`ChaosStatus`] in force, or `null` |
+//! | `DELETE /_emulator/chaos` | stop chaos -> its last [`ChaosStatus`], or `null` |
 //! | `PUT /_emulator/quota` | a [`Quota`] over SendActivationCode calls; `GET` shows it, `DELETE` removes it |
-//! | `POST /_emulator/reset` | forget channels, contacts, journal, faults and quota |
+//! | `POST /_emulator/reset` | forget channels, contacts, journal, faults, chaos and quota |
 
 mod client;
 pub(crate) mod routes;
 
+pub use crate::chaos::{ChaosError, ChaosOutcome, ChaosSpec, ChaosStatus, ChaosTally};
 pub use crate::faults::{ActiveFault, FaultKind, FaultSpec, Quota};
-pub use crate::state::{
-    ActivationStatus, Channel, ChannelType, JournalEntry, JournalFilter, OUTCOME_DROPPED,
-    OUTCOME_OK, SeedChannel,
+pub use crate::journal::{
+    JournalEntry, JournalFilter, JournalStats, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK,
 };
+pub use crate::state::{ActivationStatus, Channel, ChannelType, SeedChannel};
 pub use client::{AdminClient, AdminError};
+
+/// Header of `GET /_emulator/journal` with how many entries the ring has let go.
+pub const JOURNAL_DROPPED_HEADER: &str = "x-emulator-journal-dropped";
 
 /// Answer of `POST /_emulator/faults`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -6,16 +6,18 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{Json, extract};
 use serde_json::json;
 
-use super::FaultId;
+use super::{FaultId, JOURNAL_DROPPED_HEADER};
 use crate::App;
+use crate::chaos::{Chaos, ChaosSpec};
 use crate::faults::{FaultSpec, Quota, TokenBucket};
-use crate::state::{JournalFilter, SeedChannel};
+use crate::journal::JournalFilter;
+use crate::state::SeedChannel;
 
 pub(crate) fn router() -> Router<Arc<App>> {
     Router::new()
@@ -25,11 +27,16 @@ pub(crate) fn router() -> Router<Arc<App>> {
         )
         .route("/_emulator/channels", get(channels).post(seed_channel))
         .route("/_emulator/journal", get(journal))
+        .route("/_emulator/journal/stats", get(journal_stats))
         .route(
             "/_emulator/faults",
             get(faults).post(inject_fault).delete(clear_faults),
         )
         .route("/_emulator/faults/{id}", delete(remove_fault))
+        .route(
+            "/_emulator/chaos",
+            get(chaos).post(start_chaos).delete(stop_chaos),
+        )
         .route(
             "/_emulator/quota",
             get(quota).put(set_quota).delete(clear_quota),
@@ -80,7 +87,42 @@ async fn journal(
     filter: Result<Query<JournalFilter>, QueryRejection>,
 ) -> Result<Response, AdminFailure> {
     let Query(filter) = filter.map_err(|rejection| bad_request(rejection.body_text()))?;
-    Ok(Json(app.state().journal(&filter)).into_response())
+    let (entries, stats) = {
+        let state = app.state();
+        (state.journal(&filter), state.journal_stats())
+    };
+    // The body stays a plain array (scripts grep it); the header tells whether it is whole.
+    let mut response = Json(entries).into_response();
+    response
+        .headers_mut()
+        .insert(JOURNAL_DROPPED_HEADER, HeaderValue::from(stats.dropped));
+    Ok(response)
+}
+
+async fn journal_stats(State(app): State<Arc<App>>) -> Response {
+    Json(app.state().journal_stats()).into_response()
+}
+
+async fn chaos(State(app): State<Arc<App>>) -> Response {
+    Json(app.state().chaos.as_ref().map(Chaos::status)).into_response()
+}
+
+async fn start_chaos(
+    State(app): State<Arc<App>>,
+    payload: Result<Json<ChaosSpec>, JsonRejection>,
+) -> Result<Response, AdminFailure> {
+    let spec = body(payload)?;
+    let chaos = Chaos::start(spec).map_err(|e| bad_request(e.to_string()))?;
+    let status = chaos.status();
+    app.state().chaos = Some(chaos);
+    tracing::info!(?status.spec, "chaos started");
+    Ok(Json(status).into_response())
+}
+
+async fn stop_chaos(State(app): State<Arc<App>>) -> Response {
+    let last = app.state().chaos.take().map(|chaos| chaos.status());
+    tracing::info!(?last, "chaos stopped");
+    Json(last).into_response()
 }
 
 async fn faults(State(app): State<Arc<App>>) -> Response {
