@@ -11,7 +11,9 @@ if ! command -v musl-gcc >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null
 fi
 cargo build --release --locked --target "$target" --bin ssm-contacts-operator
-binary="target/$target/release/ssm-contacts-operator"
+# shellcheck source=scripts/lib/cargo-bins.sh
+source scripts/lib/cargo-bins.sh
+binary="$(cargo_target_dir)/$target/release/ssm-contacts-operator"
 
 if ldd "$binary" 2>&1 | grep -q '=>'; then
   echo "build-static: $binary is dynamically linked:" >&2

@@ -42,20 +42,22 @@ mkdir -p "$state"
 
 echo "== building (control plane once per machine, then the workspace binaries)"
 bin=$(bash tools/testenv/build.sh | tail -n 1)
-cargo build --quiet --locked --bins
+# shellcheck source=scripts/lib/cargo-bins.sh
+source scripts/lib/cargo-bins.sh
+cargo_build_bins debug
 kubectl="$bin/kubectl --kubeconfig $state/kubeconfig"
 
 if $check; then trap down EXIT; fi
 
 echo "== starting kube-apiserver + etcd on 127.0.0.1"
 rm -f "$state/kubeconfig"
-target/debug/testenv up --kubeconfig "$state/kubeconfig" --state-dir "$state/testenv" --pid-file "$state/testenv.pid" \
+"$cargo_bin/testenv" up --kubeconfig "$state/kubeconfig" --state-dir "$state/testenv" --pid-file "$state/testenv.pid" \
   >"$state/testenv.log" 2>&1 &
 for _ in $(seq 1 600); do [[ -s "$state/kubeconfig" ]] && break; sleep 0.2; done
 [[ -s "$state/kubeconfig" ]] || { echo "control plane did not start; see $state/testenv.log" >&2; tail -20 "$state/testenv.log" >&2; exit 1; }
 
 echo "== starting the SSM Contacts emulator on 127.0.0.1:$emulator_port"
-target/debug/ssm-contacts-emulator --listen "127.0.0.1:$emulator_port" --seed-channel "$arn" >"$state/emulator.log" 2>&1 &
+"$cargo_bin/ssm-contacts-emulator" --listen "127.0.0.1:$emulator_port" --seed-channel "$arn" >"$state/emulator.log" 2>&1 &
 echo $! >"$state/emulator.pid"
 
 echo "== installing the CRD"
@@ -66,7 +68,7 @@ echo "== starting the operator (admin server on 127.0.0.1:$admin_port)"
 env AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=AKIDEMULATOR AWS_SECRET_ACCESS_KEY=emulator-secret \
   AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
   AWS_ENDPOINT_URL_SSM_CONTACTS="http://127.0.0.1:$emulator_port" KUBECONFIG="$state/kubeconfig" \
-  target/debug/ssm-contacts-operator --admin-addr "127.0.0.1:$admin_port" >"$state/operator.log" 2>&1 &
+  "$cargo_bin/ssm-contacts-operator" --admin-addr "127.0.0.1:$admin_port" >"$state/operator.log" 2>&1 &
 echo $! >"$state/operator.pid"
 
 echo "== applying a sample ContactChannelActivation"
