@@ -1,9 +1,8 @@
-//! The admin HTTP server: /livez, /readyz (after the first watch sync, or while standing by
-//! for the leader lease) and /metrics in the Prometheus text format.
+//! The admin HTTP server: /livez, /readyz (see [`crate::health`]) and /metrics in the Prometheus text format.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
@@ -13,21 +12,23 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
+use crate::health::Health;
+
 #[derive(Clone)]
 struct AdminState {
     registry: Arc<Registry>,
-    ready: Arc<AtomicBool>,
+    health: Arc<Health>,
 }
 
 /// Binds the admin address; returns the bound address and the server future.
 pub async fn serve(
     addr: SocketAddr,
     registry: Registry,
-    ready: Arc<AtomicBool>,
+    health: Arc<Health>,
 ) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
     let state = AdminState {
         registry: Arc::new(registry),
-        ready,
+        health,
     };
     let app = Router::new()
         .route("/livez", get(|| async { "ok" }))
@@ -41,13 +42,9 @@ pub async fn serve(
 }
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "waiting for the first watch sync",
-        )
+    match state.health.check(Instant::now()) {
+        Ok(()) => (StatusCode::OK, "ready".to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 

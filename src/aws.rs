@@ -23,6 +23,9 @@ use aws_smithy_runtime_api::http::Response as RawResponse;
 use crate::arn::ChannelArn;
 use crate::outcome::{Reason, SendFailure, SendOutcome, Sent, reason_for_code};
 
+/// AWS has about 40 regions; the cap leaves room for every one of them and all partitions.
+const MAX_CACHED_REGIONS: usize = 64;
+
 /// How much of an unexpected body goes into the status message.
 const BODY_EXCERPT: usize = 200;
 
@@ -62,27 +65,35 @@ impl SsmContacts {
         self.base.region().map(ToString::to_string)
     }
 
+    fn build_client(&self, region: &str) -> Client {
+        let config = ConfigBuilder::from(&self.base)
+            .region(Region::new(region.to_owned()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(self.timeouts.connect)
+                    .operation_timeout(self.timeouts.call)
+                    .build(),
+            )
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// The client of `region`. Region names come from user-written specs, so the cache is
+    /// capped: past [`MAX_CACHED_REGIONS`] a client is built for the one call.
     fn client(&self, region: &str) -> Client {
         let mut clients = self
             .clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let config = ConfigBuilder::from(&self.base)
-                    .region(Region::new(region.to_owned()))
-                    .retry_config(RetryConfig::disabled())
-                    .timeout_config(
-                        TimeoutConfig::builder()
-                            .connect_timeout(self.timeouts.connect)
-                            .operation_timeout(self.timeouts.call)
-                            .build(),
-                    )
-                    .build();
-                Client::from_conf(config)
-            })
-            .clone()
+        if let Some(client) = clients.get(region) {
+            return client.clone();
+        }
+        let client = self.build_client(region);
+        if clients.len() < MAX_CACHED_REGIONS {
+            clients.insert(region.to_owned(), client.clone());
+        }
+        client
     }
 
     /// Calls SendActivationCode once and classifies what happened.

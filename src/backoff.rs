@@ -44,13 +44,35 @@ impl BackoffPolicy {
             Retry::Fast => (self.fast_base, self.fast_max),
             Retry::Slow => (self.slow_base, self.slow_max),
         };
-        let jitter = jitter.clamp(0.0, 1.0);
+        // NaN fails every comparison and would survive clamp.
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let exponent = attempt.saturating_sub(1).min(30);
         let full = base.saturating_mul(1u32 << exponent).min(max);
-        let jittered = full.mul_f64(0.5 + 0.5 * jitter);
-        let floor = retry_after.map(|after| after.mul_f64(1.0 + 0.2 * jitter));
+        let jittered = scale(full, 0.5 + 0.5 * jitter);
+        let floor = retry_after.map(|after| scale(after.min(MAX_RETRY_AFTER), 1.0 + 0.2 * jitter));
         Some(floor.map_or(jittered, |floor| floor.max(jittered)))
     }
+
+    /// The longest delay this policy can ever produce: a scheduled retry further out than
+    /// this was not written by this policy.
+    pub fn ceiling(&self) -> Duration {
+        let longest = self.fast_max.max(self.slow_max).max(MAX_RETRY_AFTER);
+        scale(longest, 1.2).saturating_add(Duration::from_secs(1))
+    }
+}
+
+/// The longest RetryAfterSeconds honoured: AWS sends seconds to minutes; a larger value is
+/// not a plan to retry in years, and must not park an object forever.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `duration * factor`, saturating instead of panicking (`Duration::mul_f64` panics on
+/// overflow).
+fn scale(duration: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor).unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]

@@ -29,9 +29,14 @@ impl Summary {
     }
 }
 
+/// The API server refuses a condition message longer than this (metav1.Condition).
+const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+
 /// The full condition list for `summary`. A condition keeps its lastTransitionTime while its
 /// status is unchanged, as the Kubernetes API conventions ask. `Reconciling` and `Stalled`
-/// follow the kstatus "abnormal-true" convention: present only while true.
+/// follow the kstatus "abnormal-true" convention: present only while true. Conditions of
+/// other types (written by another tool, or by a later version of this one) are kept as
+/// they are.
 pub fn conditions(previous: &[Condition], summary: &Summary, now: Timestamp) -> Vec<Condition> {
     let status = |on: bool| if on { "True" } else { "False" };
     let sent = summary.code_sent();
@@ -44,7 +49,9 @@ pub fn conditions(previous: &[Condition], summary: &Summary, now: Timestamp) -> 
     if stalled {
         wanted.push((STALLED, "True"));
     }
-    wanted
+    let ours = [CODE_SENT, READY, RECONCILING, STALLED];
+    let message = truncate_bytes(&summary.message, MAX_MESSAGE_BYTES);
+    let mut list: Vec<Condition> = wanted
         .into_iter()
         .map(|(type_, status)| {
             let since = previous
@@ -55,12 +62,31 @@ pub fn conditions(previous: &[Condition], summary: &Summary, now: Timestamp) -> 
                 type_: type_.to_owned(),
                 status: status.to_owned(),
                 reason: summary.reason.as_str().to_owned(),
-                message: summary.message.clone(),
+                message: message.clone(),
                 observed_generation: Some(summary.generation),
                 last_transition_time: since,
             }
         })
-        .collect()
+        .collect();
+    list.extend(
+        previous
+            .iter()
+            .filter(|c| !ours.contains(&c.type_.as_str()))
+            .cloned(),
+    );
+    list
+}
+
+/// The longest prefix of `text` within `max` bytes, cut at a character boundary.
+fn truncate_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut].to_owned()
 }
 
 pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
@@ -131,6 +157,41 @@ mod tests {
                 ("Stalled", "True")
             ]
         );
+    }
+
+    #[test]
+    /// A condition type this module does not own survives every rebuild.
+    fn foreign_condition_types_are_kept() {
+        let mut previous = conditions(
+            &[],
+            &summary(Reason::Pending, true, false),
+            Timestamp::UNIX_EPOCH,
+        );
+        let activated = Condition {
+            type_: "Activated".into(),
+            status: "False".into(),
+            reason: "AwaitingCode".into(),
+            message: "m".into(),
+            observed_generation: Some(3),
+            last_transition_time: Time(Timestamp::UNIX_EPOCH),
+        };
+        previous.push(activated.clone());
+        let next = conditions(
+            &previous,
+            &summary(Reason::Sent, false, false),
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(find(&next, "Activated"), Some(&activated));
+        assert_eq!(next.len(), 3);
+    }
+
+    #[test]
+    /// A message of any length is cut to what the API server accepts, on a char boundary.
+    fn long_messages_are_cut() {
+        let mut long = summary(Reason::Throttled, true, false);
+        long.message = "é".repeat(40_000);
+        let list = conditions(&[], &long, Timestamp::UNIX_EPOCH);
+        assert!(list.iter().all(|c| c.message.len() <= MAX_MESSAGE_BYTES));
     }
 
     #[test]

@@ -55,8 +55,24 @@ pub struct AwsArgs {
     pub connect_timeout: Duration,
     /// What to do when a call's outcome was lost: send again (default) or hold the object
     /// as OutcomeUnknown until its spec changes.
-    #[arg(long, env = "SSMC_ON_UNKNOWN_OUTCOME", value_enum, default_value_t = UnknownOutcomePolicy::Resend)]
-    pub on_unknown_outcome: UnknownOutcomePolicy,
+    #[arg(long, env = "SSMC_ON_UNKNOWN_OUTCOME", value_enum, default_value_t = OnUnknownOutcome::Resend)]
+    pub on_unknown_outcome: OnUnknownOutcome,
+}
+
+/// `--on-unknown-outcome`; the decision module's policy, spelled for the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnUnknownOutcome {
+    Resend,
+    Hold,
+}
+
+impl From<OnUnknownOutcome> for UnknownOutcomePolicy {
+    fn from(value: OnUnknownOutcome) -> Self {
+        match value {
+            OnUnknownOutcome::Resend => Self::Resend,
+            OnUnknownOutcome::Hold => Self::Hold,
+        }
+    }
 }
 
 #[derive(Debug, ClapArgs)]
@@ -109,6 +125,197 @@ pub struct OpsArgs {
     /// This replica's name, in the Lease and in in-flight records; defaults to the pod name.
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Deadline of every single Kubernetes API call (status writes, reads, Events).
+    #[arg(long, env = "SSMC_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub api_timeout: Duration,
+    /// How long the watches may keep failing (RBAC removed, CRD deleted) before /readyz fails.
+    #[arg(long, env = "SSMC_UNREADY_AFTER_WATCH_FAILURE", default_value = "60s", value_parser = parse_duration)]
+    pub unready_after_watch_failure: Duration,
+}
+
+/// Start-up refuses values outside these ranges: a typo must not become a silent outage.
+const MAX_RATE: f64 = 10_000.0;
+const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+const CALL_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
+const API_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(120));
+const MAX_NAME: usize = 63;
+
+impl Args {
+    /// Parses the command line and environment, then checks every value; on a bad value
+    /// prints what is wrong and exits with code 2, like clap does for a malformed one.
+    pub fn load() -> Self {
+        let mut args = Self::parse();
+        if let Err(problems) = args.validate() {
+            let mut command = <Self as clap::CommandFactory>::command();
+            command
+                .error(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("invalid configuration:\n  {}", problems.join("\n  ")),
+                )
+                .exit();
+        }
+        args
+    }
+
+    /// Normalises the namespace list (trimmed, de-duplicated) and checks every range. All
+    /// problems are reported at once.
+    pub fn validate(&mut self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut namespaces = Vec::new();
+        for namespace in self.watch.namespaces.iter().map(|n| n.trim()) {
+            if namespace.is_empty() {
+                continue;
+            }
+            if !is_dns_label(namespace) {
+                problems.push(format!(
+                    "--namespace {namespace:?} is not a namespace name (lowercase letters, digits and '-', at most {MAX_NAME})"
+                ));
+            }
+            // A namespace listed twice would start two controllers over the same objects.
+            if seen.insert(namespace.to_owned()) {
+                namespaces.push(namespace.to_owned());
+            }
+        }
+        self.watch.namespaces = namespaces;
+        if self.watch.concurrency == 0 {
+            problems.push("--concurrency must be at least 1".into());
+        }
+
+        let pacing = &self.pacing;
+        let rate_ok = |value: f64| value.is_finite() && value > 0.0 && value <= MAX_RATE;
+        for (flag, value) in [
+            ("--send-rate", pacing.send_rate),
+            ("--min-send-rate", pacing.min_send_rate),
+        ] {
+            if !rate_ok(value) {
+                problems.push(format!(
+                    "{flag} must be a number above 0 and at most {MAX_RATE}, got {value}"
+                ));
+            }
+        }
+        if !(rate_ok(pacing.send_burst) && pacing.send_burst >= 1.0) {
+            problems.push(format!(
+                "--send-burst must be a number from 1 to {MAX_RATE}, got {}",
+                pacing.send_burst
+            ));
+        }
+        if pacing.min_send_rate > pacing.send_rate {
+            problems.push(format!(
+                "--min-send-rate ({}) must not exceed --send-rate ({})",
+                pacing.min_send_rate, pacing.send_rate
+            ));
+        }
+        for (base_flag, base, max_flag, max) in [
+            (
+                "--backoff-base",
+                pacing.backoff_base,
+                "--backoff-max",
+                pacing.backoff_max,
+            ),
+            (
+                "--slow-backoff-base",
+                pacing.slow_backoff_base,
+                "--slow-backoff-max",
+                pacing.slow_backoff_max,
+            ),
+        ] {
+            if base < Duration::from_millis(10) {
+                problems.push(format!("{base_flag} must be at least 10ms, got {base:?}"));
+            }
+            if max < base {
+                problems.push(format!(
+                    "{max_flag} ({max:?}) must not be shorter than {base_flag} ({base:?})"
+                ));
+            }
+            if max > MAX_BACKOFF {
+                problems.push(format!("{max_flag} must be at most 24h, got {max:?}"));
+            }
+        }
+
+        let call = self.aws.call_timeout;
+        let api = self.ops.api_timeout;
+        let within =
+            |value: Duration, (low, high): (Duration, Duration)| value >= low && value <= high;
+        if !within(call, CALL_TIMEOUT) {
+            problems.push(format!(
+                "--call-timeout must be between 1s and 10m, got {call:?}"
+            ));
+        }
+        if !within(api, API_TIMEOUT) {
+            problems.push(format!(
+                "--api-timeout must be between 1s and 2m, got {api:?}"
+            ));
+        }
+        let connect = self.aws.connect_timeout;
+        if connect < Duration::from_millis(100) || connect > call {
+            problems.push(format!(
+                "--connect-timeout must be at least 100ms and at most --call-timeout, got {connect:?}"
+            ));
+        }
+        // Another instance waits the grace from when it first sees an intent; the holder may
+        // take up to the status write's deadline to see that intent committed, then the call.
+        let grace = pacing.in_flight_grace;
+        if grace <= api.saturating_add(call) || grace > MAX_BACKOFF {
+            problems.push(format!(
+                "--in-flight-grace ({grace:?}) must be longer than --api-timeout plus --call-timeout ({:?}) and at most 24h",
+                api.saturating_add(call)
+            ));
+        }
+
+        let ops = &self.ops;
+        if ops.lease_duration_seconds < 2 || ops.lease_duration_seconds > 3600 {
+            problems.push(format!(
+                "--lease-duration-seconds must be between 2 and 3600, got {}",
+                ops.lease_duration_seconds
+            ));
+        }
+        if ops.lease_grace_seconds == 0 || ops.lease_grace_seconds >= ops.lease_duration_seconds {
+            problems.push(format!(
+                "--lease-grace-seconds must be at least 1 and below --lease-duration-seconds, got {}",
+                ops.lease_grace_seconds
+            ));
+        }
+        let unready = ops.unready_after_watch_failure;
+        if unready < Duration::from_secs(1) || unready > MAX_BACKOFF {
+            problems.push(format!(
+                "--unready-after-watch-failure must be between 1s and 24h, got {unready:?}"
+            ));
+        }
+        if ops
+            .identity
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > 200)
+        {
+            problems.push("--identity (POD_NAME) must be 1 to 200 characters".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// How long shutdown waits for calls already in flight: the intent write, the call, and
+    /// the outcome write, each at its own deadline, plus a margin.
+    pub fn drain_timeout(&self) -> Duration {
+        self.ops
+            .api_timeout
+            .saturating_mul(2)
+            .saturating_add(self.aws.call_timeout)
+            .saturating_add(Duration::from_secs(5))
+    }
+}
+
+fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_NAME
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }
 
 impl PacingArgs {
@@ -156,14 +363,74 @@ mod tests {
     #[test]
     /// Defaults parse and describe a sane operator.
     fn defaults() {
-        let args = Args::try_parse_from(["ssm-contacts-operator"]).unwrap();
+        let mut args = Args::try_parse_from(["ssm-contacts-operator"]).unwrap();
+        assert_eq!(args.validate(), Ok(()));
         assert!(args.watch.namespaces.is_empty());
-        assert_eq!(args.aws.on_unknown_outcome, UnknownOutcomePolicy::Resend);
+        assert_eq!(args.aws.on_unknown_outcome, OnUnknownOutcome::Resend);
         assert_eq!(args.pacing.backoff(), BackoffPolicy::default());
         let args =
             Args::try_parse_from(["x", "--namespace", "a,b", "--on-unknown-outcome", "hold"])
                 .unwrap();
         assert_eq!(args.watch.namespaces, ["a", "b"]);
-        assert_eq!(args.aws.on_unknown_outcome, UnknownOutcomePolicy::Hold);
+        assert_eq!(
+            UnknownOutcomePolicy::from(args.aws.on_unknown_outcome),
+            UnknownOutcomePolicy::Hold
+        );
+    }
+
+    fn problems(argv: &[&str]) -> Vec<String> {
+        let mut args = Args::try_parse_from(argv).unwrap();
+        args.validate().err().unwrap_or_default()
+    }
+
+    #[test]
+    /// A namespace listed twice, or with stray spaces, watches it once.
+    fn namespaces_are_deduplicated() {
+        let mut args =
+            Args::try_parse_from(["x", "--namespace", "a,a, b,,a", "--namespace", "b"]).unwrap();
+        assert_eq!(args.validate(), Ok(()));
+        assert_eq!(args.watch.namespaces, ["a", "b"]);
+    }
+
+    #[test]
+    /// Every value out of range is refused, each with a message naming its flag.
+    fn out_of_range_values_are_refused() {
+        for (argv, flag) in [
+            (&["x", "--send-rate", "0"][..], "--send-rate"),
+            (&["x", "--send-rate", "NaN"][..], "--send-rate"),
+            (&["x", "--send-rate", "inf"][..], "--send-rate"),
+            (&["x", "--send-rate=-1"][..], "--send-rate"),
+            (&["x", "--min-send-rate", "0"][..], "--min-send-rate"),
+            (&["x", "--min-send-rate", "20"][..], "--min-send-rate"),
+            (&["x", "--send-burst", "0.5"][..], "--send-burst"),
+            (&["x", "--backoff-base", "0s"][..], "--backoff-base"),
+            (&["x", "--backoff-max", "30000h"][..], "--backoff-max"),
+            (&["x", "--slow-backoff-max", "1s"][..], "--slow-backoff-max"),
+            (&["x", "--call-timeout", "0s"][..], "--call-timeout"),
+            (&["x", "--api-timeout", "1h"][..], "--api-timeout"),
+            (&["x", "--in-flight-grace", "40s"][..], "--in-flight-grace"),
+            (&["x", "--call-timeout", "2m"][..], "--in-flight-grace"),
+            (&["x", "--concurrency", "0"][..], "--concurrency"),
+            (&["x", "--namespace", "Bad_Name"][..], "--namespace"),
+            (
+                &["x", "--lease-grace-seconds", "15"][..],
+                "--lease-grace-seconds",
+            ),
+        ] {
+            let found = problems(argv);
+            assert!(
+                found.iter().any(|p| p.contains(flag)),
+                "{argv:?}: expected a problem naming {flag}, got {found:?}"
+            );
+        }
+        assert!(problems(&["x", "--in-flight-grace", "41s"]).is_empty());
+    }
+
+    #[test]
+    /// The drain covers an intent write, a call and an outcome write.
+    fn drain_covers_a_whole_send() {
+        let args =
+            Args::try_parse_from(["x", "--call-timeout", "20s", "--api-timeout", "3s"]).unwrap();
+        assert_eq!(args.drain_timeout(), Duration::from_secs(31));
     }
 }

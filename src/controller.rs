@@ -1,32 +1,36 @@
-//! kube-runtime wiring: read the object -> decide -> (pace -> write intent -> call AWS ->
-//! record outcome) -> write status, publish Events, requeue.
+//! kube-runtime wiring only: watch -> read the object and what this process knows of it ->
+//! decide -> write status, or hand over to [`crate::send`] -> requeue.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, stream::SelectAll};
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
-use kube::{Client, ResourceExt};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Client, Resource, ResourceExt};
 use rand::Rng;
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
 use crate::aws::SsmContacts;
-use crate::decide::{self, Decision, Observed, Remembered, Settings};
-use crate::outcome::Reason;
+use crate::decide::{self, Decision, Local, Observed, Settings};
+use crate::health::Health;
+use crate::ledger::Ledger;
 use crate::pacing::SendPacer;
-use crate::resource::ContactChannelActivation;
+use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
+use crate::send::{self, Planned};
 use crate::status::{self, StatusError};
 use crate::telemetry::{self, Metrics};
 use crate::unreadable::{self, Reported};
+
+/// No requeue is ever longer than this: tokio's timers panic on durations far in the future,
+/// and a day is beyond every delay the decision can ask for.
+const MAX_REQUEUE: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -53,11 +57,12 @@ pub struct Context {
     pub settings: Settings,
     pub recorder: Recorder,
     pub metrics: Metrics,
-    /// Deadline for one status write.
-    pub write_timeout: Duration,
-    /// Outcomes of calls whose status write failed, by object uid; see [`Remembered`].
-    pub unrecorded: Mutex<HashMap<String, Remembered>>,
+    /// Deadline of every single API call.
+    pub api_timeout: Duration,
+    pub ledger: Ledger,
     pub unreadable: Reported,
+    pub health: Arc<Health>,
+    stop: AtomicBool,
 }
 
 impl Context {
@@ -67,6 +72,8 @@ impl Context {
         pacer: SendPacer,
         settings: Settings,
         metrics: Metrics,
+        api_timeout: Duration,
+        health: Arc<Health>,
     ) -> Self {
         let reporter = Reporter {
             controller: "ssm-contacts-operator".into(),
@@ -79,25 +86,47 @@ impl Context {
             pacer,
             settings,
             metrics,
-            write_timeout: Duration::from_secs(10),
-            unrecorded: Mutex::default(),
+            api_timeout,
+            ledger: Ledger::default(),
             unreadable: Reported::default(),
+            health,
+            stop: AtomicBool::new(false),
         }
     }
 
-    fn unrecorded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Remembered>> {
-        self.unrecorded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// From now on no new call to AWS starts (SIGTERM, or the lease was lost).
+    pub fn stop_sending(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// A status write, counted in metrics.
+    pub async fn write_status(
+        &self,
+        api: &Api<ContactChannelActivation>,
+        from: &ContactChannelActivation,
+        status: ContactChannelActivationStatus,
+    ) -> Result<ContactChannelActivation, StatusError> {
+        let result = status::write(api, from, status, self.api_timeout).await;
+        self.metrics.count_status_write(match &result {
+            Ok(_) => "ok",
+            Err(error) => error.metric_label(),
+        });
+        result
     }
 }
 
-fn jitter() -> f64 {
+pub fn jitter() -> f64 {
     rand::rng().random::<f64>()
 }
 
-fn after(requeue: Option<Duration>) -> Action {
-    requeue.map_or_else(Action::await_change, Action::requeue)
+pub fn requeue_after(requeue: Option<Duration>) -> Action {
+    requeue.map_or_else(Action::await_change, |delay| {
+        Action::requeue(delay.min(MAX_REQUEUE))
+    })
 }
 
 pub async fn reconcile(
@@ -108,7 +137,7 @@ pub async fn reconcile(
     let started = Instant::now();
     let result = match &object.0 {
         Ok(object) => reconcile_inner(object, &ctx).await,
-        Err(invalid) => unreadable::report(&ctx.client, &ctx.recorder, &ctx.unreadable, invalid)
+        Err(invalid) => unreadable::report(&ctx, invalid)
             .await
             .map(|()| Action::await_change())
             .map_err(ReconcileError::from),
@@ -139,108 +168,65 @@ async fn reconcile_inner(
     else {
         return Err(ReconcileError::Incomplete);
     };
-    let api: Api<ContactChannelActivation> = Api::namespaced(ctx.client.clone(), &namespace);
     let status = object.status_or_default();
-    let remembered = ctx.unrecorded().get(&uid).cloned();
+    let flight = status.send_in_flight.as_ref();
+    let unrecorded = ctx.ledger.unrecorded(&uid);
+    let local = Local {
+        unrecorded: unrecorded.as_ref(),
+        running_here: flight.is_some_and(|f| ctx.ledger.is_running(&uid, f)),
+        flight_seen_for: ctx
+            .ledger
+            .seen_for(&uid, flight, tokio::time::Instant::now()),
+    };
     let observed = Observed {
         generation,
         spec: &object.spec,
         status: &status,
     };
 
-    match decide::decide(
-        observed,
-        &ctx.settings,
-        Timestamp::now(),
-        remembered.as_ref(),
-        jitter(),
-    ) {
+    let decision = decide::decide(observed, &ctx.settings, Timestamp::now(), local, jitter());
+    if !matches!(decision, Decision::Send { .. }) {
+        ctx.ledger.release_slot(&uid);
+    }
+    match decision {
         Decision::Idle => Ok(Action::await_change()),
-        Decision::Wait(delay) => Ok(Action::requeue(delay)),
+        Decision::Wait(delay) => Ok(Action::requeue(delay.min(MAX_REQUEUE))),
         Decision::Record {
             status,
             requeue,
             note,
         } => {
-            let written = write(ctx, &api, object, status).await?;
-            ctx.unrecorded().remove(&uid);
+            let api: Api<ContactChannelActivation> =
+                Api::namespaced(ctx.client.clone(), &namespace);
+            let written = ctx.write_status(&api, object, status).await?;
+            let flight = written
+                .status
+                .as_ref()
+                .and_then(|s| s.send_in_flight.as_ref());
+            ctx.ledger.recorded(&uid, flight);
             if let Some(note) = note {
                 telemetry::publish(&ctx.recorder, &written, &note).await;
             }
-            Ok(after(requeue))
+            Ok(requeue_after(requeue))
         }
         Decision::Send {
             channel,
             region,
-            mut intent,
+            intent,
         } => {
-            ctx.metrics.waiting_for_send_slot.inc();
-            ctx.pacer.acquire().await;
-            ctx.metrics.waiting_for_send_slot.dec();
-            let Some(flight) = intent.send_in_flight.as_mut() else {
-                return Ok(Action::await_change());
-            };
-            flight.started_time = Time(Timestamp::now());
-            let flight = flight.clone();
-            // Only a successful intent write licenses the call: a conflict here means the
-            // object changed, and the fresh copy gets its own decision.
-            let after_intent = write(ctx, &api, object, intent).await?;
-
-            let outcome = ctx.aws.send_activation_code(&region, &channel).await;
-            let label = match &outcome {
-                Ok(_) => Reason::Sent,
-                Err(failure) => failure.reason,
-            };
-            ctx.metrics.count_send(label.as_str());
-            if label == Reason::Throttled {
-                ctx.metrics.throttles.inc();
-                ctx.pacer.on_throttle();
-            } else if label == Reason::Sent {
-                ctx.pacer.on_success();
-            }
-            ctx.metrics.send_rate.set(ctx.pacer.rate());
-            info!(object = %object.name_any(), %namespace, generation, attempt = flight.attempt, %region, outcome = label.as_str(), "SendActivationCode");
-
-            match status::record_outcome(
-                &api,
-                after_intent,
-                &flight,
-                &outcome,
-                &ctx.settings,
-                ctx.write_timeout,
-                jitter(),
+            send::send(
+                ctx,
+                Planned {
+                    object,
+                    uid: &uid,
+                    channel,
+                    region,
+                    intent,
+                },
             )
             .await
-            {
-                Ok((written, requeue, note)) => {
-                    ctx.metrics.count_status_write("ok");
-                    ctx.unrecorded().remove(&uid);
-                    telemetry::publish(&ctx.recorder, &written, &note).await;
-                    Ok(after(requeue))
-                }
-                Err(error) => {
-                    ctx.metrics.count_status_write(error.metric_label());
-                    warn!(object = %object.name_any(), %namespace, %error, "outcome not recorded yet; kept in memory and retried");
-                    ctx.unrecorded().insert(uid, Remembered { flight, outcome });
-                    Err(error.into())
-                }
-            }
         }
     }
-}
-
-async fn write(
-    ctx: &Context,
-    api: &Api<ContactChannelActivation>,
-    from: &ContactChannelActivation,
-    status: crate::resource::ContactChannelActivationStatus,
-) -> Result<ContactChannelActivation, StatusError> {
-    let result = status::write(api, from, status, ctx.write_timeout).await;
-    ctx.metrics.count_status_write(match &result {
-        Ok(_) => "ok",
-        Err(error) => error.metric_label(),
-    });
-    result
 }
 
 pub fn error_policy(
@@ -272,7 +258,6 @@ pub async fn run(
     ctx: Arc<Context>,
     scope: Scope,
     concurrency: u16,
-    ready: Arc<AtomicBool>,
     shutdown: watch::Receiver<bool>,
 ) {
     let apis: Vec<Api<DeserializeGuard<ContactChannelActivation>>> = match scope {
@@ -285,12 +270,27 @@ pub async fn run(
     let mut streams = SelectAll::new();
     let mut stores = Vec::new();
     for api in apis {
-        let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        let (store, writer) = reflector::store();
+        let watch_ctx = ctx.clone();
+        let objects = watcher(api, watcher::Config::default().any_semantic())
+            .default_backoff()
+            // The controller never reads managedFields; at 10,000 objects they are most of
+            // the cache.
+            .modify(|object: &mut DeserializeGuard<ContactChannelActivation>| {
+                if let Ok(object) = object.0.as_mut() {
+                    object.meta_mut().managed_fields = None;
+                }
+            })
+            .reflect(writer)
+            .inspect(move |event| watch_ctx.observe_watch(event))
+            .applied_objects();
+        stores.push(store.clone());
+        let controller = Controller::for_stream(objects, store)
             .with_config(ControllerConfig::default().concurrency(concurrency))
             .graceful_shutdown_on(stopped(shutdown.clone()));
-        stores.push(controller.store());
         streams.push(controller.run(reconcile, error_policy, ctx.clone()).boxed());
     }
+    let health = ctx.health.clone();
     tokio::spawn(async move {
         for store in stores {
             // The store's readiness future wakes only its most recent poller, and the
@@ -310,7 +310,7 @@ pub async fn run(
             }
         }
         info!("watch caches synced; ready");
-        ready.store(true, Ordering::SeqCst);
+        health.set_ready(true);
     });
     while let Some(result) = streams.next().await {
         if let Err(error) = result {
@@ -318,6 +318,37 @@ pub async fn run(
         }
     }
     info!("controller stopped");
+}
+
+impl Context {
+    /// Watch health for readiness and metrics, and pruning of what this process keeps about
+    /// deleted objects.
+    fn observe_watch(
+        &self,
+        event: &Result<watcher::Event<DeserializeGuard<ContactChannelActivation>>, watcher::Error>,
+    ) {
+        match event {
+            Ok(event) => {
+                self.health.watch_ok();
+                if let watcher::Event::Delete(object) = event {
+                    let meta = match &object.0 {
+                        Ok(object) => object.meta(),
+                        Err(invalid) => &invalid.metadata,
+                    };
+                    if let Some(uid) = &meta.uid {
+                        self.ledger.forget(uid);
+                        self.unreadable.forget(uid);
+                    }
+                }
+            }
+            Err(error) => {
+                self.metrics.watch_errors.inc();
+                if self.health.watch_failed(Instant::now()) {
+                    warn!(%error, "watch failed; retrying with backoff");
+                }
+            }
+        }
+    }
 }
 
 /// A `Send + Sync` future (as kube-runtime's graceful shutdown wants) that resolves once

@@ -19,9 +19,14 @@ use crate::resource::{
     ContactChannelActivationSpec as Spec, ContactChannelActivationStatus as Status, LastError,
     SendInFlight,
 };
+use crate::telemetry::{EventType, Note};
+
+/// How often an object whose call is being made by this very process is looked at again:
+/// the call's own outcome write wakes it sooner; this is only the safety net.
+const RUNNING_HERE_RECHECK: Duration = Duration::from_secs(2);
 
 /// What to do when a call's outcome was lost (see guarantee 1 in the API contract).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum UnknownOutcomePolicy {
     /// Send again: a second code is a nuisance, a channel that never gets one cannot be paged.
     #[default]
@@ -35,8 +40,9 @@ pub struct Settings {
     pub default_region: Option<String>,
     pub on_unknown_outcome: UnknownOutcomePolicy,
     pub backoff: BackoffPolicy,
-    /// How long a call started by another operator instance may run before its outcome is
-    /// taken as lost (covers replica failover: the old leader may still be mid-call).
+    /// How long another process's in-flight call is waited for, counted from when this
+    /// process first saw it, before its outcome is taken as lost (replica failover: the old
+    /// leader may still be mid-call).
     pub in_flight_grace: Duration,
     /// This process's identity, recorded as the holder of its in-flight calls.
     pub instance: String,
@@ -57,18 +63,17 @@ pub struct Remembered {
     pub outcome: SendOutcome,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    Normal,
-    Warning,
-}
-
-/// A Kubernetes Event to publish along with a status write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Note {
-    pub type_: EventType,
-    pub reason: Reason,
-    pub message: String,
+/// What this process knows about the object beyond its status: its own calls, and how long
+/// it has watched somebody else's. Times here are this process's monotonic clock, so clock
+/// skew between nodes cannot shorten the in-flight grace.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Local<'a> {
+    /// The outcome of a call this process made and could not record yet.
+    pub unrecorded: Option<&'a Remembered>,
+    /// A task of this process is making the call that the status's `sendInFlight` names.
+    pub running_here: bool,
+    /// How long this process has seen the status's current `sendInFlight` record.
+    pub flight_seen_for: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -92,11 +97,14 @@ pub enum Decision {
 }
 
 /// Decides what to do for the object's current generation.
+///
+/// Total over its inputs: any status a person or a backup could have written yields a
+/// decision, never a panic (time arithmetic is checked; nonsense ends in a reason).
 pub fn decide(
     observed: Observed<'_>,
     settings: &Settings,
     now: Timestamp,
-    remembered: Option<&Remembered>,
+    local: Local<'_>,
     jitter: f64,
 ) -> Decision {
     let Observed {
@@ -105,16 +113,26 @@ pub fn decide(
         status,
     } = observed;
 
-    if let (Some(flight), Some(memory)) = (&status.send_in_flight, remembered)
-        && memory.flight.same_call(flight)
-    {
-        let (status, requeue, note) =
-            record_outcome(status, &memory.outcome, settings, now, jitter);
-        return Decision::Record {
-            status,
-            requeue,
-            note: Some(note),
-        };
+    let mut flight = status.send_in_flight.as_ref();
+    if let Some(current) = flight {
+        if let Some(memory) = local.unrecorded.filter(|m| m.flight.same_call(current)) {
+            let (status, requeue, note) =
+                record_outcome(status, &memory.outcome, settings, now, jitter);
+            return Decision::Record {
+                status,
+                requeue,
+                note: Some(note),
+            };
+        }
+        if current.holder == settings.instance {
+            if local.running_here {
+                return Decision::Wait(RUNNING_HERE_RECHECK);
+            }
+            // Every call this process makes is either recorded or remembered, and instance
+            // names are fresh per process: an intent of ours with neither was never followed
+            // by a call (its write timed out but committed, or a stop came first).
+            flight = None;
+        }
     }
 
     if status.sent_generation == Some(generation) {
@@ -124,6 +142,9 @@ pub fn decide(
     let current = status.observed_generation == Some(generation);
     let mut fresh = status.clone();
     fresh.observed_generation = Some(generation);
+    if flight.is_none() {
+        fresh.send_in_flight = None;
+    }
     if !current {
         fresh.attempts = 0;
         fresh.next_attempt_time = None;
@@ -158,20 +179,19 @@ pub fn decide(
         return refuse(status, fresh, Reason::RegionUnknown, message, now);
     };
 
-    if let Some(flight) = status
-        .send_in_flight
-        .as_ref()
-        .filter(|f| f.generation == generation)
-    {
-        let deadline = flight.started_time.0 + settings.in_flight_grace;
-        if flight.holder != settings.instance && now < deadline {
-            return Decision::Wait(until(now, deadline));
+    if let Some(flight) = flight.filter(|f| f.generation == generation) {
+        if let Some(left) = settings.in_flight_grace.checked_sub(local.flight_seen_for)
+            && !left.is_zero()
+        {
+            return Decision::Wait(left);
         }
         let failure = SendFailure::local(
             Reason::OutcomeUnknown,
             format!(
-                "the operator stopped after calling SendActivationCode (attempt {}, started {}) and before recording its outcome; AWS may or may not have sent a code",
-                flight.attempt, flight.started_time.0
+                "the operator instance {} stopped after calling SendActivationCode (attempt {}, started {}) and before recording its outcome; AWS may or may not have sent a code",
+                shorten(&flight.holder, 80),
+                flight.attempt,
+                flight.started_time.0
             ),
         );
         let (status, requeue, note) = record_outcome(status, &Err(failure), settings, now, jitter);
@@ -182,16 +202,27 @@ pub fn decide(
         };
     }
 
-    if current && status.send_in_flight.is_none() && status.attempts > 0 {
-        match &status.next_attempt_time {
-            // Attempts were made and none is scheduled: the last failure was terminal.
-            None => return Decision::Idle,
-            Some(next) if next.0 > now => return Decision::Wait(until(now, next.0)),
-            Some(_) => {}
+    if current && flight.is_none() && status.attempts > 0 {
+        if is_terminal(status, generation) {
+            return Decision::Idle;
+        }
+        // A retry time further out than any backoff could have set is not ours (a restored
+        // or hand-edited status): retry now rather than wait for it.
+        if let Some(next) = &status.next_attempt_time
+            && next.0 > now
+            && let Some(wait) = until(now, next.0).filter(|w| *w <= settings.backoff.ceiling())
+        {
+            return Decision::Wait(wait);
         }
     }
 
-    let attempt = fresh.attempts + 1;
+    let Some(attempt) = fresh.attempts.checked_add(1) else {
+        let message = format!(
+            "status.attempts is {}, the largest count there is; change the spec (for example spec.resendToken) to start a new generation",
+            fresh.attempts
+        );
+        return refuse(status, fresh, Reason::InvalidStatus, message, now);
+    };
     fresh.attempts = attempt;
     fresh.next_attempt_time = None;
     fresh.send_in_flight = Some(SendInFlight {
@@ -221,6 +252,23 @@ pub fn decide(
         channel,
         region,
         intent: fresh,
+    }
+}
+
+/// Whether the recorded failure of this generation waits for a spec change: a terminal AWS
+/// answer, or a lost outcome held under `--on-unknown-outcome=hold`. Refusals decided from
+/// the inputs alone (no region, suspended) are not terminal: they are decided afresh.
+fn is_terminal(status: &Status, generation: i64) -> bool {
+    let Some(reason) = conditions::find(&status.conditions, conditions::CODE_SENT)
+        .filter(|c| c.observed_generation == Some(generation))
+        .and_then(|c| Reason::parse(&c.reason))
+    else {
+        return false;
+    };
+    match reason {
+        Reason::ValidationFailed => true,
+        Reason::OutcomeUnknown => status.next_attempt_time.is_none(),
+        _ => false,
     }
 }
 
@@ -280,7 +328,8 @@ pub fn record_outcome(
     let delay = settings
         .backoff
         .delay(retry, attempt, failure.retry_after, jitter);
-    next.next_attempt_time = delay.map(|d| Time(ceil_to_second(now + d)));
+    next.next_attempt_time =
+        delay.map(|d| Time(ceil_to_second(now.checked_add(d).unwrap_or(Timestamp::MAX))));
     next.last_error = Some(LastError {
         code: failure.code.clone(),
         message: failure.message.clone(),
@@ -420,14 +469,23 @@ fn summary(
 fn ceil_to_second(at: Timestamp) -> Timestamp {
     let whole = Timestamp::from_second(at.as_second()).unwrap_or(at);
     if whole < at {
-        whole + Duration::from_secs(1)
+        whole.checked_add(Duration::from_secs(1)).unwrap_or(whole)
     } else {
         whole
     }
 }
 
-fn until(now: Timestamp, at: Timestamp) -> Duration {
-    Duration::try_from(at.duration_since(now)).unwrap_or_default()
+/// The time from `now` until `at`, if `at` is in the future.
+fn until(now: Timestamp, at: Timestamp) -> Option<Duration> {
+    Duration::try_from(at.duration_since(now)).ok()
+}
+
+/// At most `max` characters of `text`, for values copied from a status into a message.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 #[cfg(test)]

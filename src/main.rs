@@ -1,10 +1,8 @@
 //! ssm-contacts-operator: CLI -> telemetry, admin server, leader lease, controller, shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use clap::Parser;
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
 use rand::Rng;
@@ -16,15 +14,17 @@ use ssm_contacts_operator::aws::{SsmContacts, Timeouts};
 use ssm_contacts_operator::config::Args;
 use ssm_contacts_operator::controller::{self, Context, Scope};
 use ssm_contacts_operator::decide::Settings;
+use ssm_contacts_operator::health::Health;
 use ssm_contacts_operator::pacing::SendPacer;
+use ssm_contacts_operator::send;
 use ssm_contacts_operator::telemetry::{self, Metrics};
 
-/// Below Kubernetes' default 30 s termination grace period.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+/// Tries per outcome still kept in memory at shutdown, before the lease is handed over.
+const FLUSH_TRIES: usize = 3;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = Args::load();
     telemetry::init_logging(args.ops.log_format);
 
     let client = kube::Client::try_default()
@@ -48,8 +48,8 @@ async fn main() -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
-    let ready = Arc::new(AtomicBool::new(false));
-    let (admin_addr, admin_server) = admin::serve(args.ops.admin_addr, registry, ready.clone())
+    let health = Arc::new(Health::new(args.ops.unready_after_watch_failure));
+    let (admin_addr, admin_server) = admin::serve(args.ops.admin_addr, registry, health.clone())
         .await
         .with_context(|| format!("cannot bind the admin server to {}", args.ops.admin_addr))?;
     info!(%admin_addr, "admin server listening");
@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
 
     let settings = Settings {
         default_region,
-        on_unknown_outcome: args.aws.on_unknown_outcome,
+        on_unknown_outcome: args.aws.on_unknown_outcome.into(),
         backoff: args.pacing.backoff(),
         in_flight_grace: args.pacing.in_flight_grace,
         instance: instance.clone(),
@@ -71,6 +71,8 @@ async fn main() -> anyhow::Result<()> {
         pacer,
         settings,
         metrics.clone(),
+        args.ops.api_timeout,
+        health.clone(),
     ));
     let scope = if args.watch.namespaces.is_empty() {
         Scope::Cluster
@@ -84,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
     // Leadership: wait for the lease (standing by counts as ready), and stop if it is lost.
     let mut lease = None;
     if args.ops.leader_election {
-        ready.store(true, Ordering::SeqCst);
+        health.set_ready(true);
         let manager = LeaseManagerBuilder::new(client.clone(), &args.ops.lease_name)
             .with_namespace(&args.ops.lease_namespace)
             .with_identity(&instance)
@@ -99,17 +101,16 @@ async fn main() -> anyhow::Result<()> {
             result = leader.wait_for(|is_leader| *is_leader) => { result.context("lease manager stopped")?; }
             () = shutdown_signal() => { info!("stopped while standing by"); return Ok(()); }
         }
-        ready.store(false, Ordering::SeqCst);
+        health.set_ready(false);
         metrics.leader.set(1);
         info!("acquired the leader lease");
         lease = Some((leader, lease_task));
     }
 
     let mut controller = tokio::spawn(controller::run(
-        ctx,
+        ctx.clone(),
         scope,
         args.watch.concurrency,
-        ready,
         stop_rx,
     ));
     {
@@ -131,15 +132,29 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    // No new call starts from here on, not even from a reconcile that already holds a send
+    // slot; calls already made finish and record their outcome.
+    ctx.stop_sending();
     let _ = stop_tx.send(true);
-    // In-flight calls finish and record their outcome; a reconcile stuck on an unreachable
-    // API server must not hold the pod past its termination grace period.
-    match tokio::time::timeout(SHUTDOWN_GRACE, controller).await {
+    let drain = args.drain_timeout();
+    match tokio::time::timeout(drain, controller).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => error!(%error, "controller task failed"),
         Err(_) => {
-            warn!(grace = ?SHUTDOWN_GRACE, "in-flight work did not finish in time; exiting anyway")
+            warn!(
+                ?drain,
+                "in-flight work did not finish in time; exiting anyway"
+            )
         }
+    }
+    // Outcomes whose status write failed are recorded now, while this process still holds
+    // the lease: otherwise the next instance would have to call them lost.
+    let left = send::flush_unrecorded(&ctx, FLUSH_TRIES).await;
+    if left > 0 {
+        warn!(
+            left,
+            "outcomes not recorded before exit; the next instance will see them as lost"
+        );
     }
     if let Some((leader, lease_task)) = lease {
         // Hand the lease over now rather than making the next leader wait for it to expire.

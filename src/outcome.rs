@@ -25,6 +25,7 @@ pub enum Reason {
     CredentialsUnavailable,
     RegionUnknown,
     InvalidSpec,
+    InvalidStatus,
 }
 
 /// How soon, if ever, a failed attempt is tried again.
@@ -57,6 +58,7 @@ impl Reason {
             Self::CredentialsUnavailable => "CredentialsUnavailable",
             Self::RegionUnknown => "RegionUnknown",
             Self::InvalidSpec => "InvalidSpec",
+            Self::InvalidStatus => "InvalidStatus",
         }
     }
 
@@ -81,6 +83,7 @@ impl Reason {
             Self::ValidationFailed
             | Self::RegionUnknown
             | Self::InvalidSpec
+            | Self::InvalidStatus
             | Self::Pending
             | Self::Sent
             | Self::Suspended => Retry::Never,
@@ -98,11 +101,12 @@ impl Reason {
                 | Self::CredentialsUnavailable
                 | Self::RegionUnknown
                 | Self::InvalidSpec
+                | Self::InvalidStatus
         )
     }
 }
 
-pub const ALL_REASONS: [Reason; 16] = [
+pub const ALL_REASONS: [Reason; 17] = [
     Reason::Pending,
     Reason::Sent,
     Reason::Suspended,
@@ -119,6 +123,7 @@ pub const ALL_REASONS: [Reason; 16] = [
     Reason::CredentialsUnavailable,
     Reason::RegionUnknown,
     Reason::InvalidSpec,
+    Reason::InvalidStatus,
 ];
 
 /// A failed attempt, classified, with everything AWS told us about it.

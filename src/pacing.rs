@@ -74,14 +74,31 @@ impl AdaptiveBucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            Err(seconds((1.0 - self.tokens) / self.rate))
+        }
+    }
+
+    /// Books the next send slot and says how long until it is due. Unlike [`try_take`], a
+    /// booking always succeeds: the bucket goes into debt, so callers that wait their turn
+    /// elsewhere (a requeue) are served in booking order instead of racing for each token.
+    ///
+    /// [`try_take`]: Self::try_take
+    pub fn reserve(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        // Bound the debt: a booking further out than an hour at the floor rate is not a plan.
+        let floor = -(self.settings.min_rate * 3600.0);
+        self.tokens = (self.tokens - 1.0).max(floor);
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            seconds(-self.tokens / self.rate)
         }
     }
 
     /// Halves the rate. Throttles that arrive together are one signal, not many: the rate
     /// drops at most once per current send interval (and at least once a second).
     pub fn on_throttle(&mut self, now: Instant) {
-        let window = Duration::from_secs_f64((1.0 / self.rate).min(1.0));
+        let window = seconds((1.0 / self.rate).min(1.0));
         if self
             .last_decrease
             .is_some_and(|at| now.saturating_duration_since(at) < window)
@@ -100,6 +117,11 @@ impl AdaptiveBucket {
         self.refill(now);
         self.rate = (self.rate + self.settings.max_rate / 50.0).min(self.settings.max_rate);
     }
+}
+
+/// Seconds as a Duration, saturating instead of panicking on a value out of range.
+fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 /// The shared limiter every reconcile goes through before calling AWS.
@@ -124,14 +146,9 @@ impl SendPacer {
         f(&mut bucket)
     }
 
-    /// Waits for a send slot.
-    pub async fn acquire(&self) {
-        loop {
-            match self.with_bucket(|b| b.try_take(Instant::now())) {
-                Ok(()) => return,
-                Err(wait) => tokio::time::sleep(wait).await,
-            }
-        }
+    /// Books a send slot; see [`AdaptiveBucket::reserve`].
+    pub fn reserve(&self) -> Duration {
+        self.with_bucket(|b| b.reserve(Instant::now()))
     }
 
     pub fn on_throttle(&self) {
@@ -213,20 +230,27 @@ mod tests {
         assert_eq!(bucket.rate(), 10.0);
     }
 
-    #[tokio::test(start_paused = true)]
-    /// The async pacer holds callers back to the configured rate.
-    async fn pacer_spaces_sends() {
-        let pacer = SendPacer::new(RateSettings {
-            max_rate: 2.0,
-            min_rate: 1.0,
-            burst: 1.0,
-        });
-        let start = Instant::now();
-        for _ in 0..5 {
-            pacer.acquire().await;
-        }
-        let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(1999), "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(2100), "{elapsed:?}");
+    #[test]
+    /// Bookings beyond the burst are spaced one interval apart, in booking order.
+    fn reservations_queue_in_order() {
+        let t0 = Instant::now();
+        let mut bucket = AdaptiveBucket::new(settings(), t0);
+        let waits: Vec<Duration> = (0..6).map(|_| bucket.reserve(t0)).collect();
+        let millis: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(millis, [0, 0, 0, 100, 200, 300]);
+        // Time passing pays the debt back.
+        assert_eq!(
+            bucket.reserve(t0 + Duration::from_millis(700)),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    /// However many bookings pile up, the wait stays bounded.
+    fn debt_is_bounded() {
+        let t0 = Instant::now();
+        let mut bucket = AdaptiveBucket::new(settings(), t0);
+        let last = (0..1_000_000).map(|_| bucket.reserve(t0)).last().unwrap();
+        assert!(last <= Duration::from_secs(360), "{last:?}");
     }
 }

@@ -1,21 +1,17 @@
 //! Status writes through the status subresource, conditional on the resourceVersion that the
 //! decision was made from: a write fails with a conflict, instead of overwriting, when the
-//! object changed underneath (another replica, a stale cache, a spec edit).
+//! object changed underneath (another replica, a stale cache, a spec edit). Every call has a
+//! deadline. No decisions here: callers say what to write.
 
+use std::future::Future;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::{Resource, ResourceExt};
 
-use crate::decide::{self, Note, Settings};
-use crate::outcome::SendOutcome;
-use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus, SendInFlight};
+use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
 
 pub const FIELD_MANAGER: &str = "ssm-contacts-operator";
-
-/// How often an outcome write is retried on conflicts before it is left to memory.
-const OUTCOME_WRITE_TRIES: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
@@ -27,6 +23,8 @@ pub enum StatusError {
         "another writer replaced the in-flight call of this process; its outcome is not recorded"
     )]
     Superseded,
+    #[error("the API server did not answer within {0:?}")]
+    Timeout(Duration),
     #[error("status write failed: {0}")]
     Api(#[source] kube::Error),
 }
@@ -37,6 +35,7 @@ impl StatusError {
             Self::Conflict => "conflict",
             Self::Gone => "gone",
             Self::Superseded => "superseded",
+            Self::Timeout(_) => "timeout",
             Self::Api(_) => "api_error",
         }
     }
@@ -47,6 +46,18 @@ fn classify(error: kube::Error) -> StatusError {
         kube::Error::Api(status) if status.code == 409 => StatusError::Conflict,
         kube::Error::Api(status) if status.code == 404 => StatusError::Gone,
         _ => StatusError::Api(error),
+    }
+}
+
+/// Runs one API call under `timeout`: a half-open connection must not hold a reconcile (and
+/// with it the object) forever.
+pub async fn within<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, StatusError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(classify),
+        Err(_) => Err(StatusError::Timeout(timeout)),
     }
 }
 
@@ -68,55 +79,18 @@ pub async fn write(
         dry_run: false,
         field_manager: Some(FIELD_MANAGER.to_owned()),
     };
-    match tokio::time::timeout(
+    within(
         timeout,
         api.replace_status(&from.name_any(), &params, &object),
     )
     .await
-    {
-        Ok(result) => result.map_err(classify),
-        Err(_) => Err(StatusError::Api(kube::Error::Service(Box::new(
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "status write timed out"),
-        )))),
-    }
 }
 
-/// Records the outcome of the call that `flight` announced. On a conflict the object is read
-/// again, and the outcome applied to the fresh status, as long as the fresh status still
-/// carries this very in-flight call (so a spec edit during the call loses nothing).
-pub async fn record_outcome(
+/// Reads the object afresh from the API server (not the watch cache).
+pub async fn get(
     api: &Api<ContactChannelActivation>,
-    after_intent: ContactChannelActivation,
-    flight: &SendInFlight,
-    outcome: &SendOutcome,
-    settings: &Settings,
+    name: &str,
     timeout: Duration,
-    jitter: f64,
-) -> Result<(ContactChannelActivation, Option<Duration>, Note), StatusError> {
-    let mut current = after_intent;
-    let mut last_error = StatusError::Conflict;
-    for _ in 0..OUTCOME_WRITE_TRIES {
-        let status = current.status_or_default();
-        if !status
-            .send_in_flight
-            .as_ref()
-            .is_some_and(|f| f.same_call(flight))
-        {
-            return Err(StatusError::Superseded);
-        }
-        let (next, requeue, note) =
-            decide::record_outcome(&status, outcome, settings, Timestamp::now(), jitter);
-        match write(api, &current, next, timeout).await {
-            Ok(written) => return Ok((written, requeue, note)),
-            Err(StatusError::Conflict) => {
-                last_error = StatusError::Conflict;
-                current = match api.get(&current.name_any()).await {
-                    Ok(fresh) => fresh,
-                    Err(error) => return Err(classify(error)),
-                };
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Err(last_error)
+) -> Result<ContactChannelActivation, StatusError> {
+    within(timeout, api.get(name)).await
 }

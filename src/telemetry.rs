@@ -1,5 +1,6 @@
 //! Logs (tracing, text or JSON), Prometheus metrics, and Kubernetes Events.
 
+use std::io::IsTerminal;
 use std::sync::atomic::AtomicU64;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -13,8 +14,22 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing_subscriber::{EnvFilter, prelude::*};
 
-use crate::decide::{EventType, Note};
+use crate::outcome::Reason;
 use crate::resource::ContactChannelActivation;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// A Kubernetes Event to publish along with a status write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub type_: EventType,
+    pub reason: Reason,
+    pub message: String,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
@@ -28,7 +43,10 @@ pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
+        // Colour codes only on a terminal: in a log file or a collector they are noise.
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .init(),
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
             .init(),
@@ -57,6 +75,7 @@ pub struct Metrics {
     pub waiting_for_send_slot: Gauge,
     pub send_rate: Gauge<f64, AtomicU64>,
     pub leader: Gauge,
+    pub watch_errors: Counter,
 }
 
 impl Metrics {
@@ -71,6 +90,7 @@ impl Metrics {
             waiting_for_send_slot: Gauge::default(),
             send_rate: Gauge::default(),
             leader: Gauge::default(),
+            watch_errors: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("ssmcontacts");
         r.register(
@@ -118,6 +138,11 @@ impl Metrics {
             "1 while this replica holds the leader lease",
             metrics.leader.clone(),
         );
+        r.register(
+            "watch_errors",
+            "Errors of the watches on ContactChannelActivations (each is retried with backoff)",
+            metrics.watch_errors.clone(),
+        );
         metrics
     }
 
@@ -138,6 +163,9 @@ impl Metrics {
     }
 }
 
+/// Deadline for publishing one Event: a half-open connection must not hold a reconcile.
+const EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Publishes a note as an Event on the object. kube's recorder folds repeats of the same
 /// event into a series, so a retry loop does not flood the namespace. Failing to publish an
 /// Event is logged, never fatal: the status already carries the same facts.
@@ -156,8 +184,14 @@ pub async fn publish_to(recorder: &Recorder, reference: &ObjectReference, note: 
         action: "SendActivationCode".to_owned(),
         secondary: None,
     };
-    if let Err(error) = recorder.publish(&event, reference).await {
-        tracing::warn!(%error, reason = note.reason.as_str(), "could not publish an Event");
+    match tokio::time::timeout(EVENT_TIMEOUT, recorder.publish(&event, reference)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, reason = note.reason.as_str(), "could not publish an Event")
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?EVENT_TIMEOUT, reason = note.reason.as_str(), "could not publish an Event in time")
+        }
     }
 }
 

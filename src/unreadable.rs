@@ -3,29 +3,57 @@
 //! a clear status reason and Event instead of silence: `InvalidSpec`, Stalled, no AWS call.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Resource;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::error_boundary::InvalidObject;
-use kube::runtime::events::Recorder;
 
 use crate::conditions::{self, Summary};
-use crate::decide::{EventType, Note};
+use crate::controller::Context;
 use crate::outcome::Reason;
 use crate::resource::ContactChannelActivation;
-use crate::status::{FIELD_MANAGER, StatusError};
-use crate::telemetry;
+use crate::status::{FIELD_MANAGER, StatusError, within};
+use crate::telemetry::{self, EventType, Note};
+
+/// Reports kept; beyond it the oldest knowledge is dropped (a report is then merely repeated).
+const CAPACITY: usize = 100_000;
 
 /// (uid, generation) pairs already reported, so that a report is written once, not on every
 /// watch event its own status write causes.
 #[derive(Default)]
 pub struct Reported(Mutex<HashSet<(String, i64)>>);
 
-/// The status merge patch for an unreadable object.
-pub fn status_patch(generation: i64, error: &str, now: Timestamp) -> serde_json::Value {
+impl Reported {
+    fn set(&self) -> MutexGuard<'_, HashSet<(String, i64)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The object is gone.
+    pub fn forget(&self, uid: &str) {
+        self.set().retain(|(reported, _)| reported != uid);
+    }
+
+    fn insert(&self, key: (String, i64)) {
+        let mut set = self.set();
+        if set.len() >= CAPACITY {
+            set.clear();
+        }
+        set.insert(key);
+    }
+}
+
+/// The status merge patch for an unreadable object, keeping the lastTransitionTime of
+/// conditions whose status does not change (a restart must not make an old problem look new).
+pub fn status_patch(
+    generation: i64,
+    error: &str,
+    previous: &[Condition],
+    now: Timestamp,
+) -> serde_json::Value {
     let summary = Summary {
         generation,
         reason: Reason::InvalidSpec,
@@ -36,64 +64,75 @@ pub fn status_patch(generation: i64, error: &str, now: Timestamp) -> serde_json:
     serde_json::json!({
         "status": {
             "observedGeneration": generation,
-            "conditions": conditions::conditions(&[], &summary, now),
+            "conditions": conditions::conditions(previous, &summary, now),
         }
     })
 }
 
-pub async fn report(
-    client: &kube::Client,
-    recorder: &Recorder,
-    reported: &Reported,
-    invalid: &InvalidObject,
-) -> Result<(), StatusError> {
+/// The conditions the object has now, read leniently: the object is unreadable as a whole,
+/// its conditions may still be fine.
+fn current_conditions(object: &DynamicObject) -> Vec<Condition> {
+    object
+        .data
+        .pointer("/status/conditions")
+        .and_then(|list| list.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| serde_json::from_value(c.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn report(ctx: &Context, invalid: &InvalidObject) -> Result<(), StatusError> {
     let meta = &invalid.metadata;
     let (Some(namespace), Some(name), Some(uid)) = (&meta.namespace, &meta.name, &meta.uid) else {
         return Ok(());
     };
     let generation = meta.generation.unwrap_or_default();
     let key = (uid.clone(), generation);
-    if reported
-        .0
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .contains(&key)
-    {
+    if ctx.unreadable.set().contains(&key) {
         return Ok(());
     }
     tracing::warn!(object = %name, %namespace, error = %invalid.error, "object cannot be read");
-    let api: Api<ContactChannelActivation> = Api::namespaced(client.clone(), namespace);
-    let patch = status_patch(generation, &invalid.error, Timestamp::now());
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).validation_strict(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(StatusError::Api)?;
-    let reference = ObjectReference {
-        api_version: Some(ContactChannelActivation::api_version(&()).into_owned()),
-        kind: Some(ContactChannelActivation::kind(&()).into_owned()),
-        name: Some(name.to_string()),
-        namespace: Some(namespace.to_string()),
-        uid: Some(uid.to_string()),
-        resource_version: meta.resource_version.clone(),
-        ..ObjectReference::default()
-    };
-    let note = Note {
-        type_: EventType::Warning,
-        reason: Reason::InvalidSpec,
-        message: format!(
-            "the object cannot be read by the operator: {}",
-            invalid.error
-        ),
-    };
-    telemetry::publish_to(recorder, &reference, &note).await;
-    reported
-        .0
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key);
+    let resource = ApiResource::erase::<ContactChannelActivation>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource);
+    let object = within(ctx.api_timeout, api.get(name)).await?;
+    let previous = current_conditions(&object);
+    let patch = status_patch(generation, &invalid.error, &previous, Timestamp::now());
+    let unchanged = object.data.pointer("/status/observedGeneration")
+        == Some(&serde_json::json!(generation))
+        && object.data.pointer("/status/conditions") == patch.pointer("/status/conditions");
+    if !unchanged {
+        within(
+            ctx.api_timeout,
+            api.patch_status(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).validation_strict(),
+                &Patch::Merge(&patch),
+            ),
+        )
+        .await?;
+        let reference = ObjectReference {
+            api_version: Some(ContactChannelActivation::api_version(&()).into_owned()),
+            kind: Some(ContactChannelActivation::kind(&()).into_owned()),
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            uid: Some(uid.to_string()),
+            resource_version: meta.resource_version.clone(),
+            ..ObjectReference::default()
+        };
+        let note = Note {
+            type_: EventType::Warning,
+            reason: Reason::InvalidSpec,
+            message: format!(
+                "the object cannot be read by the operator: {}",
+                invalid.error
+            ),
+        };
+        telemetry::publish_to(&ctx.recorder, &reference, &note).await;
+    }
+    ctx.unreadable.insert(key);
     Ok(())
 }
 
@@ -126,7 +165,7 @@ mod tests {
     #[test]
     /// The report is InvalidSpec and Stalled, for the object's generation.
     fn patch_says_invalid_spec() {
-        let patch = status_patch(3, "bad field", Timestamp::UNIX_EPOCH);
+        let patch = status_patch(3, "bad field", &[], Timestamp::UNIX_EPOCH);
         assert_eq!(patch["status"]["observedGeneration"], 3);
         let conditions = patch["status"]["conditions"].as_array().unwrap();
         let stalled = conditions.iter().find(|c| c["type"] == "Stalled").unwrap();
@@ -135,5 +174,16 @@ mod tests {
             (Some("True"), Some("InvalidSpec"))
         );
         assert!(stalled["message"].as_str().unwrap().contains("bad field"));
+    }
+
+    #[test]
+    /// Reporting again (after a restart) keeps the time the problem was first reported.
+    fn report_keeps_transition_times() {
+        let first = status_patch(3, "bad field", &[], Timestamp::UNIX_EPOCH);
+        let previous: Vec<Condition> =
+            serde_json::from_value(first["status"]["conditions"].clone()).unwrap();
+        let later = Timestamp::from_second(1_000_000).unwrap();
+        let again = status_patch(3, "bad field", &previous, later);
+        assert_eq!(first, again);
     }
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::outcome::{ALL_REASONS, Sent, reason_for_code};
+use crate::telemetry::EventType;
 use proptest::prelude::*;
 
 const ARN: &str = "arn:aws:ssm-contacts:us-east-1:111122223333:contact-channel/oncall/abc";
@@ -39,7 +40,36 @@ fn run(spec: &Spec, status: &Status, generation: i64, now: Timestamp) -> Decisio
         },
         &settings(),
         now,
-        None,
+        Local::default(),
+        0.5,
+    )
+}
+
+/// What this process knows when it has watched another instance's intent for `seen` seconds.
+fn seen(seconds: u64) -> Local<'static> {
+    Local {
+        flight_seen_for: Duration::from_secs(seconds),
+        ..Local::default()
+    }
+}
+
+/// The intent of the first attempt, as another operator instance wrote it.
+fn foreign_intent() -> Status {
+    let (_, _, mut intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    intent.send_in_flight.as_mut().unwrap().holder = "operator-b".into();
+    intent
+}
+
+fn decide_with(status: &Status, settings: &Settings, now: Timestamp, local: Local<'_>) -> Decision {
+    decide(
+        Observed {
+            generation: 1,
+            spec: &spec(ARN),
+            status,
+        },
+        settings,
+        now,
+        local,
         0.5,
     )
 }
@@ -370,7 +400,7 @@ fn missing_region_is_stalled() {
         },
         &no_default,
         t(0),
-        None,
+        Local::default(),
         0.5,
     );
     let (status, requeue, note) = expect_record(decision);
@@ -392,7 +422,7 @@ fn missing_region_is_stalled() {
         },
         &no_default,
         t(50),
-        None,
+        Local::default(),
         0.5,
     );
     assert_eq!(again, Decision::Idle);
@@ -405,7 +435,7 @@ fn missing_region_is_stalled() {
         },
         &settings(),
         t(60),
-        None,
+        Local::default(),
         0.5,
     ));
 }
@@ -426,11 +456,11 @@ fn invalid_arn_is_a_status() {
 }
 
 #[test]
-/// An intent left by this instance with no outcome means the outcome is unknown: recorded,
-/// then (default policy) sent again after a backoff.
+/// Another instance's intent, watched past the grace, means the outcome is unknown:
+/// recorded, then (default policy) sent again after a backoff.
 fn lost_outcome_resends_after_backoff() {
-    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
-    let (status, requeue, note) = expect_record(run(&spec(ARN), &intent, 1, t(5)));
+    let intent = foreign_intent();
+    let (status, requeue, note) = expect_record(decide_with(&intent, &settings(), t(5), seen(60)));
     assert_eq!(note.unwrap().reason, Reason::OutcomeUnknown);
     assert_eq!(
         reason_of(&status, "CodeSent").as_deref(),
@@ -444,57 +474,152 @@ fn lost_outcome_resends_after_backoff() {
 }
 
 #[test]
+/// An intent of this very process that no task runs and no memory holds was never followed
+/// by a call (its write timed out but committed): sent again, not called OutcomeUnknown.
+fn own_intent_without_a_call_is_not_a_lost_outcome() {
+    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    let (_, _, again) = expect_send(run(&spec(ARN), &intent, 1, t(5)));
+    assert_eq!(again.attempts, 2);
+    assert_eq!(
+        reason_of(&again, "CodeSent").as_deref(),
+        Some("False/Pending")
+    );
+}
+
+#[test]
+/// A call this process is making right now is never taken for lost, however long it runs.
+fn own_running_call_is_waited_for() {
+    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    let running = Local {
+        running_here: true,
+        flight_seen_for: Duration::from_secs(1_000_000),
+        ..Local::default()
+    };
+    assert!(matches!(
+        decide_with(&intent, &settings(), t(100_000), running),
+        Decision::Wait(_)
+    ));
+}
+
+#[test]
 /// With --on-unknown-outcome=hold the object stays OutcomeUnknown and Stalled.
 fn lost_outcome_held() {
     let mut hold = settings();
     hold.on_unknown_outcome = UnknownOutcomePolicy::Hold;
-    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
-    let spec = spec(ARN);
-    let decision = decide(
-        Observed {
-            generation: 1,
-            spec: &spec,
-            status: &intent,
-        },
-        &hold,
-        t(5),
-        None,
-        0.5,
-    );
-    let (status, requeue, _) = expect_record(decision);
+    let (status, requeue, _) = expect_record(decide_with(&foreign_intent(), &hold, t(5), seen(60)));
     assert_eq!(requeue, None);
     assert_eq!(
         reason_of(&status, "Stalled").as_deref(),
         Some("True/OutcomeUnknown")
     );
-    let later = decide(
-        Observed {
-            generation: 1,
-            spec: &spec,
-            status: &status,
-        },
-        &hold,
-        t(100_000),
-        None,
-        0.5,
-    );
+    let later = decide_with(&status, &hold, t(100_000), Local::default());
     assert_eq!(later, Decision::Idle);
 }
 
 #[test]
-/// Another instance's fresh intent is waited out (failover), not declared lost at once.
+/// Another instance's intent is waited out for the grace, counted on this process's own
+/// clock from when it first saw the intent: the writer's clock does not shorten it.
 fn foreign_intent_gets_a_grace_period() {
-    let (_, _, mut intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
-    intent.send_in_flight.as_mut().unwrap().holder = "operator-b".into();
+    let intent = foreign_intent();
     assert_eq!(
-        run(&spec(ARN), &intent, 1, t(10)),
+        decide_with(&intent, &settings(), t(10), seen(10)),
         Decision::Wait(Duration::from_secs(50))
     );
-    let (status, _, _) = expect_record(run(&spec(ARN), &intent, 1, t(61)));
+    // The writer's clock ran an hour behind: still the full grace from first sight.
+    assert_eq!(
+        decide_with(&intent, &settings(), t(3600), seen(0)),
+        Decision::Wait(Duration::from_secs(60))
+    );
+    let (status, _, _) = expect_record(decide_with(&intent, &settings(), t(61), seen(61)));
     assert_eq!(
         reason_of(&status, "CodeSent").as_deref(),
         Some("False/OutcomeUnknown")
     );
+}
+
+#[test]
+/// An in-flight start time at the end of representable time (a restored or hand-written
+/// status) is waited out like any other, then recorded: no panic, no wait forever.
+fn far_future_intent_time_is_handled() {
+    let mut intent = foreign_intent();
+    intent.send_in_flight.as_mut().unwrap().started_time = Time(Timestamp::MAX);
+    assert!(matches!(
+        decide_with(&intent, &settings(), t(0), seen(0)),
+        Decision::Wait(_)
+    ));
+    let (status, _, _) = expect_record(decide_with(&intent, &settings(), t(0), seen(60)));
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/OutcomeUnknown")
+    );
+}
+
+#[test]
+/// A retry time further out than any backoff could set (year 9999) does not park the object.
+fn far_future_retry_time_is_not_waited_for() {
+    let (mut status, _, _) = attempt(
+        &spec(ARN),
+        &Status::default(),
+        1,
+        t(0),
+        Err(aws_error("ThrottlingException", None)),
+    );
+    status.next_attempt_time = Some(Time(Timestamp::MAX));
+    let (_, _, retry) = expect_send(run(&spec(ARN), &status, 1, t(1)));
+    assert_eq!(retry.attempts, 2);
+}
+
+#[test]
+/// An attempt count at its maximum ends in a clear reason, not an overflow.
+fn attempts_at_maximum_is_invalid_status() {
+    let (mut status, _, _) = attempt(
+        &spec(ARN),
+        &Status::default(),
+        1,
+        t(0),
+        Err(aws_error("ThrottlingException", None)),
+    );
+    status.attempts = u32::MAX;
+    status.next_attempt_time = None;
+    let (status, requeue, note) = expect_record(run(&spec(ARN), &status, 1, t(10)));
+    assert_eq!(requeue, None);
+    assert_eq!(note.unwrap().reason, Reason::InvalidStatus);
+    assert_eq!(
+        reason_of(&status, "Stalled").as_deref(),
+        Some("True/InvalidStatus")
+    );
+}
+
+#[test]
+/// RegionUnknown after earlier attempts is not terminal: once the operator has a default
+/// region (a restart with --default-region), the generation is sent.
+fn region_unknown_after_attempts_recovers() {
+    let mut no_default = settings();
+    no_default.default_region = None;
+    let no_region = spec(ARN_NO_REGION);
+    let (failed, _, _) = {
+        let (_, _, intent) = expect_send(run(&no_region, &Status::default(), 1, t(0)));
+        record_outcome(
+            &intent,
+            &Err(aws_error("InternalServerException", None)),
+            &settings(),
+            t(0),
+            0.5,
+        )
+    };
+    let observed = Observed {
+        generation: 1,
+        spec: &no_region,
+        status: &failed,
+    };
+    let (refused, _, _) = expect_record(decide(observed, &no_default, t(5), Local::default(), 0.5));
+    assert_eq!(
+        reason_of(&refused, "CodeSent").as_deref(),
+        Some("False/RegionUnknown")
+    );
+    assert!(refused.attempts > 0 && refused.next_attempt_time.is_none());
+    let (_, region, _) = expect_send(run(&no_region, &refused, 1, t(6)));
+    assert_eq!(region, "eu-central-1");
 }
 
 #[test]
@@ -505,12 +630,11 @@ fn remembered_outcome_is_recorded() {
         flight: intent.send_in_flight.clone().unwrap(),
         outcome: Ok(Sent { request_id: None }),
     };
-    let observed = Observed {
-        generation: 1,
-        spec: &spec(ARN),
-        status: &intent,
+    let local = Local {
+        unrecorded: Some(&memory),
+        ..Local::default()
     };
-    let (status, _, _) = expect_record(decide(observed, &settings(), t(9), Some(&memory), 0.5));
+    let (status, _, _) = expect_record(decide_with(&intent, &settings(), t(9), local));
     assert_eq!(status.sent_generation, Some(1));
 }
 
@@ -566,6 +690,8 @@ enum Step {
     Sleep(u32),
     /// The status write of an outcome fails; this process remembers the outcome.
     OutcomeWriteFails(Answer),
+    /// The intent write timed out on the client but committed; no call was made.
+    IntentCommittedWithoutCall,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -600,6 +726,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::Restart),
         2 => (0u32..4000).prop_map(Step::Sleep),
         1 => answer().prop_map(Step::OutcomeWriteFails),
+        1 => Just(Step::IntentCommittedWithoutCall),
     ]
 }
 
@@ -632,6 +759,8 @@ proptest! {
             now += Duration::from_secs(1);
             let spec = spec_for(generation);
             let observed = Observed { generation, spec: &spec, status: &status };
+            // The worst case for guarantee 1: another instance's intent counts as lost at once.
+            let local = Local { unrecorded: memory.as_ref(), running_here: false, flight_seen_for: Duration::MAX };
             match step {
                 Step::SpecChange => { generation += 1; continue; }
                 Step::Restart => {
@@ -641,7 +770,7 @@ proptest! {
                     restarts += 1; settings.instance = format!("operator-{restarts}"); continue; }
                 Step::Sleep(s) => { now += Duration::from_secs(u64::from(s)); continue; }
                 Step::Reconcile(answer) | Step::OutcomeWriteFails(answer) => {
-                    match decide(observed, &settings, now, memory.as_ref(), 0.5) {
+                    match decide(observed, &settings, now, local, 0.5) {
                         Decision::Send { intent, .. } => {
                             prop_assert_ne!(status.sent_generation, Some(generation), "send for a generation already sent");
                             let outcome = outcome_of(answer);
@@ -658,8 +787,13 @@ proptest! {
                         Decision::Wait(_) | Decision::Idle => {}
                     }
                 }
+                Step::IntentCommittedWithoutCall => {
+                    if let Decision::Send { intent, .. } = decide(observed, &settings, now, local, 0.5) {
+                        status = intent;
+                    }
+                }
                 Step::CrashAfterAccept => {
-                    if let Decision::Send { intent, .. } = decide(observed, &settings, now, memory.as_ref(), 0.5) {
+                    if let Decision::Send { intent, .. } = decide(observed, &settings, now, local, 0.5) {
                         prop_assert_ne!(status.sent_generation, Some(generation));
                         *accepted.entry(generation).or_default() += 1;
                         *lost.entry(generation).or_default() += 1;
@@ -675,5 +809,143 @@ proptest! {
             let allowance = 1 + lost.get(&generation).copied().unwrap_or(0);
             prop_assert!(count <= allowance, "generation {generation}: {count} accepted sends, allowance {allowance}");
         }
+    }
+}
+
+fn any_time() -> impl Strategy<Value = Timestamp> {
+    (Timestamp::MIN.as_second()..=Timestamp::MAX.as_second())
+        .prop_map(|s| Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+fn any_duration() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        (0u64..100_000).prop_map(Duration::from_secs),
+        any::<u64>().prop_map(Duration::from_secs),
+        Just(Duration::MAX),
+        Just(Duration::ZERO),
+    ]
+}
+
+fn any_condition()
+-> impl Strategy<Value = k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    (
+        prop_oneof![
+            Just("CodeSent"),
+            Just("Ready"),
+            Just("Stalled"),
+            Just("Activated"),
+            Just("x")
+        ],
+        prop_oneof![Just("True"), Just("False"), Just("Unknown")],
+        prop_oneof![
+            Just("ValidationFailed".to_owned()),
+            Just("OutcomeUnknown".to_owned()),
+            ".{0,20}"
+        ],
+        any::<Option<i64>>(),
+        any_time(),
+    )
+        .prop_map(|(type_, status, reason, generation, at)| {
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: type_.into(),
+                status: status.into(),
+                reason,
+                message: String::new(),
+                observed_generation: generation,
+                last_transition_time: Time(at),
+            }
+        })
+}
+
+fn any_status() -> impl Strategy<Value = Status> {
+    let flight = (
+        any::<i64>(),
+        any::<u32>(),
+        prop_oneof![Just(ME.to_owned()), ".{0,10}", ".{2000,3000}"],
+        any_time(),
+    )
+        .prop_map(|(generation, attempt, holder, at)| SendInFlight {
+            generation,
+            attempt,
+            holder,
+            started_time: Time(at),
+        });
+    (
+        any::<Option<i64>>(),
+        proptest::collection::vec(any_condition(), 0..6),
+        any::<Option<i64>>(),
+        proptest::option::of(any_time()),
+        prop_oneof![any::<u32>(), Just(u32::MAX), Just(0)],
+        proptest::option::of(any_time()),
+        proptest::option::of(flight),
+    )
+        .prop_map(
+            |(observed, conditions, sent, last_sent, attempts, next, flight)| Status {
+                observed_generation: observed,
+                conditions,
+                sent_generation: sent,
+                last_sent_time: last_sent.map(Time),
+                attempts,
+                next_attempt_time: next.map(Time),
+                last_error: None,
+                send_in_flight: flight,
+            },
+        )
+}
+
+fn any_settings() -> impl Strategy<Value = Settings> {
+    (
+        any_duration(),
+        any_duration(),
+        any_duration(),
+        any_duration(),
+        any_duration(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(fast_base, fast_max, slow_base, slow_max, grace, hold)| Settings {
+                default_region: Some("eu-central-1".into()),
+                on_unknown_outcome: if hold {
+                    UnknownOutcomePolicy::Hold
+                } else {
+                    UnknownOutcomePolicy::Resend
+                },
+                backoff: BackoffPolicy {
+                    fast_base,
+                    fast_max,
+                    slow_base,
+                    slow_max,
+                },
+                in_flight_grace: grace,
+                instance: ME.into(),
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    /// decide() and record_outcome() return for any status, settings, clock and jitter: a
+    /// value written by anyone with status rights cannot crash the operator.
+    fn decide_is_total(
+        status in any_status(),
+        settings in any_settings(),
+        generation in any::<i64>(),
+        now in any_time(),
+        seen in any_duration(),
+        running in any::<bool>(),
+        jitter in prop_oneof![any::<f64>(), Just(f64::NAN), Just(f64::INFINITY), 0.0f64..1.0],
+        retry_after in proptest::option::of(any_duration()),
+        suspend in any::<bool>(),
+    ) {
+        let spec = Spec { suspend, ..spec(ARN) };
+        let local = Local { unrecorded: None, running_here: running, flight_seen_for: seen };
+        let observed = Observed { generation, spec: &spec, status: &status };
+        let _ = decide(observed, &settings, now, local, jitter);
+        let mut failure = aws_error("ThrottlingException", None);
+        failure.retry_after = retry_after;
+        let _ = record_outcome(&status, &Err(failure), &settings, now, jitter);
+        let _ = record_outcome(&status, &Ok(Sent { request_id: None }), &settings, now, jitter);
     }
 }

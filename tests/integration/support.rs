@@ -136,9 +136,11 @@ impl Operator {
             "--slow-backoff-max",
             "2s",
             "--in-flight-grace",
-            "2s",
+            "6s",
             "--call-timeout",
-            "5s",
+            "3s",
+            "--api-timeout",
+            "2s",
         ]
         .iter()
         .map(ToString::to_string)

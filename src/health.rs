@@ -1,0 +1,109 @@
+//! Readiness: the watch caches have synced (or this replica stands by for the lease), and the
+//! watches are not failing. A watch that keeps failing (403 after an RBAC change, a deleted
+//! CRD) for longer than `--unready-after-watch-failure` turns `/readyz` red instead of leaving
+//! a green pod that reconciles nothing.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// At most one warning per this interval while watches keep failing.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Failing {
+    since: Option<Instant>,
+    warned_at: Option<Instant>,
+}
+
+pub struct Health {
+    ready: AtomicBool,
+    failing: Mutex<Failing>,
+    /// How long watches may fail before readiness fails: longer than a brief API-server
+    /// restart, so that one does not take every replica out of its Service.
+    sustained: Duration,
+}
+
+impl Health {
+    pub fn new(sustained: Duration) -> Self {
+        Self {
+            ready: AtomicBool::new(false),
+            failing: Mutex::default(),
+            sustained,
+        }
+    }
+
+    /// Ready as far as syncing goes (caches synced, or standing by for the lease).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    fn failing(&self) -> std::sync::MutexGuard<'_, Failing> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A watch delivered an event: it works.
+    pub fn watch_ok(&self) {
+        let mut failing = self.failing();
+        failing.since = None;
+        failing.warned_at = None;
+    }
+
+    /// A watch failed; says whether this failure should be logged (rate-limited).
+    pub fn watch_failed(&self, now: Instant) -> bool {
+        let mut failing = self.failing();
+        failing.since.get_or_insert(now);
+        let warn = failing
+            .warned_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY);
+        if warn {
+            failing.warned_at = Some(now);
+        }
+        warn
+    }
+
+    /// `Ok` when ready, else why not.
+    pub fn check(&self, now: Instant) -> Result<(), String> {
+        if !self.ready.load(Ordering::SeqCst) {
+            return Err("waiting for the first watch sync".into());
+        }
+        match self.failing().since {
+            Some(since) if now.saturating_duration_since(since) >= self.sustained => Err(format!(
+                "watches failing for {}s (see the operator's log and ssmcontacts_watch_errors_total)",
+                now.saturating_duration_since(since).as_secs()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    /// A brief watch failure keeps readiness; a sustained one fails it; an event heals it.
+    fn sustained_watch_failure_fails_readiness() {
+        let sustained = Duration::from_secs(60);
+        let health = Health::new(sustained);
+        let t0 = Instant::now();
+        assert!(health.check(t0).is_err(), "not synced yet");
+        health.set_ready(true);
+        assert!(health.watch_failed(t0));
+        assert!(
+            !health.watch_failed(t0 + Duration::from_secs(1)),
+            "rate-limited"
+        );
+        assert!(health.check(t0 + Duration::from_secs(10)).is_ok());
+        let later = t0 + sustained;
+        assert!(health.check(later).is_err());
+        assert!(
+            health.watch_failed(later),
+            "warned again after the interval"
+        );
+        health.watch_ok();
+        assert!(health.check(later).is_ok());
+    }
+}

@@ -1,0 +1,200 @@
+//! One send, start to end: take a send slot (without blocking a reconcile slot), check the
+//! stop signal, write the intent, call AWS, feed the pacer and metrics, record the outcome
+//! (re-reading on conflict), and keep the outcome in memory when it cannot be recorded.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::arn::ChannelArn;
+use crate::controller::{Context, ReconcileError, jitter, requeue_after};
+use crate::decide::{self, Remembered};
+use crate::ledger::Unrecorded;
+use crate::outcome::{Reason, SendOutcome};
+use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus, SendInFlight};
+use crate::status::{self, StatusError};
+use crate::telemetry;
+
+/// How often an outcome write is retried on conflicts before it is left to memory.
+const OUTCOME_WRITE_TRIES: usize = 5;
+
+/// What a send decision needs: the object as read, and what the decision said.
+pub struct Planned<'a> {
+    pub object: &'a ContactChannelActivation,
+    pub uid: &'a str,
+    pub channel: ChannelArn,
+    pub region: String,
+    pub intent: ContactChannelActivationStatus,
+}
+
+pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, ReconcileError> {
+    let Planned {
+        object,
+        uid,
+        channel,
+        region,
+        mut intent,
+    } = planned;
+    if let Err(wait) = ctx
+        .ledger
+        .take_slot(uid, Instant::now(), || ctx.pacer.reserve())
+    {
+        ctx.metrics
+            .waiting_for_send_slot
+            .set(gauge(ctx.ledger.booked_slots()));
+        return Ok(Action::requeue(wait));
+    }
+    ctx.metrics
+        .waiting_for_send_slot
+        .set(gauge(ctx.ledger.booked_slots()));
+    // After SIGTERM or a lost lease no new call starts: the next instance decides afresh.
+    if ctx.stopping() {
+        return Ok(Action::await_change());
+    }
+    let Some(flight) = intent.send_in_flight.as_mut() else {
+        return Ok(Action::await_change());
+    };
+    flight.started_time = Time(Timestamp::now());
+    let flight = flight.clone();
+    let namespace = object.namespace().unwrap_or_default();
+    let api: Api<ContactChannelActivation> = Api::namespaced(ctx.client.clone(), &namespace);
+
+    ctx.ledger.start(uid, &flight);
+    // Only a successful intent write licenses the call: a conflict here means the object
+    // changed, and the fresh copy gets its own decision.
+    let after_intent = match ctx.write_status(&api, object, intent).await {
+        Ok(written) => written,
+        Err(error) => {
+            ctx.ledger.finish(uid);
+            return Err(error.into());
+        }
+    };
+
+    let outcome = ctx.aws.send_activation_code(&region, &channel).await;
+    observe(ctx, &outcome);
+    info!(object = %object.name_any(), %namespace, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), "SendActivationCode");
+
+    let recorded = record(ctx, &api, after_intent, &flight, &outcome).await;
+    let result = match recorded {
+        Ok((written, requeue, note)) => {
+            telemetry::publish(&ctx.recorder, &written, &note).await;
+            Ok(requeue_after(requeue))
+        }
+        Err(StatusError::Superseded | StatusError::Gone) => Ok(Action::await_change()),
+        Err(error) => {
+            warn!(object = %object.name_any(), %namespace, %error, "outcome not recorded yet; kept in memory and retried");
+            ctx.ledger.remember(
+                uid,
+                Unrecorded {
+                    namespace,
+                    name: object.name_any(),
+                    remembered: Remembered { flight, outcome },
+                },
+            );
+            Err(error.into())
+        }
+    };
+    ctx.ledger.finish(uid);
+    result
+}
+
+fn gauge(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+fn label(outcome: &SendOutcome) -> Reason {
+    match outcome {
+        Ok(_) => Reason::Sent,
+        Err(failure) => failure.reason,
+    }
+}
+
+fn observe(ctx: &Context, outcome: &SendOutcome) {
+    let label = label(outcome);
+    ctx.metrics.count_send(label.as_str());
+    if label == Reason::Throttled {
+        ctx.metrics.throttles.inc();
+        ctx.pacer.on_throttle();
+    } else if label == Reason::Sent {
+        ctx.pacer.on_success();
+    }
+    ctx.metrics.send_rate.set(ctx.pacer.rate());
+}
+
+/// Records the outcome of the call that `flight` announced. On a conflict the object is read
+/// again, and the outcome applied to the fresh status, as long as the fresh status still
+/// carries this very in-flight call (so a spec edit during the call loses nothing).
+pub async fn record(
+    ctx: &Context,
+    api: &Api<ContactChannelActivation>,
+    from: ContactChannelActivation,
+    flight: &SendInFlight,
+    outcome: &SendOutcome,
+) -> Result<(ContactChannelActivation, Option<Duration>, telemetry::Note), StatusError> {
+    let mut current = from;
+    let mut last_error = StatusError::Conflict;
+    for _ in 0..OUTCOME_WRITE_TRIES {
+        let status = current.status_or_default();
+        if !status
+            .send_in_flight
+            .as_ref()
+            .is_some_and(|f| f.same_call(flight))
+        {
+            return Err(StatusError::Superseded);
+        }
+        let (next, requeue, note) =
+            decide::record_outcome(&status, outcome, &ctx.settings, Timestamp::now(), jitter());
+        match ctx.write_status(api, &current, next).await {
+            Ok(written) => return Ok((written, requeue, note)),
+            Err(StatusError::Conflict) => {
+                last_error = StatusError::Conflict;
+                current = status::get(api, &current.name_any(), ctx.api_timeout).await?;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(last_error)
+}
+
+/// Records every outcome still kept in memory, each with a few tries, so that a clean stop
+/// leaves no call for the next instance to call lost. Returns how many are still unrecorded.
+pub async fn flush_unrecorded(ctx: &Context, tries: usize) -> usize {
+    let mut left = 0;
+    for (uid, unrecorded) in ctx.ledger.all_unrecorded() {
+        let api: Api<ContactChannelActivation> =
+            Api::namespaced(ctx.client.clone(), &unrecorded.namespace);
+        let Remembered { flight, outcome } = &unrecorded.remembered;
+        let mut done = false;
+        for _ in 0..tries {
+            let result = match status::get(&api, &unrecorded.name, ctx.api_timeout).await {
+                Ok(object) => record(ctx, &api, object, flight, outcome).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok((written, _, note)) => {
+                    telemetry::publish(&ctx.recorder, &written, &note).await;
+                    done = true;
+                }
+                Err(StatusError::Superseded | StatusError::Gone) => done = true,
+                Err(error) => {
+                    warn!(object = %unrecorded.name, namespace = %unrecorded.namespace, %error, "flushing a kept outcome failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+            break;
+        }
+        if done {
+            ctx.ledger.forget(&uid);
+        } else {
+            left += 1;
+        }
+    }
+    left
+}
