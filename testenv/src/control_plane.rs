@@ -1,4 +1,6 @@
 //! `ControlPlane`: start etcd and kube-apiserver, hand out clients and kubeconfigs, stop.
+//! Restarting either server in place is [`crate::lifecycle`]'s job; see `restart.rs` for the
+//! `ControlPlane` shorthands.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,11 +12,10 @@ use tempfile::TempDir;
 use crate::Error;
 use crate::certs::Pki;
 use crate::kubeconfig::{self, Credentials};
-use crate::process::Process;
+use crate::lifecycle::{Launch, Probes, Server, ServerControl};
 use crate::{binaries, ports, servers, stale};
 
-/// etcd closes its database within milliseconds of SIGTERM; this only bounds a wedged one.
-const ETCD_STOP_GRACE: Duration = Duration::from_secs(10);
+mod restart;
 
 /// How to start a control plane; `Options::default()` is what [`ControlPlane::start`] uses.
 #[derive(Clone, Debug, Default)]
@@ -49,8 +50,8 @@ pub struct ControlPlane {
     kubeconfig: PathBuf,
     pki: Pki,
     timings: Timings,
-    apiserver: Option<Process>,
-    etcd: Option<Process>,
+    control: ServerControl,
+    /// Removed on stop or drop, after `control`'s processes that live in it are killed.
     dir: Option<TempDir>,
 }
 
@@ -111,7 +112,6 @@ impl ControlPlane {
         root: &Path,
         apiserver_flags: &[String],
     ) -> Result<ControlPlane, Error> {
-        // Declared first so it is dropped last, after the processes living in it are killed.
         let dir = tempfile::Builder::new()
             .prefix(stale::DIR_PREFIX)
             .tempdir_in(root)
@@ -127,30 +127,6 @@ impl ControlPlane {
         let [etcd_port, peer_port, apiserver_port] = ports::free_ports()?;
 
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
-        let mut etcd = Process::spawn(
-            "etcd",
-            &bin_dir.join("etcd"),
-            &servers::etcd_args(&work_dir.join("etcd"), etcd_port, peer_port),
-            &work_dir.join("etcd.log"),
-        )?;
-        stale::record(&work_dir, &[("etcd", etcd.pid())])?;
-        let http = reqwest::Client::new();
-        let etcd_ready = servers::wait_ready(&mut etcd, None, servers::ETCD_READY_TIMEOUT, || {
-            servers::etcd_healthy(&http, &etcd_url)
-        })
-        .await?;
-
-        let mut apiserver = Process::spawn(
-            "kube-apiserver",
-            &bin_dir.join("kube-apiserver"),
-            &servers::apiserver_args(&etcd_url, apiserver_port, &files, apiserver_flags),
-            &work_dir.join("kube-apiserver.log"),
-        )?;
-        stale::record(
-            &work_dir,
-            &[("etcd", etcd.pid()), ("kube-apiserver", apiserver.pid())],
-        )?;
-
         let server_url = format!("https://127.0.0.1:{apiserver_port}");
         let kubeconfig = work_dir.join("admin.kubeconfig");
         let admin = Credentials::ClientCert {
@@ -161,22 +137,33 @@ impl ControlPlane {
             &kubeconfig,
             &kubeconfig::render(&server_url, &pki.serving_ca_pem, "admin", &admin),
         )?;
-        let client = client_from(&kubeconfig).await?;
-        let apiserver_ready = servers::wait_ready(
-            &mut apiserver,
-            Some(&mut etcd),
-            servers::APISERVER_READY_TIMEOUT,
-            || servers::apiserver_ready(&client),
-        )
-        .await?;
-
         for sub in ["cache", "config", "data"] {
             let path = work_dir.join("helm").join(sub);
             std::fs::create_dir_all(&path)
                 .map_err(Error::io(format!("creating {}", path.display())))?;
         }
 
-        Ok(ControlPlane {
+        // Everything a restart reuses is fixed here, once: flags, ports, PKI files, data dir.
+        let control = ServerControl::new(
+            Launch {
+                program: bin_dir.join("etcd"),
+                args: servers::etcd_args(&work_dir.join("etcd"), etcd_port, peer_port),
+                log: work_dir.join("etcd.log"),
+            },
+            Launch {
+                program: bin_dir.join("kube-apiserver"),
+                args: servers::apiserver_args(&etcd_url, apiserver_port, &files, apiserver_flags),
+                log: work_dir.join("kube-apiserver.log"),
+            },
+            Probes {
+                etcd_url: etcd_url.clone(),
+                http: reqwest::Client::new(),
+                admin: client_from(&kubeconfig).await?,
+            },
+            &work_dir,
+        );
+        // From here on, Drop kills whatever started if a later step fails.
+        let mut plane = ControlPlane {
             bin_dir: bin_dir.to_owned(),
             work_dir,
             server_url,
@@ -184,14 +171,16 @@ impl ControlPlane {
             kubeconfig,
             pki,
             timings: Timings {
-                etcd_ready,
-                apiserver_ready,
+                etcd_ready: Duration::ZERO,
+                apiserver_ready: Duration::ZERO,
                 total: Duration::ZERO,
             },
-            apiserver: Some(apiserver),
-            etcd: Some(etcd),
+            control,
             dir: Some(dir),
-        })
+        };
+        plane.timings.etcd_ready = plane.control.start(Server::Etcd).await?;
+        plane.timings.apiserver_ready = plane.control.start(Server::ApiServer).await?;
+        Ok(plane)
     }
 
     /// Folder holding `kube-apiserver`, `etcd`, `kubectl` and `helm`.
@@ -219,13 +208,18 @@ impl ControlPlane {
         &self.work_dir
     }
 
-    /// PIDs of the running children (kube-apiserver, etcd).
+    /// PIDs of the current children (kube-apiserver, etcd), without those stopped on
+    /// purpose; they change with every restart.
     pub fn pids(&self) -> Vec<u32> {
-        [&self.apiserver, &self.etcd]
+        [Server::ApiServer, Server::Etcd]
             .into_iter()
-            .flatten()
-            .map(Process::pid)
+            .filter_map(|server| self.control.pid(server))
             .collect()
+    }
+
+    /// PID of `server`'s current process, `None` while it is stopped.
+    pub fn pid(&self, server: Server) -> Option<u32> {
+        self.control.pid(server)
     }
 
     pub fn timings(&self) -> Timings {
@@ -302,24 +296,25 @@ impl ControlPlane {
         kubeconfig::write(path, &text)
     }
 
-    /// `Err(Error::Exited)` if either server has ended since start.
-    pub fn check_alive(&mut self) -> Result<(), Error> {
-        for process in [&mut self.apiserver, &mut self.etcd].into_iter().flatten() {
-            process.check_running()?;
-        }
-        Ok(())
+    /// `Err(Error::Exited)` if a server has ended by itself; one stopped on purpose (see
+    /// [`ControlPlane::stop_apiserver`]) does not count.
+    pub fn check_alive(&self) -> Result<(), Error> {
+        self.control.check_alive()
     }
 
     /// Kills kube-apiserver (its SIGTERM drain takes seconds and protects nothing here),
     /// stops etcd with SIGTERM, reaps both and removes the temp dir. Every step runs even if
-    /// an earlier one failed; the first failure is returned.
+    /// an earlier one failed; the first failure is returned. [`ServerControl`] handles fail
+    /// from now on.
     pub async fn stop(mut self) -> Result<(), Error> {
+        let (apiserver, etcd) = self.control.close();
         let mut result = Ok(());
-        if let Some(mut apiserver) = self.apiserver.take() {
+        if let Some(mut apiserver) = apiserver {
             result = result.and(apiserver.kill().await);
         }
-        if let Some(mut etcd) = self.etcd.take() {
-            result = result.and(etcd.terminate(ETCD_STOP_GRACE).await);
+        if let Some(mut etcd) = etcd {
+            let grace = ServerControl::stop_grace(Server::Etcd);
+            result = result.and(etcd.terminate(grace).await);
         }
         if let Some(dir) = self.dir.take() {
             let what = format!("removing {}", dir.path().display());
@@ -332,8 +327,9 @@ impl ControlPlane {
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         // Order matters: the API server first, so it never sees etcd vanish, then the dir.
-        drop(self.apiserver.take());
-        drop(self.etcd.take());
+        let (apiserver, etcd) = self.control.close();
+        drop(apiserver);
+        drop(etcd);
         drop(self.dir.take());
     }
 }

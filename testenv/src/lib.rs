@@ -10,6 +10,7 @@
 //! Flow: [`binaries`] -> [`certs`] -> [`ports`] -> [`process`] (etcd, then kube-apiserver,
 //! each ready-checked) -> [`kubeconfig`] for the admin, for users and for tokens.
 //! [`stale`] cleans up after test processes that were killed before they could.
+//! [`ServerControl`] stops, starts and restarts either server in place for chaos tests.
 //!
 //! ```no_run
 //! # async fn scenario() -> Result<(), testenv::Error> {
@@ -17,6 +18,7 @@
 //! let client = plane.client().await?;
 //! let ns = testenv::create_namespace(&client, "my-test").await?;
 //! let status = plane.kubectl().args(["get", "ns", &ns]).status();
+//! plane.restart_etcd().await?; // same ports and data; `client` keeps working
 //! plane.stop().await?;
 //! # Ok(()) }
 //! ```
@@ -29,6 +31,7 @@ pub mod binaries;
 pub mod certs;
 mod control_plane;
 pub mod kubeconfig;
+mod lifecycle;
 mod namespace;
 pub mod ports;
 pub mod process;
@@ -40,6 +43,7 @@ use std::time::Duration;
 
 pub use binaries::bin_dir;
 pub use control_plane::{ControlPlane, Options, Timings};
+pub use lifecycle::{Server, ServerControl, Shutdown, UnknownServer};
 pub use namespace::create_namespace;
 
 /// Everything that can go wrong while starting, using or stopping a control plane.
@@ -91,6 +95,14 @@ pub enum Error {
     /// A request to the API server failed.
     #[error("kube API: {0}")]
     Kube(#[from] kube::Error),
+
+    /// A server cannot be started (or waited for) in the control plane's current state: it
+    /// already runs, etcd is down under the API server, or the control plane was stopped.
+    #[error("{server}: {reason}")]
+    Lifecycle {
+        server: Server,
+        reason: &'static str,
+    },
 
     /// Sending a signal to a child failed.
     #[error("signalling {name} (pid {pid}): {source}")]

@@ -98,7 +98,7 @@ async fn up(
         _ = sigint.recv() => None,
         _ = sigterm.recv() => None,
     };
-    let mut plane = match started {
+    let plane = match started {
         Some(Ok(plane)) => plane,
         Some(Err(e)) => {
             remove_files(&[&pid_file])?;

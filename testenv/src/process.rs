@@ -4,7 +4,7 @@
 //! while a test unwinds from a panic or after its runtime is gone, and a reaped child leaves
 //! no `/proc/<pid>` behind.
 
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -30,13 +30,19 @@ pub struct Process {
 
 impl Process {
     /// Starts `program` with `args`, stdout and stderr appended to `log`, in `log`'s folder.
+    /// Appended, not truncated: a server restarted in place keeps its earlier run's lines,
+    /// which are what explains a failed restart.
     pub fn spawn(
         name: &'static str,
         program: &Path,
         args: &[String],
         log: &Path,
     ) -> Result<Process, Error> {
-        let out = File::create(log).map_err(Error::io(format!("creating {}", log.display())))?;
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(Error::io(format!("opening {}", log.display())))?;
         let err = out
             .try_clone()
             .map_err(Error::io(format!("duplicating {}", log.display())))?;

@@ -4,9 +4,12 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ListParams};
+
 use crate::Error;
 use crate::certs::PkiFiles;
-use crate::process::Process;
+use crate::process::{LOG_TAIL_LINES, log_tail};
 
 /// etcd answers /health about 0.2 s after start; this only bounds a wedged one.
 pub(crate) const ETCD_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -97,8 +100,10 @@ pub(crate) async fn etcd_healthy(http: &reqwest::Client, url: &str) -> Result<()
     }
 }
 
-/// kube-apiserver's readiness: `GET /readyz` answers 200 to the admin. It turns 200 only
-/// after the post-start hooks ran, so RBAC's bootstrap roles and the built-in API groups exist.
+/// kube-apiserver's readiness: `GET /readyz` answers 200 to the admin, then a namespace list
+/// succeeds. /readyz turns 200 only after the post-start hooks ran, so RBAC's bootstrap roles
+/// and the built-in API groups exist; the list is a real read through to etcd, which is what
+/// "serving again" means after etcd restarted under a running API server.
 pub(crate) async fn apiserver_ready(client: &kube::Client) -> Result<(), String> {
     let request = http::Request::get("/readyz")
         .body(Vec::new())
@@ -106,29 +111,32 @@ pub(crate) async fn apiserver_ready(client: &kube::Client) -> Result<(), String>
     client
         .request_text(request)
         .await
+        .map_err(|e| format!("/readyz: {e}"))?;
+    Api::<Namespace>::all(client.clone())
+        .list_metadata(&ListParams::default().limit(1))
+        .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("listing namespaces: {e}"))
 }
 
 /// Polls `probe` every 100 ms until it succeeds or `timeout` passes, failing early with the
-/// log's tail if `process` (or `upstream`, the server it depends on) exits. Returns the time
-/// from the first poll to success.
-pub(crate) async fn wait_ready<F, Fut>(
-    process: &mut Process,
-    mut upstream: Option<&mut Process>,
+/// error of `alive` (a server, or one it depends on, has exited or was stopped). On timeout
+/// the error names `name` and quotes the tail of its `log`. Returns the time to success.
+pub(crate) async fn wait_ready<A, F, Fut>(
+    name: &'static str,
+    log: &Path,
     timeout: Duration,
+    mut alive: A,
     mut probe: F,
 ) -> Result<Duration, Error>
 where
+    A: FnMut() -> Result<(), Error>,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
     let started = Instant::now();
     loop {
-        process.check_running()?;
-        if let Some(upstream) = upstream.as_deref_mut() {
-            upstream.check_running()?;
-        }
+        alive()?;
         let last_problem = match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
             Ok(Ok(())) => return Ok(started.elapsed()),
             Ok(Err(problem)) => problem,
@@ -136,11 +144,11 @@ where
         };
         if started.elapsed() >= timeout {
             return Err(Error::NotReady {
-                name: process.name(),
+                name,
                 waited: started.elapsed(),
                 last_problem,
-                log: process.log().to_owned(),
-                log_tail: process.log_tail(),
+                log: log.to_owned(),
+                log_tail: log_tail(log, LOG_TAIL_LINES),
             });
         }
         tokio::time::sleep(POLL_INTERVAL).await;
