@@ -104,7 +104,7 @@ for values in default nondefault; do
   got=$(query "$tmp/deploy-$values.yaml" "\
 {$container.livenessProbe.httpGet.path} {$container.readinessProbe.httpGet.path} \
 {$container.ports[0].containerPort} {$pod.terminationGracePeriodSeconds}")
-  expect "$values: /livez and /readyz on 8080, 30 s grace" "$got" "/livez /readyz 8080 30"
+  expect "$values: /livez and /readyz on 8080, 70 s grace (above the 55 s drain)" "$got" "/livez /readyz 8080 70"
 done
 
 echo "== Deployment: operator environment"
