@@ -12,7 +12,8 @@ use tempfile::TempDir;
 use crate::Error;
 use crate::certs::Pki;
 use crate::kubeconfig::{self, Credentials};
-use crate::lifecycle::{Launch, Probes, Server, ServerControl};
+use crate::lifecycle::{Launch, Probes, ServerControl};
+use crate::server::Server;
 use crate::{binaries, ports, servers, stale};
 
 mod restart;

@@ -35,6 +35,7 @@ mod lifecycle;
 mod namespace;
 pub mod ports;
 pub mod process;
+mod server;
 mod servers;
 pub mod stale;
 
@@ -43,8 +44,9 @@ use std::time::Duration;
 
 pub use binaries::bin_dir;
 pub use control_plane::{ControlPlane, Options, Timings};
-pub use lifecycle::{Server, ServerControl, Shutdown, UnknownServer};
+pub use lifecycle::ServerControl;
 pub use namespace::create_namespace;
+pub use server::{Server, Shutdown, UnknownServer};
 
 /// Everything that can go wrong while starting, using or stopping a control plane.
 #[derive(Debug, thiserror::Error)]
