@@ -29,7 +29,11 @@ if ! "$bin/kubectl" kustomize "$root/deploy" >"$tmp/kustomized.yaml"; then
   echo "check-deploy: kubectl kustomize deploy/ failed" >&2
   exit 1
 fi
-for kind in Namespace CustomResourceDefinition ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding Service Deployment; do
+if grep -qx "kind: CustomResourceDefinition" "$tmp/kustomized.yaml"; then
+  echo "check-deploy: deploy/ must not hold the CRD (kubectl delete -k deploy/ would delete every object)" >&2
+  status=1
+fi
+for kind in Namespace ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding Service Deployment; do
   if ! grep -qx "kind: $kind" "$tmp/kustomized.yaml"; then
     echo "check-deploy: kubectl kustomize deploy/ has no $kind" >&2
     status=1
