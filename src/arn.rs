@@ -97,6 +97,11 @@ impl ChannelArn {
         &self.raw
     }
 
+    /// The channel's id: the last part of the resource path.
+    pub fn id(&self) -> &str {
+        self.raw.rsplit(['/', ':']).next().unwrap_or(&self.raw)
+    }
+
     pub fn partition(&self) -> &str {
         &self.partition
     }
@@ -117,6 +122,20 @@ impl fmt::Display for ChannelArn {
     }
 }
 
+/// Whether `region` belongs to `partition` (cn-* to aws-cn, us-gov-* to aws-us-gov, the rest
+/// to aws): a call across partitions can only fail, and the CRD cannot see the operator's
+/// default region.
+pub fn region_in_partition(partition: &str, region: &str) -> bool {
+    let expected = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    partition == expected
+}
+
 /// The region to call: the spec's override, else the ARN's region, else the operator default.
 pub fn resolve_region(
     spec_region: Option<&str>,
@@ -135,6 +154,22 @@ mod tests {
     use super::*;
 
     const ARN: &str = "arn:aws:ssm-contacts:eu-west-1:111122223333:contact-channel/oncall/abc";
+
+    #[test]
+    /// Regions belong to exactly one partition.
+    fn partitions_and_regions() {
+        assert!(region_in_partition("aws", "us-east-1"));
+        assert!(region_in_partition("aws-cn", "cn-north-1"));
+        assert!(region_in_partition("aws-us-gov", "us-gov-west-1"));
+        assert!(!region_in_partition("aws", "cn-north-1"));
+        assert!(!region_in_partition("aws-cn", "us-east-1"));
+        assert!(!region_in_partition("aws-us-gov", "us-east-1"));
+        let arn = ChannelArn::parse(
+            "arn:aws:ssm-contacts:us-east-1:111122223333:contact-channel/oncall/0c4e1a",
+        )
+        .unwrap();
+        assert_eq!(arn.id(), "0c4e1a");
+    }
 
     #[test]
     /// A well-formed ARN yields its partition, account and region.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::arn::{ChannelArn, resolve_region};
+use crate::arn::{ChannelArn, region_in_partition, resolve_region};
 use crate::backoff::BackoffPolicy;
 use crate::conditions::{self, Summary};
 use crate::outcome::{Reason, Retry, SendFailure, SendOutcome};
@@ -135,19 +135,26 @@ pub fn decide(
         }
     }
 
+    let channel_id = ChannelArn::parse(&spec.contact_channel_id)
+        .ok()
+        .map(|channel| channel.id().to_owned());
     if status.sent_generation == Some(generation) {
-        return record_if_changed(status, sent_status(status, generation), None);
+        let mut sent = sent_status(status, generation);
+        sent.channel_id = channel_id;
+        return record_if_changed(status, sent, None);
     }
 
     let current = status.observed_generation == Some(generation);
     let mut fresh = status.clone();
     fresh.observed_generation = Some(generation);
+    fresh.channel_id = channel_id;
     if flight.is_none() {
         fresh.send_in_flight = None;
     }
     if !current {
         fresh.attempts = 0;
         fresh.next_attempt_time = None;
+        fresh.last_error = None;
     }
 
     if spec.suspend {
@@ -178,6 +185,13 @@ pub fn decide(
         );
         return refuse(status, fresh, Reason::RegionUnknown, message, now);
     };
+    if !region_in_partition(channel.partition(), &region) {
+        let message = format!(
+            "region {region} is not in the partition of {channel} ({}); set spec.region to a region of that partition",
+            channel.partition()
+        );
+        return refuse(status, fresh, Reason::InvalidSpec, message, now);
+    }
 
     if let Some(flight) = flight.filter(|f| f.generation == generation) {
         if let Some(left) = settings.in_flight_grace.checked_sub(local.flight_seen_for)
@@ -295,6 +309,7 @@ pub fn record_outcome(
     let failure = match outcome {
         Ok(sent) => {
             next.last_sent_time = Some(Time(now));
+            next.last_error = None;
             let mut next = sent_status(&next, generation);
             next.next_attempt_time = None;
             let request = sent
@@ -396,6 +411,7 @@ fn sent_status(status: &Status, generation: i64) -> Status {
     next.sent_generation = Some(generation);
     next.send_in_flight = None;
     next.next_attempt_time = None;
+    next.last_error = None;
     let already = conditions::find(&status.conditions, conditions::CODE_SENT)
         .filter(|c| c.status == "True" && c.observed_generation == Some(generation));
     if already.is_none() {

@@ -4,18 +4,21 @@
 //! they are written for the people applying these objects, not for this crate's readers.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The ARN pattern and length that SSM Contacts itself enforces on `ContactChannelId`.
+/// The ARN pattern that SSM Contacts itself enforces on `ContactChannelId` (API.md), checked
+/// by a CEL rule so that a refusal reads as a sentence, not as a regular expression.
 pub const CHANNEL_ARN_PATTERN: &str =
-    r"^arn:(aws|aws-cn|aws-us-gov):ssm-contacts:[-\w+=\/,.@]*:[0-9]+:([\w+=\/,.@:-])*$";
+    r"^arn:(aws|aws-cn|aws-us-gov):ssm-contacts:[-\w+=/,.@]*:[0-9]+:([\w+=/,.@:-])*$";
 
 /// Asks AWS Systems Manager Incident Manager (SSM Contacts) to send an activation code to a
-/// contact channel, exactly once for each generation of this object.
+/// contact channel: at most once for each generation of this object, except when the
+/// operator stops after AWS accepted a call and before it recorded it (then the status says
+/// OutcomeUnknown and, by default, a code is sent again).
 #[derive(
-    CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema,
+    CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema,
 )]
 #[kube(
     group = "ssmcontacts.oncall.dev",
@@ -25,21 +28,37 @@ pub const CHANNEL_ARN_PATTERN: &str =
     shortname = "cca",
     category = "ssmcontacts",
     namespaced,
-    doc = "Asks SSM Contacts to send one activation code to a contact channel for each generation of the spec.",
+    doc = "Asks SSM Contacts to send one activation code to a contact channel for each generation of the spec (at most once, except when the operator stops between AWS accepting a call and recording it: then the status says OutcomeUnknown).",
     status = "ContactChannelActivationStatus",
-    printcolumn = r#"{"name":"Channel","type":"string","jsonPath":".spec.contactChannelId"}"#,
+    printcolumn = r#"{"name":"Channel","type":"string","jsonPath":".status.channelId","description":"The channel's id, the last part of its ARN"}"#,
     printcolumn = r#"{"name":"CodeSent","type":"string","jsonPath":".status.conditions[?(@.type==\"CodeSent\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"ARN","type":"string","jsonPath":".spec.contactChannelId","priority":1}"#,
     printcolumn = r#"{"name":"Attempts","type":"integer","jsonPath":".status.attempts","priority":1}"#,
-    printcolumn = r#"{"name":"Next Attempt","type":"date","jsonPath":".status.nextAttemptTime","priority":1}"#,
+    printcolumn = r#"{"name":"Next Attempt","type":"string","jsonPath":".status.nextAttemptTime","priority":1,"description":"When the next, backed-off attempt is due (a date column would show a future time as <invalid>)"}"#,
     printcolumn = r#"{"name":"Last Error","type":"string","jsonPath":".status.lastError.code","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "!has(self.region) || (self.contactChannelId.startsWith('arn:aws-cn:') == self.region.startsWith('cn-') && self.contactChannelId.startsWith('arn:aws-us-gov:') == self.region.startsWith('us-gov-'))"
+).message("region must belong to the ARN's partition: cn-* regions with arn:aws-cn, us-gov-* regions with arn:aws-us-gov, all others with arn:aws").field_path(".region"))]
 pub struct ContactChannelActivationSpec {
     /// ARN of the SSM Contacts contact channel that should receive an activation code, for
     /// example arn:aws:ssm-contacts:us-east-1:111122223333:contact-channel/oncall/0c4e1a.
-    #[schemars(length(min = 1, max = 2048), regex(pattern = CHANNEL_ARN_PATTERN))]
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new(
+        "self.matches('^arn:(aws|aws-cn|aws-us-gov):ssm-contacts:[-\\\\w+=/,.@]*:[0-9]+:([\\\\w+=/,.@:-])*$')"
+    ).message("must be the ARN of an SSM Contacts contact channel, such as arn:aws:ssm-contacts:us-east-1:111122223333:contact-channel/oncall/0c4e1a"))]
+    #[x_kube(validation = Rule::new(
+        "!self.startsWith('arn:aws:') || !self.matches('^arn:aws:ssm-contacts:(cn-|us-gov-)')"
+    ).message("an arn:aws ARN cannot name a cn-* or us-gov-* region (those belong to aws-cn and aws-us-gov)"))]
+    #[x_kube(validation = Rule::new(
+        "!self.startsWith('arn:aws-cn:') || self.matches('^arn:aws-cn:ssm-contacts:(cn-[^:]*)?:')"
+    ).message("an arn:aws-cn ARN names a cn-* region (or none)"))]
+    #[x_kube(validation = Rule::new(
+        "!self.startsWith('arn:aws-us-gov:') || self.matches('^arn:aws-us-gov:ssm-contacts:(us-gov-[^:]*)?:')"
+    ).message("an arn:aws-us-gov ARN names a us-gov-* region (or none)"))]
     pub contact_channel_id: String,
 
     /// AWS region to call. Defaults to the region inside contactChannelId, or, where the ARN
@@ -66,6 +85,10 @@ pub struct ContactChannelActivationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
+    /// The channel's id: the last part of spec.contactChannelId (shown by kubectl get).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
+
     /// CodeSent, Ready, Reconciling and Stalled conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -88,7 +111,8 @@ pub struct ContactChannelActivationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_time: Option<Time>,
 
-    /// The last failed call, kept until a later failure replaces it.
+    /// The last failed call of the current generation. Cleared when that generation's code is
+    /// sent and when a new generation starts; every failure also stays in the Events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
 
@@ -146,5 +170,78 @@ impl ContactChannelActivation {
     /// The status, or an empty one for an object the operator has not written yet.
     pub fn status_or_default(&self) -> ContactChannelActivationStatus {
         self.status.clone().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(spec: serde_json::Value) -> Result<(), String> {
+        let object: ContactChannelActivation = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ssmcontacts.oncall.dev/v1alpha1",
+            "kind": "ContactChannelActivation",
+            "metadata": {"name": "x", "namespace": "team"},
+            "spec": spec,
+        }))
+        .map_err(|e| e.to_string())?;
+        kube::core::cel::validate_cel(&object).map_err(|e| e.to_string())
+    }
+
+    const GOOD: &str = "arn:aws:ssm-contacts:us-east-1:111122223333:contact-channel/oncall/0c4e1a";
+
+    #[test]
+    /// Well-formed objects pass every CEL rule of the CRD.
+    fn valid_specs_pass() {
+        for spec in [
+            serde_json::json!({"contactChannelId": GOOD}),
+            serde_json::json!({"contactChannelId": GOOD, "region": "eu-west-1"}),
+            serde_json::json!({"contactChannelId": "arn:aws-cn:ssm-contacts:cn-north-1:111122223333:contact-channel/a/b", "region": "cn-northwest-1"}),
+            serde_json::json!({"contactChannelId": "arn:aws-us-gov:ssm-contacts::111122223333:contact-channel/a/b"}),
+        ] {
+            assert_eq!(check(spec.clone()), Ok(()), "{spec}");
+        }
+    }
+
+    #[test]
+    /// A bad ARN is refused with a sentence that says what is wanted, not a regex.
+    fn bad_arn_reads_as_a_sentence() {
+        let error = check(serde_json::json!({"contactChannelId": "arn:aws:sns:us-east-1:1:topic"}))
+            .unwrap_err();
+        assert!(
+            error.contains("must be the ARN of an SSM Contacts contact channel"),
+            "{error}"
+        );
+        assert!(!error.contains("[0-9]+"), "{error}");
+    }
+
+    #[test]
+    /// Partition and region must agree, in the ARN and in spec.region.
+    fn partition_and_region_agree() {
+        for (spec, words) in [
+            (
+                serde_json::json!({"contactChannelId": "arn:aws:ssm-contacts:cn-north-1:111122223333:contact-channel/a/b"}),
+                "arn:aws ARN cannot name",
+            ),
+            (
+                serde_json::json!({"contactChannelId": "arn:aws-cn:ssm-contacts:us-east-1:111122223333:contact-channel/a/b"}),
+                "arn:aws-cn ARN names a cn-*",
+            ),
+            (
+                serde_json::json!({"contactChannelId": "arn:aws-us-gov:ssm-contacts:eu-west-1:111122223333:contact-channel/a/b"}),
+                "arn:aws-us-gov ARN names",
+            ),
+            (
+                serde_json::json!({"contactChannelId": GOOD, "region": "cn-north-1"}),
+                "region must belong to the ARN's partition",
+            ),
+            (
+                serde_json::json!({"contactChannelId": "arn:aws-us-gov:ssm-contacts::111122223333:contact-channel/a/b", "region": "us-east-1"}),
+                "region must belong",
+            ),
+        ] {
+            let error = check(spec.clone()).expect_err(&spec.to_string());
+            assert!(error.contains(words), "{spec}: {error}");
+        }
     }
 }

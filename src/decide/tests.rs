@@ -882,6 +882,7 @@ fn any_status() -> impl Strategy<Value = Status> {
         .prop_map(
             |(observed, conditions, sent, last_sent, attempts, next, flight)| Status {
                 observed_generation: observed,
+                channel_id: None,
                 conditions,
                 sent_generation: sent,
                 last_sent_time: last_sent.map(Time),
@@ -948,4 +949,47 @@ proptest! {
         let _ = record_outcome(&status, &Err(failure), &settings, now, jitter);
         let _ = record_outcome(&status, &Ok(Sent { request_id: None }), &settings, now, jitter);
     }
+}
+
+#[test]
+/// lastError describes the current generation only: cleared once its code is sent, and when
+/// a new generation starts; the channel's id is recorded for kubectl get.
+fn last_error_clears_when_sent_and_on_a_new_generation() {
+    let (failed, _, _) = attempt(
+        &spec(ARN),
+        &Status::default(),
+        1,
+        t(0),
+        Err(aws_error("ThrottlingException", None)),
+    );
+    assert!(failed.last_error.is_some());
+    assert_eq!(failed.channel_id.as_deref(), Some("abc"));
+    let due = failed.next_attempt_time.clone().unwrap().0;
+    let (sent, _, _) = attempt(&spec(ARN), &failed, 1, due, Ok(Sent { request_id: None }));
+    assert_eq!(sent.last_error, None);
+
+    let mut changed = spec(ARN);
+    changed.resend_token = Some("again".into());
+    let (_, _, intent) = expect_send(run(&changed, &failed, 2, t(5)));
+    assert_eq!(intent.last_error, None);
+}
+
+#[test]
+/// A default region of another partition than the ARN's (which the CRD cannot see) is
+/// InvalidSpec, with no call.
+fn default_region_of_another_partition_is_invalid_spec() {
+    let mut china = settings();
+    china.default_region = Some("cn-north-1".into());
+    let no_region = spec(ARN_NO_REGION);
+    let observed = Observed {
+        generation: 1,
+        spec: &no_region,
+        status: &Status::default(),
+    };
+    let (status, requeue, _) = expect_record(decide(observed, &china, t(0), Local::default(), 0.5));
+    assert_eq!(requeue, None);
+    assert_eq!(
+        reason_of(&status, "Stalled").as_deref(),
+        Some("True/InvalidSpec")
+    );
 }
