@@ -18,9 +18,12 @@ use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
 use crate::aws::SsmContacts;
+use crate::conditions;
 use crate::decide::{self, Decision, Local, Observed, Settings};
 use crate::health::Health;
+use crate::inventory::Inventory;
 use crate::ledger::Ledger;
+use crate::outcome::Reason;
 use crate::pacing::SendPacer;
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
 use crate::send::{self, Planned};
@@ -62,6 +65,7 @@ pub struct Context {
     pub ledger: Ledger,
     pub unreadable: Reported,
     pub health: Arc<Health>,
+    pub inventory: Inventory,
     stop: AtomicBool,
 }
 
@@ -81,6 +85,7 @@ impl Context {
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
+            inventory: Inventory::new(metrics.objects.clone()),
             client,
             aws,
             pacer,
@@ -187,6 +192,15 @@ async fn reconcile_inner(
     let decision = decide::decide(observed, &ctx.settings, Timestamp::now(), local, jitter());
     if !matches!(decision, Decision::Send { .. }) {
         ctx.ledger.release_slot(&uid);
+    }
+    let standing = match &decision {
+        Decision::Idle | Decision::Wait(_) => &status,
+        Decision::Record { status, .. } | Decision::Send { intent: status, .. } => status,
+    };
+    if let Some(reason) = conditions::find(&standing.conditions, conditions::CODE_SENT)
+        .and_then(|c| Reason::parse(&c.reason))
+    {
+        ctx.inventory.set(&uid, reason);
     }
     match decision {
         Decision::Idle => Ok(Action::await_change()),
@@ -338,6 +352,7 @@ impl Context {
                     if let Some(uid) = &meta.uid {
                         self.ledger.forget(uid);
                         self.unreadable.forget(uid);
+                        self.inventory.forget(uid);
                     }
                 }
             }

@@ -27,6 +27,7 @@ pub mod controller;
 pub mod crd;
 pub mod decide;
 pub mod health;
+pub mod inventory;
 pub mod ledger;
 pub mod outcome;
 pub mod pacing;

@@ -76,13 +76,21 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         }
     };
 
+    let called = Instant::now();
     let outcome = ctx.aws.send_activation_code(&region, &channel).await;
+    ctx.metrics
+        .aws_call_duration
+        .get_or_create(&telemetry::OperationLabels {
+            operation: "SendActivationCode".to_owned(),
+        })
+        .observe(called.elapsed().as_secs_f64());
     observe(ctx, &outcome);
     info!(object = %object.name_any(), %namespace, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), "SendActivationCode");
 
     let recorded = record(ctx, &api, after_intent, &flight, &outcome).await;
     let result = match recorded {
         Ok((written, requeue, note)) => {
+            ctx.inventory.set(uid, note.reason);
             telemetry::publish(&ctx.recorder, &written, &note).await;
             Ok(requeue_after(requeue))
         }

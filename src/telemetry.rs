@@ -14,6 +14,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing_subscriber::{EnvFilter, prelude::*};
 
+use crate::inventory::ReasonLabels;
 use crate::outcome::Reason;
 use crate::resource::ContactChannelActivation;
 
@@ -63,6 +64,23 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn aws_call_histogram() -> Histogram {
+    // 10 ms to ~80 s: a healthy call takes tens of milliseconds, a held one the call timeout.
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
 /// The operator's metrics. No per-object labels: cardinality stays flat at 10,000 objects.
 #[derive(Clone)]
 pub struct Metrics {
@@ -76,6 +94,9 @@ pub struct Metrics {
     pub send_rate: Gauge<f64, AtomicU64>,
     pub leader: Gauge,
     pub watch_errors: Counter,
+    pub aws_call_duration: Histograms<OperationLabels>,
+    pub objects: Family<ReasonLabels, Gauge>,
+    pub build_info: Family<BuildLabels, Gauge>,
 }
 
 impl Metrics {
@@ -91,7 +112,16 @@ impl Metrics {
             send_rate: Gauge::default(),
             leader: Gauge::default(),
             watch_errors: Counter::default(),
+            aws_call_duration: Family::new_with_constructor(aws_call_histogram),
+            objects: Family::default(),
+            build_info: Family::default(),
         };
+        metrics
+            .build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
         let r = registry.sub_registry_with_prefix("ssmcontacts");
         r.register(
             "sends",
@@ -142,6 +172,21 @@ impl Metrics {
             "watch_errors",
             "Errors of the watches on ContactChannelActivations (each is retried with backoff)",
             metrics.watch_errors.clone(),
+        );
+        r.register(
+            "aws_call_duration_seconds",
+            "Time of each AWS call, by operation, whatever its outcome",
+            metrics.aws_call_duration.clone(),
+        );
+        r.register(
+            "objects",
+            "ContactChannelActivations by the reason of their CodeSent condition",
+            metrics.objects.clone(),
+        );
+        r.register(
+            "build_info",
+            "Always 1; the operator's version as a label",
+            metrics.build_info.clone(),
         );
         metrics
     }

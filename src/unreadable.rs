@@ -133,6 +133,7 @@ pub async fn report(ctx: &Context, invalid: &InvalidObject) -> Result<(), Status
         telemetry::publish_to(&ctx.recorder, &reference, &note).await;
     }
     ctx.unreadable.insert(key);
+    ctx.inventory.set(uid, Reason::InvalidSpec);
     Ok(())
 }
 
