@@ -17,9 +17,12 @@ use aws_sdk_ssmcontacts::config::timeout::TimeoutConfig;
 use aws_sdk_ssmcontacts::config::{Builder as ConfigBuilder, Region};
 use aws_sdk_ssmcontacts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssmcontacts::operation::RequestId;
+use aws_sdk_ssmcontacts::operation::activate_contact_channel::ActivateContactChannelError;
+use aws_sdk_ssmcontacts::operation::get_contact_channel::GetContactChannelError;
 use aws_sdk_ssmcontacts::operation::send_activation_code::SendActivationCodeError;
 use aws_smithy_runtime_api::http::Response as RawResponse;
 
+use crate::activation::{ChannelState, CheckOutcome};
 use crate::arn::ChannelArn;
 use crate::outcome::{Reason, SendFailure, SendOutcome, Sent, reason_for_code};
 
@@ -113,8 +116,102 @@ impl SsmContacts {
     }
 }
 
+/// What differs between the operations' error types: the members beyond code and message.
+pub trait ErrorDetails {
+    /// RetryAfterSeconds of a ThrottlingException or InternalServerException.
+    fn retry_after(&self) -> Option<Duration>;
+    /// Reason and fields of a ValidationException.
+    fn validation_detail(&self) -> Option<String>;
+}
+
+fn validation_text(
+    reason: Option<&aws_sdk_ssmcontacts::types::ValidationExceptionReason>,
+    fields: &[aws_sdk_ssmcontacts::types::ValidationExceptionField],
+) -> String {
+    let mut text = String::new();
+    if let Some(reason) = reason {
+        text.push_str(&format!(" [reason {}]", reason.as_str()));
+    }
+    let fields: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.message()))
+        .collect();
+    if !fields.is_empty() {
+        text.push_str(&format!(" [fields {}]", fields.join("; ")));
+    }
+    text
+}
+
+macro_rules! error_details {
+    ($($error:ty),*) => {$(
+        impl ErrorDetails for $error {
+            fn retry_after(&self) -> Option<Duration> {
+                match self {
+                    Self::ThrottlingException(e) => seconds(e.retry_after_seconds()),
+                    Self::InternalServerException(e) => seconds(e.retry_after_seconds()),
+                    _ => None,
+                }
+            }
+            fn validation_detail(&self) -> Option<String> {
+                match self {
+                    Self::ValidationException(e) => Some(validation_text(e.reason(), e.fields())),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+error_details!(
+    SendActivationCodeError,
+    GetContactChannelError,
+    ActivateContactChannelError
+);
+
+impl SsmContacts {
+    /// Calls GetContactChannel once: the channel's activation status and type.
+    pub async fn get_contact_channel(&self, region: &str, channel: &ChannelArn) -> CheckOutcome {
+        let result = self
+            .client(region)
+            .get_contact_channel()
+            .contact_channel_id(channel.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(ChannelState {
+                activation_status: output
+                    .activation_status()
+                    .map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
+                channel_type: Some(output.r#type().as_str().to_owned()),
+            }),
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    /// Calls ActivateContactChannel once with `code`. The code goes to AWS and nowhere else:
+    /// errors are classified from AWS's answer, which does not echo it.
+    pub async fn activate_contact_channel(
+        &self,
+        region: &str,
+        channel: &ChannelArn,
+        code: &crate::secret::ActivationCode,
+    ) -> Result<(), SendFailure> {
+        self.client(region)
+            .activate_contact_channel()
+            .contact_channel_id(channel.as_str())
+            .activation_code(code.expose())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
 /// Maps an SDK error onto the contract's table.
-pub fn classify(error: SdkError<SendActivationCodeError, RawResponse>) -> SendFailure {
+pub fn classify<E>(error: SdkError<E, RawResponse>) -> SendFailure
+where
+    E: ProvideErrorMetadata + RequestId + ErrorDetails + StdError + 'static,
+{
     match error {
         SdkError::ServiceError(context) => {
             let raw = context.raw();
@@ -134,27 +231,11 @@ pub fn classify(error: SdkError<SendActivationCodeError, RawResponse>) -> SendFa
                     retry_after: None,
                 };
             };
-            let retry_after = match error {
-                SendActivationCodeError::ThrottlingException(e) => seconds(e.retry_after_seconds()),
-                SendActivationCodeError::InternalServerException(e) => {
-                    seconds(e.retry_after_seconds())
-                }
-                _ => None,
-            };
+            let retry_after = error.retry_after();
             let reason = reason_for_code(code);
             let mut message = error.message().map_or_else(|| body.clone(), str::to_owned);
-            if let SendActivationCodeError::ValidationException(e) = error {
-                let fields: Vec<String> = e
-                    .fields()
-                    .iter()
-                    .map(|f| format!("{}: {}", f.name(), f.message()))
-                    .collect();
-                if let Some(reason) = e.reason() {
-                    message.push_str(&format!(" [reason {}]", reason.as_str()));
-                }
-                if !fields.is_empty() {
-                    message.push_str(&format!(" [fields {}]", fields.join("; ")));
-                }
+            if let Some(detail) = error.validation_detail() {
+                message.push_str(&detail);
             }
             SendFailure {
                 reason,

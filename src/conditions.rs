@@ -10,6 +10,7 @@ pub const CODE_SENT: &str = "CodeSent";
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+pub const ACTIVATED: &str = "Activated";
 
 /// Where one generation stands, as the conditions will tell it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +28,12 @@ impl Summary {
     pub fn code_sent(&self) -> bool {
         self.reason == Reason::Sent
     }
+
+    /// Ready in the default sense (readyWhen CodeSent): the code went out, or none was
+    /// needed because the channel is already activated.
+    pub fn ready(&self) -> bool {
+        matches!(self.reason, Reason::Sent | Reason::AlreadyActivated)
+    }
 }
 
 /// The API server refuses a condition message longer than this (metav1.Condition).
@@ -42,7 +49,7 @@ pub fn conditions(previous: &[Condition], summary: &Summary, now: Timestamp) -> 
     let sent = summary.code_sent();
     let stalled = summary.stalled;
     let reconciling = summary.reconciling && !stalled;
-    let mut wanted = vec![(CODE_SENT, status(sent)), (READY, status(sent))];
+    let mut wanted = vec![(CODE_SENT, status(sent)), (READY, status(summary.ready()))];
     if reconciling {
         wanted.push((RECONCILING, "True"));
     }
@@ -75,6 +82,53 @@ pub fn conditions(previous: &[Condition], summary: &Summary, now: Timestamp) -> 
             .cloned(),
     );
     list
+}
+
+/// Sets the condition `type_`, keeping its lastTransitionTime while its status is unchanged.
+pub fn set(
+    list: &mut Vec<Condition>,
+    type_: &str,
+    on: bool,
+    reason: Reason,
+    message: &str,
+    generation: i64,
+    now: Timestamp,
+) {
+    let status = if on { "True" } else { "False" };
+    let since = find(list, type_)
+        .filter(|c| c.status == status)
+        .map_or(Time(now), |c| c.last_transition_time.clone());
+    let condition = Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.as_str().to_owned(),
+        message: truncate_bytes(message, MAX_MESSAGE_BYTES),
+        observed_generation: Some(generation),
+        last_transition_time: since,
+    };
+    match list.iter_mut().find(|c| c.type_ == type_) {
+        Some(existing) => *existing = condition,
+        None => list.push(condition),
+    }
+}
+
+/// For `readyWhen: Activated`: Ready mirrors the Activated condition, and is False with the
+/// CodeSent reason while there is none yet.
+pub fn ready_when_activated(list: &mut Vec<Condition>, generation: i64, now: Timestamp) {
+    let (on, reason, message) = match find(list, ACTIVATED).or_else(|| find(list, CODE_SENT)) {
+        Some(c) if c.type_ == ACTIVATED => (
+            c.status == "True",
+            Reason::parse(&c.reason).unwrap_or(Reason::AwaitingCode),
+            c.message.clone(),
+        ),
+        Some(c) => (
+            false,
+            Reason::parse(&c.reason).unwrap_or(Reason::Pending),
+            c.message.clone(),
+        ),
+        None => (false, Reason::Pending, String::new()),
+    };
+    set(list, READY, on, reason, &message, generation, now);
 }
 
 /// The longest prefix of `text` within `max` bytes, cut at a character boundary.

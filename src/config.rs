@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser};
 
+use crate::activation::CheckPolicy;
 use crate::backoff::BackoffPolicy;
+use crate::controller::ActivationSettings;
 use crate::decide::UnknownOutcomePolicy;
 use crate::pacing::RateSettings;
 use crate::telemetry::LogFormat;
@@ -24,7 +26,39 @@ pub struct Args {
     #[command(flatten)]
     pub pacing: PacingArgs,
     #[command(flatten)]
+    pub activation: ActivationArgs,
+    #[command(flatten)]
     pub ops: OpsArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ActivationArgs {
+    /// GetContactChannel and ActivateContactChannel calls per second, a budget apart from
+    /// sends.
+    #[arg(long, env = "SSMC_ACTIVATION_CHECK_RATE", default_value_t = 2.0)]
+    pub activation_check_rate: f64,
+    /// Wait before the first activation check after a code was sent; it doubles per check.
+    #[arg(long, env = "SSMC_ACTIVATION_CHECK_FIRST", default_value = "30s", value_parser = parse_duration)]
+    pub activation_check_first: Duration,
+    /// Longest wait between two activation checks.
+    #[arg(long, env = "SSMC_ACTIVATION_CHECK_MAX", default_value = "1h", value_parser = parse_duration)]
+    pub activation_check_max: Duration,
+}
+
+impl ActivationArgs {
+    pub fn settings(&self) -> ActivationSettings {
+        ActivationSettings {
+            rate: RateSettings {
+                max_rate: self.activation_check_rate,
+                min_rate: self.activation_check_rate,
+                burst: self.activation_check_rate.max(1.0),
+            },
+            checks: CheckPolicy {
+                first: self.activation_check_first,
+                max: self.activation_check_max,
+            },
+        }
+    }
 }
 
 #[derive(Debug, ClapArgs)]
@@ -231,6 +265,23 @@ impl Args {
             if max > MAX_BACKOFF {
                 problems.push(format!("{max_flag} must be at most 24h, got {max:?}"));
             }
+        }
+
+        let activation = &self.activation;
+        if !rate_ok(activation.activation_check_rate) {
+            problems.push(format!(
+                "--activation-check-rate must be a number above 0 and at most {MAX_RATE}, got {}",
+                activation.activation_check_rate
+            ));
+        }
+        if activation.activation_check_first < Duration::from_secs(1)
+            || activation.activation_check_max < activation.activation_check_first
+            || activation.activation_check_max > MAX_BACKOFF
+        {
+            problems.push(format!(
+                "--activation-check-first must be at least 1s and --activation-check-max between it and 24h, got {:?} and {:?}",
+                activation.activation_check_first, activation.activation_check_max
+            ));
         }
 
         let call = self.aws.call_timeout;

@@ -7,24 +7,29 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, stream::SelectAll};
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use rand::Rng;
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
+use crate::activation::CheckPolicy;
 use crate::aws::SsmContacts;
 use crate::conditions;
 use crate::decide::{self, Decision, Local, Observed, Settings};
+use crate::follow;
 use crate::health::Health;
 use crate::inventory::Inventory;
 use crate::ledger::Ledger;
 use crate::outcome::Reason;
-use crate::pacing::SendPacer;
+use crate::pacing::{RateSettings, SendPacer};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
 use crate::send::{self, Planned};
 use crate::status::{self, StatusError};
@@ -66,6 +71,9 @@ pub struct Context {
     pub unreadable: Reported,
     pub health: Arc<Health>,
     pub inventory: Inventory,
+    /// Activation checks and code entries: their own budget, so they never starve sends.
+    pub check_pacer: SendPacer,
+    pub checks: CheckPolicy,
     stop: AtomicBool,
 }
 
@@ -78,6 +86,7 @@ impl Context {
         metrics: Metrics,
         api_timeout: Duration,
         health: Arc<Health>,
+        activation: ActivationSettings,
     ) -> Self {
         let reporter = Reporter {
             controller: "ssm-contacts-operator".into(),
@@ -95,6 +104,8 @@ impl Context {
             ledger: Ledger::default(),
             unreadable: Reported::default(),
             health,
+            check_pacer: SendPacer::new(activation.rate),
+            checks: activation.checks,
             stop: AtomicBool::new(false),
         }
     }
@@ -122,6 +133,13 @@ impl Context {
         });
         result
     }
+}
+
+/// How activation is followed: the check budget and the spacing of checks.
+#[derive(Clone, Copy, Debug)]
+pub struct ActivationSettings {
+    pub rate: RateSettings,
+    pub checks: CheckPolicy,
 }
 
 pub fn jitter() -> f64 {
@@ -203,6 +221,9 @@ async fn reconcile_inner(
         ctx.inventory.set(&uid, reason);
     }
     match decision {
+        Decision::Idle if status.sent_generation == Some(generation) && !object.spec.suspend => {
+            follow::follow(ctx, object, &status, generation).await
+        }
         Decision::Idle => Ok(Action::await_change()),
         Decision::Wait(delay) => Ok(Action::requeue(delay.min(MAX_REQUEUE))),
         Decision::Record {
@@ -227,6 +248,7 @@ async fn reconcile_inner(
             channel,
             region,
             intent,
+            check_first,
         } => {
             send::send(
                 ctx,
@@ -236,6 +258,7 @@ async fn reconcile_inner(
                     channel,
                     region,
                     intent,
+                    check_first,
                 },
             )
             .await
@@ -274,16 +297,24 @@ pub async fn run(
     concurrency: u16,
     shutdown: watch::Receiver<bool>,
 ) {
-    let apis: Vec<Api<DeserializeGuard<ContactChannelActivation>>> = match scope {
-        Scope::Cluster => vec![Api::all(ctx.client.clone())],
+    let apis: Vec<(
+        Api<DeserializeGuard<ContactChannelActivation>>,
+        Api<PartialObjectMeta<Secret>>,
+    )> = match scope {
+        Scope::Cluster => vec![(Api::all(ctx.client.clone()), Api::all(ctx.client.clone()))],
         Scope::Namespaces(namespaces) => namespaces
             .iter()
-            .map(|ns| Api::namespaced(ctx.client.clone(), ns))
+            .map(|ns| {
+                (
+                    Api::namespaced(ctx.client.clone(), ns),
+                    Api::namespaced(ctx.client.clone(), ns),
+                )
+            })
             .collect(),
     };
     let mut streams = SelectAll::new();
     let mut stores = Vec::new();
-    for api in apis {
+    for (api, secrets) in apis {
         let (store, writer) = reflector::store();
         let watch_ctx = ctx.clone();
         let objects = watcher(api, watcher::Config::default().any_semantic())
@@ -299,7 +330,20 @@ pub async fn run(
             .inspect(move |event| watch_ctx.observe_watch(event))
             .applied_objects();
         stores.push(store.clone());
+        // Only labelled Secrets, and only their metadata: a new code wakes its objects at
+        // once, while the code itself is read (GET) only when it is about to be entered and
+        // never sits in a cache. An unlabelled Secret is still read at the next check.
+        let code_secrets = watcher(
+            secrets,
+            watcher::Config::default().labels(CODE_SECRET_LABEL),
+        )
+        .default_backoff()
+        .touched_objects();
+        let referencing = store.clone();
         let controller = Controller::for_stream(objects, store)
+            .watches_stream(code_secrets, move |secret: PartialObjectMeta<Secret>| {
+                objects_using(&referencing, &secret)
+            })
             .with_config(ControllerConfig::default().concurrency(concurrency))
             .graceful_shutdown_on(stopped(shutdown.clone()));
         streams.push(controller.run(reconcile, error_policy, ctx.clone()).boxed());
@@ -364,6 +408,33 @@ impl Context {
             }
         }
     }
+}
+
+/// The label that makes the operator notice a code Secret's changes at once.
+pub const CODE_SECRET_LABEL: &str = "ssmcontacts.oncall.dev/activation-code";
+
+/// The objects in the Secret's namespace whose spec.activationCodeSecretRef names it.
+fn objects_using(
+    store: &reflector::Store<DeserializeGuard<ContactChannelActivation>>,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<ObjectRef<DeserializeGuard<ContactChannelActivation>>> {
+    let (Some(name), Some(namespace)) = (&secret.metadata.name, &secret.metadata.namespace) else {
+        return Vec::new();
+    };
+    store
+        .state()
+        .iter()
+        .filter_map(|guard| guard.0.as_ref().ok())
+        .filter(|object| {
+            object.namespace().as_ref() == Some(namespace)
+                && object
+                    .spec
+                    .activation_code_secret_ref
+                    .as_ref()
+                    .is_some_and(|r| &r.name == name)
+        })
+        .map(|object| ObjectRef::new(&object.name_any()).within(namespace))
+        .collect()
 }
 
 /// A `Send + Sync` future (as kube-runtime's graceful shutdown wants) that resolves once

@@ -17,7 +17,7 @@ use crate::conditions::{self, Summary};
 use crate::outcome::{Reason, Retry, SendFailure, SendOutcome};
 use crate::resource::{
     ContactChannelActivationSpec as Spec, ContactChannelActivationStatus as Status, LastError,
-    SendInFlight,
+    ReadyWhen, SendInFlight,
 };
 use crate::telemetry::{EventType, Note};
 
@@ -89,10 +89,13 @@ pub enum Decision {
         note: Option<Note>,
     },
     /// Write `intent` (which holds `sendInFlight`), and only if that write succeeds, call AWS.
+    /// With `check_first`, ask GetContactChannel before the intent: an ACTIVATED channel
+    /// gets no code.
     Send {
         channel: ChannelArn,
         region: String,
         intent: Status,
+        check_first: bool,
     },
 }
 
@@ -116,8 +119,9 @@ pub fn decide(
     let mut flight = status.send_in_flight.as_ref();
     if let Some(current) = flight {
         if let Some(memory) = local.unrecorded.filter(|m| m.flight.same_call(current)) {
-            let (status, requeue, note) =
+            let (mut status, requeue, note) =
                 record_outcome(status, &memory.outcome, settings, now, jitter);
+            finish(&mut status, spec, now);
             return Decision::Record {
                 status,
                 requeue,
@@ -141,6 +145,7 @@ pub fn decide(
     if status.sent_generation == Some(generation) {
         let mut sent = sent_status(status, generation);
         sent.channel_id = channel_id;
+        finish(&mut sent, spec, now);
         return record_if_changed(status, sent, None);
     }
 
@@ -168,12 +173,22 @@ pub fn decide(
             false,
         );
         fresh.conditions = conditions::conditions(&status.conditions, &summary, now);
+        finish(&mut fresh, spec, now);
         return record_if_changed(status, fresh, None);
     }
 
     let channel = match ChannelArn::parse(&spec.contact_channel_id) {
         Ok(channel) => channel,
-        Err(error) => return refuse(status, fresh, Reason::InvalidSpec, error.to_string(), now),
+        Err(error) => {
+            return refuse(
+                status,
+                spec,
+                fresh,
+                Reason::InvalidSpec,
+                error.to_string(),
+                now,
+            );
+        }
     };
     let Some(region) = resolve_region(
         spec.region.as_deref(),
@@ -183,14 +198,14 @@ pub fn decide(
         let message = format!(
             "no AWS region: spec.region is unset, {channel} has no region part, and the operator has no default region (--default-region or AWS_REGION)"
         );
-        return refuse(status, fresh, Reason::RegionUnknown, message, now);
+        return refuse(status, spec, fresh, Reason::RegionUnknown, message, now);
     };
     if !region_in_partition(channel.partition(), &region) {
         let message = format!(
             "region {region} is not in the partition of {channel} ({}); set spec.region to a region of that partition",
             channel.partition()
         );
-        return refuse(status, fresh, Reason::InvalidSpec, message, now);
+        return refuse(status, spec, fresh, Reason::InvalidSpec, message, now);
     }
 
     if let Some(flight) = flight.filter(|f| f.generation == generation) {
@@ -208,7 +223,9 @@ pub fn decide(
                 flight.started_time.0
             ),
         );
-        let (status, requeue, note) = record_outcome(status, &Err(failure), settings, now, jitter);
+        let (mut status, requeue, note) =
+            record_outcome(status, &Err(failure), settings, now, jitter);
+        finish(&mut status, spec, now);
         return Decision::Record {
             status,
             requeue,
@@ -216,10 +233,10 @@ pub fn decide(
         };
     }
 
+    if current && flight.is_none() && is_terminal(status, generation) {
+        return Decision::Idle;
+    }
     if current && flight.is_none() && status.attempts > 0 {
-        if is_terminal(status, generation) {
-            return Decision::Idle;
-        }
         // A retry time further out than any backoff could have set is not ours (a restored
         // or hand-edited status): retry now rather than wait for it.
         if let Some(next) = &status.next_attempt_time
@@ -235,7 +252,7 @@ pub fn decide(
             "status.attempts is {}, the largest count there is; change the spec (for example spec.resendToken) to start a new generation",
             fresh.attempts
         );
-        return refuse(status, fresh, Reason::InvalidStatus, message, now);
+        return refuse(status, spec, fresh, Reason::InvalidStatus, message, now);
     };
     fresh.attempts = attempt;
     fresh.next_attempt_time = None;
@@ -262,10 +279,23 @@ pub fn decide(
     };
     let summary = summary(generation, reason, message, true, false);
     fresh.conditions = conditions::conditions(&status.conditions, &summary, now);
+    finish(&mut fresh, spec, now);
     Decision::Send {
         channel,
         region,
         intent: fresh,
+        check_first: spec.skip_if_activated && attempt == 1,
+    }
+}
+
+/// Applies `spec.readyWhen` to the conditions: with `Activated`, Ready mirrors the Activated
+/// condition. Every status this module hands out has been through here, so comparing a
+/// written status with a fresh decision never sees a difference that is not there.
+pub fn finish(status: &mut Status, spec: &Spec, now: Timestamp) {
+    if spec.ready_when == ReadyWhen::Activated
+        && let Some(generation) = status.observed_generation
+    {
+        conditions::ready_when_activated(&mut status.conditions, generation, now);
     }
 }
 
@@ -280,7 +310,7 @@ fn is_terminal(status: &Status, generation: i64) -> bool {
         return false;
     };
     match reason {
-        Reason::ValidationFailed => true,
+        Reason::ValidationFailed | Reason::AlreadyActivated => true,
         Reason::OutcomeUnknown => status.next_attempt_time.is_none(),
         _ => false,
     }
@@ -312,6 +342,9 @@ pub fn record_outcome(
             next.last_error = None;
             let mut next = sent_status(&next, generation);
             next.next_attempt_time = None;
+            // A new code restarts the activation checks; the person needs a moment.
+            next.activation_checks = 0;
+            next.last_activation_check_time = None;
             let request = sent
                 .request_id
                 .as_deref()
@@ -320,6 +353,17 @@ pub fn record_outcome(
             let message = format!("activation code sent (attempt {attempt}{request})");
             let summary = summary(generation, Reason::Sent, message.clone(), false, false);
             next.conditions = conditions::conditions(&status.conditions, &summary, now);
+            if next.activation_status.as_deref() != Some(crate::activation::ACTIVATED) {
+                conditions::set(
+                    &mut next.conditions,
+                    conditions::ACTIVATED,
+                    false,
+                    Reason::AwaitingCode,
+                    "the code was sent; waiting for a person to enter it (in the AWS console, or in the Secret named by spec.activationCodeSecretRef)",
+                    generation,
+                    now,
+                );
+            }
             return (
                 next,
                 None,
@@ -432,6 +476,7 @@ fn sent_status(status: &Status, generation: i64) -> Status {
 /// A spec the operator cannot act on: recorded, Stalled, no call, no retry.
 fn refuse(
     previous: &Status,
+    spec: &Spec,
     mut fresh: Status,
     reason: Reason,
     message: String,
@@ -442,6 +487,7 @@ fn refuse(
     fresh.next_attempt_time = None;
     let summary = summary(generation, reason, message.clone(), false, true);
     fresh.conditions = conditions::conditions(&previous.conditions, &summary, now);
+    finish(&mut fresh, spec, now);
     let already_reported = conditions::find(&previous.conditions, conditions::CODE_SENT)
         .is_some_and(|c| c.reason == reason.as_str());
     let note = (!already_reported).then_some(Note {

@@ -17,6 +17,7 @@
 //! - [`telemetry`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
 #![forbid(unsafe_code)]
 
+pub mod activation;
 pub mod admin;
 pub mod arn;
 pub mod aws;
@@ -26,12 +27,14 @@ pub mod config;
 pub mod controller;
 pub mod crd;
 pub mod decide;
+pub mod follow;
 pub mod health;
 pub mod inventory;
 pub mod ledger;
 pub mod outcome;
 pub mod pacing;
 pub mod resource;
+pub mod secret;
 pub mod send;
 pub mod status;
 pub mod telemetry;

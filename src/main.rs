@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         metrics.clone(),
         args.ops.api_timeout,
         health.clone(),
+        args.activation.settings(),
     ));
     let scope = if args.watch.namespaces.is_empty() {
         Scope::Cluster

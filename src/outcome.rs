@@ -26,6 +26,11 @@ pub enum Reason {
     RegionUnknown,
     InvalidSpec,
     InvalidStatus,
+    AlreadyActivated,
+    Activated,
+    AwaitingCode,
+    CodeRejected,
+    CodeSecretInvalid,
 }
 
 /// How soon, if ever, a failed attempt is tried again.
@@ -59,6 +64,11 @@ impl Reason {
             Self::RegionUnknown => "RegionUnknown",
             Self::InvalidSpec => "InvalidSpec",
             Self::InvalidStatus => "InvalidStatus",
+            Self::AlreadyActivated => "AlreadyActivated",
+            Self::Activated => "Activated",
+            Self::AwaitingCode => "AwaitingCode",
+            Self::CodeRejected => "CodeRejected",
+            Self::CodeSecretInvalid => "CodeSecretInvalid",
         }
     }
 
@@ -84,6 +94,11 @@ impl Reason {
             | Self::RegionUnknown
             | Self::InvalidSpec
             | Self::InvalidStatus
+            | Self::AlreadyActivated
+            | Self::Activated
+            | Self::AwaitingCode
+            | Self::CodeRejected
+            | Self::CodeSecretInvalid
             | Self::Pending
             | Self::Sent
             | Self::Suspended => Retry::Never,
@@ -106,7 +121,7 @@ impl Reason {
     }
 }
 
-pub const ALL_REASONS: [Reason; 17] = [
+pub const ALL_REASONS: [Reason; 22] = [
     Reason::Pending,
     Reason::Sent,
     Reason::Suspended,
@@ -124,6 +139,11 @@ pub const ALL_REASONS: [Reason; 17] = [
     Reason::RegionUnknown,
     Reason::InvalidSpec,
     Reason::InvalidStatus,
+    Reason::AlreadyActivated,
+    Reason::Activated,
+    Reason::AwaitingCode,
+    Reason::CodeRejected,
+    Reason::CodeSecretInvalid,
 ];
 
 /// A failed attempt, classified, with everything AWS told us about it.

@@ -146,6 +146,11 @@ impl SendPacer {
         f(&mut bucket)
     }
 
+    /// Takes a token now, or says how long until one is there.
+    pub fn try_take(&self) -> Result<(), Duration> {
+        self.with_bucket(|b| b.try_take(Instant::now()))
+    }
+
     /// Books a send slot; see [`AdaptiveBucket::reserve`].
     pub fn reserve(&self) -> Duration {
         self.with_bucket(|b| b.reserve(Instant::now()))

@@ -75,6 +75,64 @@ pub struct ContactChannelActivationSpec {
     /// While true, no call to AWS is made for this object; the status says so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+
+    /// What the Ready condition waits for: CodeSent (default), or Activated, for pipelines
+    /// that must wait until a person has entered the code.
+    #[serde(default, skip_serializing_if = "ReadyWhen::is_default")]
+    pub ready_when: ReadyWhen,
+
+    /// Before the first call of a generation, ask AWS whether the channel is already
+    /// activated; if it is, send no code (reason AlreadyActivated, Ready). Default true, so a
+    /// cluster rebuilt from Git does not text every on-call phone again.
+    #[serde(default = "enabled", skip_serializing_if = "is_enabled")]
+    pub skip_if_activated: bool,
+
+    /// A Secret in this namespace holding the code the person received; the operator enters
+    /// it (ActivateContactChannel) once per distinct content of the Secret and never copies
+    /// it anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_code_secret_ref: Option<CodeSecretRef>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+fn is_enabled(value: &bool) -> bool {
+    *value
+}
+
+/// What the Ready condition waits for.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ReadyWhen {
+    /// Ready once this generation's code was sent (or the channel was already activated).
+    #[default]
+    CodeSent,
+    /// Ready once AWS reports the channel ACTIVATED.
+    Activated,
+}
+
+impl ReadyWhen {
+    fn is_default(&self) -> bool {
+        *self == Self::CodeSent
+    }
+}
+
+/// A key of a Secret in the object's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeSecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret's data; default "code".
+    #[serde(default = "default_code_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_code_key() -> String {
+    "code".to_owned()
 }
 
 /// What the operator observed and did for this object.
@@ -116,10 +174,37 @@ pub struct ContactChannelActivationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
 
+    /// The channel's ActivationStatus as AWS last reported it: ACTIVATED or NOT_ACTIVATED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_status: Option<String>,
+
+    /// The channel's type as AWS reports it: SMS, VOICE or EMAIL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_type: Option<String>,
+
+    /// When GetContactChannel was last asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activation_check_time: Option<Time>,
+
+    /// Activation checks since the last code was sent; they are spaced further apart as
+    /// this grows.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(extend("format" = "int32"))]
+    pub activation_checks: u32,
+
+    /// Which content of the code Secret was last entered ("<uid>/<resourceVersion>"; never
+    /// the code), so each new content is tried once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_secret_tried: Option<String>,
+
     /// A call that was started but whose outcome is not yet recorded. Written before the call
     /// so that a crash between the call and its record is detected instead of repeated blindly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_in_flight: Option<SendInFlight>,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// The last failed call to AWS.

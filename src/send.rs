@@ -12,6 +12,7 @@ use kube::runtime::controller::Action;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::activation;
 use crate::arn::ChannelArn;
 use crate::controller::{Context, ReconcileError, jitter, requeue_after};
 use crate::decide::{self, Remembered};
@@ -31,6 +32,8 @@ pub struct Planned<'a> {
     pub channel: ChannelArn,
     pub region: String,
     pub intent: ContactChannelActivationStatus,
+    /// Ask GetContactChannel first (spec.skipIfActivated, first call of the generation).
+    pub check_first: bool,
 }
 
 pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, ReconcileError> {
@@ -40,6 +43,7 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         channel,
         region,
         mut intent,
+        check_first,
     } = planned;
     if let Err(wait) = ctx
         .ledger
@@ -57,13 +61,19 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     if ctx.stopping() {
         return Ok(Action::await_change());
     }
+    let namespace = object.namespace().unwrap_or_default();
+    let api: Api<ContactChannelActivation> = Api::namespaced(ctx.client.clone(), &namespace);
+    // The read comes before the intent, so it cannot make a second code: at worst a channel
+    // activated a moment later still gets this generation's one code.
+    if check_first && skip_activated(ctx, &api, object, uid, &region, &channel, &mut intent).await?
+    {
+        return Ok(Action::await_change());
+    }
     let Some(flight) = intent.send_in_flight.as_mut() else {
         return Ok(Action::await_change());
     };
     flight.started_time = Time(Timestamp::now());
     let flight = flight.clone();
-    let namespace = object.namespace().unwrap_or_default();
-    let api: Api<ContactChannelActivation> = Api::namespaced(ctx.client.clone(), &namespace);
 
     ctx.ledger.start(uid, &flight);
     // Only a successful intent write licenses the call: a conflict here means the object
@@ -78,12 +88,7 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
 
     let called = Instant::now();
     let outcome = ctx.aws.send_activation_code(&region, &channel).await;
-    ctx.metrics
-        .aws_call_duration
-        .get_or_create(&telemetry::OperationLabels {
-            operation: "SendActivationCode".to_owned(),
-        })
-        .observe(called.elapsed().as_secs_f64());
+    observe_call(ctx, "SendActivationCode", called);
     observe(ctx, &outcome);
     info!(object = %object.name_any(), %namespace, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), "SendActivationCode");
 
@@ -110,6 +115,70 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     };
     ctx.ledger.finish(uid);
     result
+}
+
+/// Reads the channel before its first code: ACTIVATED records AlreadyActivated and returns
+/// true (no code); otherwise notes what AWS said in the intent, or, when the read fails,
+/// says so in an Event and lets the send go on.
+async fn skip_activated(
+    ctx: &Context,
+    api: &Api<ContactChannelActivation>,
+    object: &ContactChannelActivation,
+    uid: &str,
+    region: &str,
+    channel: &ChannelArn,
+    intent: &mut ContactChannelActivationStatus,
+) -> Result<bool, ReconcileError> {
+    let called = Instant::now();
+    let answer = ctx.aws.get_contact_channel(region, channel).await;
+    observe_call(ctx, "GetContactChannel", called);
+    let now = Timestamp::now();
+    match answer {
+        Ok(state) if state.activation_status == activation::ACTIVATED => {
+            let mut before = intent.clone();
+            before.attempts = before.attempts.saturating_sub(1);
+            let generation = object.metadata.generation.unwrap_or_default();
+            let mut status = activation::already_activated(&before, generation, &state, now);
+            decide::finish(&mut status, &object.spec, now);
+            let written = ctx.write_status(api, object, status).await?;
+            ctx.inventory.set(uid, Reason::AlreadyActivated);
+            let note = telemetry::Note {
+                type_: telemetry::EventType::Normal,
+                reason: Reason::AlreadyActivated,
+                message: "AWS reports the channel already ACTIVATED: no code sent".to_owned(),
+            };
+            telemetry::publish(&ctx.recorder, &written, &note).await;
+            Ok(true)
+        }
+        Ok(state) => {
+            intent.activation_status = Some(state.activation_status);
+            intent.channel_type = state.channel_type.or(intent.channel_type.take());
+            intent.last_activation_check_time = Some(Time(now));
+            Ok(false)
+        }
+        Err(failure) => {
+            let note = telemetry::Note {
+                type_: telemetry::EventType::Warning,
+                reason: failure.reason,
+                message: format!(
+                    "GetContactChannel failed ({}: {}); sending the code as usual",
+                    failure.code, failure.message
+                ),
+            };
+            telemetry::publish(&ctx.recorder, object, &note).await;
+            Ok(false)
+        }
+    }
+}
+
+/// Counts one AWS call's duration under its operation.
+pub fn observe_call(ctx: &Context, operation: &str, started: Instant) {
+    ctx.metrics
+        .aws_call_duration
+        .get_or_create(&telemetry::OperationLabels {
+            operation: operation.to_owned(),
+        })
+        .observe(started.elapsed().as_secs_f64());
 }
 
 fn gauge(count: usize) -> i64 {
@@ -156,8 +225,10 @@ pub async fn record(
         {
             return Err(StatusError::Superseded);
         }
-        let (next, requeue, note) =
-            decide::record_outcome(&status, outcome, &ctx.settings, Timestamp::now(), jitter());
+        let now = Timestamp::now();
+        let (mut next, requeue, note) =
+            decide::record_outcome(&status, outcome, &ctx.settings, now, jitter());
+        decide::finish(&mut next, &current.spec, now);
         match ctx.write_status(api, &current, next).await {
             Ok(written) => return Ok((written, requeue, note)),
             Err(StatusError::Conflict) => {

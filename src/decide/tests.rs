@@ -80,6 +80,7 @@ fn expect_send(decision: Decision) -> (ChannelArn, String, Status) {
             channel,
             region,
             intent,
+            ..
         } => (channel, region, intent),
         other => panic!("expected a send, got {other:?}"),
     }
@@ -890,6 +891,7 @@ fn any_status() -> impl Strategy<Value = Status> {
                 next_attempt_time: next.map(Time),
                 last_error: None,
                 send_in_flight: flight,
+                ..Status::default()
             },
         )
 }

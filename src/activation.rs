@@ -1,0 +1,346 @@
+//! Following a channel to activation, as pure decisions: once a generation's code went out,
+//! when to ask AWS whether the person has entered it (GetContactChannel, spaced further
+//! apart each time, stopping at ACTIVATED), when to enter a code from the referenced Secret
+//! (ActivateContactChannel, once per distinct Secret content), and the status each answer
+//! leaves. The code itself never passes through here: only the Secret's version does.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::conditions;
+use crate::outcome::{Reason, SendFailure};
+use crate::resource::ContactChannelActivationStatus as Status;
+use crate::telemetry::{EventType, Note};
+
+pub const ACTIVATED: &str = "ACTIVATED";
+
+/// How activation checks are spaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckPolicy {
+    /// Wait before the first check after a send, doubling per check...
+    pub first: Duration,
+    /// ...up to this.
+    pub max: Duration,
+}
+
+impl Default for CheckPolicy {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_secs(30),
+            max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl CheckPolicy {
+    /// The wait before check number `checks + 1`.
+    pub fn interval(&self, checks: u32) -> Duration {
+        self.first
+            .saturating_mul(1u32 << checks.min(20))
+            .min(self.max)
+    }
+}
+
+/// What the referenced Secret holds, as far as a decision needs to know. A valid code is
+/// known by the Secret's version only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeSecret {
+    NotReferenced,
+    /// Missing Secret or key, or a value that is not 6 to 10 digits; says which.
+    Invalid(String),
+    /// A well-formed code; `version` is "<uid>/<resourceVersion>".
+    Ready {
+        version: String,
+    },
+}
+
+/// What to do about activation for a generation whose code was sent.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Activated, or nothing to do until something changes.
+    Idle,
+    Wait(Duration),
+    /// Ask GetContactChannel.
+    Check,
+    /// Enter the code of the Secret at this version.
+    Enter {
+        version: String,
+    },
+    /// Write this status (and publish the note).
+    Record {
+        status: Status,
+        note: Note,
+    },
+}
+
+/// Decides the activation step for a status whose current generation is sent.
+pub fn next_step(
+    status: &Status,
+    generation: i64,
+    secret: &CodeSecret,
+    policy: &CheckPolicy,
+    now: Timestamp,
+) -> Step {
+    if status.activation_status.as_deref() == Some(ACTIVATED) {
+        return Step::Idle;
+    }
+    match secret {
+        CodeSecret::Ready { version } if status.code_secret_tried.as_deref() != Some(version) => {
+            return Step::Enter {
+                version: version.clone(),
+            };
+        }
+        CodeSecret::Invalid(why) => {
+            let already =
+                conditions::find(&status.conditions, conditions::ACTIVATED).is_some_and(|c| {
+                    c.reason == Reason::CodeSecretInvalid.as_str() && c.message == *why
+                });
+            if !already {
+                let mut next = status.clone();
+                conditions::set(
+                    &mut next.conditions,
+                    conditions::ACTIVATED,
+                    false,
+                    Reason::CodeSecretInvalid,
+                    why,
+                    generation,
+                    now,
+                );
+                return Step::Record {
+                    status: next,
+                    note: Note {
+                        type_: EventType::Warning,
+                        reason: Reason::CodeSecretInvalid,
+                        message: why.clone(),
+                    },
+                };
+            }
+        }
+        _ => {}
+    }
+    let since = status
+        .last_activation_check_time
+        .as_ref()
+        .or(status.last_sent_time.as_ref())
+        .map_or(now, |t| t.0)
+        // A time ahead of this clock (skew, a hand-edited status) must not postpone forever.
+        .min(now);
+    let due = since
+        .checked_add(policy.interval(status.activation_checks))
+        .unwrap_or(Timestamp::MAX);
+    match Duration::try_from(due.duration_since(now)) {
+        Ok(wait) if !wait.is_zero() => Step::Wait(wait.min(policy.max)),
+        _ => Step::Check,
+    }
+}
+
+/// What GetContactChannel said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelState {
+    pub activation_status: String,
+    pub channel_type: Option<String>,
+}
+
+pub type CheckOutcome = Result<ChannelState, SendFailure>;
+
+/// The status after an activation check, and the note to publish, if any.
+pub fn record_check(
+    status: &Status,
+    generation: i64,
+    outcome: &CheckOutcome,
+    now: Timestamp,
+) -> (Status, Option<Note>) {
+    let mut next = status.clone();
+    next.last_activation_check_time = Some(Time(now));
+    next.activation_checks = next.activation_checks.saturating_add(1);
+    match outcome {
+        Ok(state) => {
+            next.activation_status = Some(state.activation_status.clone());
+            if state.channel_type.is_some() {
+                next.channel_type = state.channel_type.clone();
+            }
+            if state.activation_status == ACTIVATED {
+                let message = "AWS reports the channel ACTIVATED";
+                conditions::set(
+                    &mut next.conditions,
+                    conditions::ACTIVATED,
+                    true,
+                    Reason::Activated,
+                    message,
+                    generation,
+                    now,
+                );
+                let note = Note {
+                    type_: EventType::Normal,
+                    reason: Reason::Activated,
+                    message: message.to_owned(),
+                };
+                return (next, Some(note));
+            }
+            // Keep a more specific reason (a rejected or invalid code) until it changes.
+            let keep =
+                conditions::find(&status.conditions, conditions::ACTIVATED).is_some_and(|c| {
+                    c.reason == Reason::CodeRejected.as_str()
+                        || c.reason == Reason::CodeSecretInvalid.as_str()
+                });
+            if !keep {
+                conditions::set(
+                    &mut next.conditions,
+                    conditions::ACTIVATED,
+                    false,
+                    Reason::AwaitingCode,
+                    "the code was sent; waiting for a person to enter it (in the AWS console, or in the Secret named by spec.activationCodeSecretRef)",
+                    generation,
+                    now,
+                );
+            }
+            (next, None)
+        }
+        Err(failure) => {
+            let message = format!(
+                "GetContactChannel failed: {}: {}",
+                failure.code, failure.message
+            );
+            conditions::set(
+                &mut next.conditions,
+                conditions::ACTIVATED,
+                false,
+                failure.reason,
+                &message,
+                generation,
+                now,
+            );
+            (
+                next,
+                Some(Note {
+                    type_: EventType::Warning,
+                    reason: failure.reason,
+                    message,
+                }),
+            )
+        }
+    }
+}
+
+/// The status after entering the code of the Secret at `version`.
+pub fn record_entry(
+    status: &Status,
+    generation: i64,
+    version: &str,
+    outcome: &Result<(), SendFailure>,
+    now: Timestamp,
+) -> (Status, Note) {
+    let mut next = status.clone();
+    match outcome {
+        Ok(()) => {
+            next.code_secret_tried = Some(version.to_owned());
+            next.activation_status = Some(ACTIVATED.to_owned());
+            let message = "the code from the Secret was accepted; the channel is ACTIVATED";
+            conditions::set(
+                &mut next.conditions,
+                conditions::ACTIVATED,
+                true,
+                Reason::Activated,
+                message,
+                generation,
+                now,
+            );
+            (
+                next,
+                Note {
+                    type_: EventType::Normal,
+                    reason: Reason::Activated,
+                    message: message.to_owned(),
+                },
+            )
+        }
+        Err(failure) => {
+            // A refused code is tried again only when the Secret changes; any other failure
+            // (throttling, 5xx, a lost answer) is retried with the check backoff.
+            let rejected = failure.reason == Reason::ValidationFailed;
+            let reason = if rejected {
+                Reason::CodeRejected
+            } else {
+                failure.reason
+            };
+            if rejected {
+                next.code_secret_tried = Some(version.to_owned());
+            }
+            next.last_activation_check_time = Some(Time(now));
+            next.activation_checks = next.activation_checks.saturating_add(1);
+            let message = if rejected {
+                format!(
+                    "AWS refused the code in the Secret ({}); put the latest code the channel received into the Secret",
+                    failure.message
+                )
+            } else {
+                format!(
+                    "ActivateContactChannel failed: {}: {}",
+                    failure.code, failure.message
+                )
+            };
+            conditions::set(
+                &mut next.conditions,
+                conditions::ACTIVATED,
+                false,
+                reason,
+                &message,
+                generation,
+                now,
+            );
+            (
+                next,
+                Note {
+                    type_: EventType::Warning,
+                    reason,
+                    message,
+                },
+            )
+        }
+    }
+}
+
+/// The status of a generation that needs no code: AWS already reports the channel ACTIVATED.
+pub fn already_activated(
+    before: &Status,
+    generation: i64,
+    state: &ChannelState,
+    now: Timestamp,
+) -> Status {
+    let mut next = before.clone();
+    next.observed_generation = Some(generation);
+    next.send_in_flight = None;
+    next.next_attempt_time = None;
+    next.activation_status = Some(state.activation_status.clone());
+    next.channel_type = state.channel_type.clone().or(next.channel_type);
+    next.last_activation_check_time = Some(Time(now));
+    let message = "AWS reports the channel already ACTIVATED: no code sent (spec.skipIfActivated)";
+    let summary = conditions::Summary {
+        generation,
+        reason: Reason::AlreadyActivated,
+        message: message.to_owned(),
+        reconciling: false,
+        stalled: false,
+    };
+    next.conditions = conditions::conditions(&before.conditions, &summary, now);
+    conditions::set(
+        &mut next.conditions,
+        conditions::ACTIVATED,
+        true,
+        Reason::Activated,
+        message,
+        generation,
+        now,
+    );
+    next
+}
+
+/// Whether `code` is an activation code as SSM Contacts takes it: 6 to 10 digits.
+pub fn well_formed(code: &str) -> bool {
+    (6..=10).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests;

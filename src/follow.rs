@@ -1,0 +1,102 @@
+//! The I/O half of following a channel to activation: read the code Secret when one is
+//! referenced, take a slot of the check budget (its own, so checks never starve sends), call
+//! GetContactChannel or ActivateContactChannel, write what [`crate::activation`] decided.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use tokio::time::Instant;
+
+use crate::activation::{self, CodeSecret, Step};
+use crate::arn::{ChannelArn, resolve_region};
+use crate::controller::{Context, ReconcileError};
+use crate::decide;
+use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus as Status};
+use crate::secret;
+use crate::send::observe_call;
+use crate::telemetry::{self, Note};
+
+/// Follows the activation of an object whose current generation's code was sent.
+pub async fn follow(
+    ctx: &Context,
+    object: &ContactChannelActivation,
+    status: &Status,
+    generation: i64,
+) -> Result<Action, ReconcileError> {
+    let spec = &object.spec;
+    let Ok(channel) = ChannelArn::parse(&spec.contact_channel_id) else {
+        return Ok(Action::await_change());
+    };
+    let Some(region) = resolve_region(
+        spec.region.as_deref(),
+        &channel,
+        ctx.settings.default_region.as_deref(),
+    ) else {
+        return Ok(Action::await_change());
+    };
+    let namespace = object.namespace().unwrap_or_default();
+    let (secret, code) = match &spec.activation_code_secret_ref {
+        None => (CodeSecret::NotReferenced, None),
+        Some(reference) => {
+            secret::read(&ctx.client, &namespace, reference, ctx.api_timeout).await?
+        }
+    };
+    let api: Api<ContactChannelActivation> = Api::namespaced(ctx.client.clone(), &namespace);
+    let now = Timestamp::now();
+    let (next, note) = match activation::next_step(status, generation, &secret, &ctx.checks, now) {
+        Step::Idle => return Ok(Action::await_change()),
+        Step::Wait(wait) => return Ok(Action::requeue(wait)),
+        Step::Record { status, note } => (status, Some(note)),
+        Step::Check => {
+            if let Err(wait) = ctx.check_pacer.try_take() {
+                return Ok(Action::requeue(wait));
+            }
+            let called = Instant::now();
+            let answer = ctx.aws.get_contact_channel(&region, &channel).await;
+            observe_call(ctx, "GetContactChannel", called);
+            activation::record_check(status, generation, &answer, Timestamp::now())
+        }
+        Step::Enter { version } => {
+            let Some(code) = code else {
+                return Ok(Action::await_change());
+            };
+            if let Err(wait) = ctx.check_pacer.try_take() {
+                return Ok(Action::requeue(wait));
+            }
+            let called = Instant::now();
+            let answer = ctx
+                .aws
+                .activate_contact_channel(&region, &channel, &code)
+                .await;
+            observe_call(ctx, "ActivateContactChannel", called);
+            let (next, note) =
+                activation::record_entry(status, generation, &version, &answer, Timestamp::now());
+            (next, Some(note))
+        }
+    };
+    write(ctx, &api, object, next, note).await
+}
+
+async fn write(
+    ctx: &Context,
+    api: &Api<ContactChannelActivation>,
+    object: &ContactChannelActivation,
+    mut next: Status,
+    note: Option<Note>,
+) -> Result<Action, ReconcileError> {
+    decide::finish(&mut next, &object.spec, Timestamp::now());
+    let done = next.activation_status.as_deref() == Some(activation::ACTIVATED);
+    let wait = ctx.checks.interval(next.activation_checks);
+    let written = ctx.write_status(api, object, next).await?;
+    if let Some(note) = note {
+        telemetry::publish(&ctx.recorder, &written, &note).await;
+    }
+    Ok(if done {
+        Action::await_change()
+    } else {
+        Action::requeue(wait.min(Duration::from_secs(24 * 3600)))
+    })
+}
