@@ -29,6 +29,7 @@ pub mod decide;
 pub mod health;
 pub mod inventory;
 pub mod ledger;
+pub mod lenient;
 pub mod outcome;
 pub mod pacing;
 pub mod resource;
