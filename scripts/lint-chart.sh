@@ -3,13 +3,21 @@
 # ci/nondefault-values.yaml, and checks what the renders contain: the RBAC shape (ClusterRole
 # when watching the cluster, one Role per watched namespace otherwise, the same least
 # privilege rules either way), the Pod Security "restricted" fields of the Deployment, the
-# operator's environment, and that the values schema refuses bad values. No cluster needed:
-# objects are queried with `kubectl annotate --local -o jsonpath`, which never calls a server.
+# operator's environment, the image reference (tag or digest), probes, extra volumes and
+# topology spread, the NetworkPolicy rules, the ClusterRoles aggregated into view/edit/admin,
+# the `helm test` hook (its RBAC, its Pod Security fields, what it checks), Chart.yaml
+# (kubeVersion, home, sources, Artifact Hub annotations against the CRD), that every value is
+# in values.schema.json and that the schema refuses bad values, and that the chart's README is
+# what helm-docs renders (scripts/chart-docs.sh --check). Every check looks at a render with
+# the values that must change its outcome. No cluster needed: objects are queried with
+# `kubectl annotate --local -o jsonpath`, which never calls a server.
 # Exits non-zero on any failure.
+#
+# SSMC_LINT_CHART=DIR lints a copy of the chart instead (to see a check fail on a broken copy).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-chart="$root/charts/ssm-contacts-operator"
+chart=${SSMC_LINT_CHART:-$root/charts/ssm-contacts-operator}
 nondefault="$chart/ci/nondefault-values.yaml"
 bin=$(bash "$root/tools/testenv/build.sh" | tail -n 1)
 helm="$bin/helm"
@@ -25,8 +33,18 @@ fail() { echo "FAIL $*" >&2; failures=$((failures + 1)); }
 expect() {
   if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi
 }
+# restricted_volumes DESCRIPTION FILE PATH: the volumes at PATH use only the types the Pod
+# Security "restricted" profile allows.
+restricted_volumes() {
+  local bad
+  bad=$(gquery "$2" "{{range $3}}{{range \$k, \$v := .}}{{\$k}} {{end}}{{end}}" | tr ' ' '\n' |
+    grep -vxE 'name|configMap|csi|downwardAPI|emptyDir|ephemeral|persistentVolumeClaim|projected|secret|' || true)
+  expect "$1: only volume types the restricted profile allows" "$bad" ""
+}
 # query FILE JSONPATH: the JSONPATH of every object in FILE, one line per object.
 query() { "$kubectl" annotate --local -f "$1" lint=1 -o "jsonpath=$2{\"\\n\"}"; }
+# gquery FILE GO-TEMPLATE: the same with a Go template (for map keys, which jsonpath cannot list).
+gquery() { "$kubectl" annotate --local -f "$1" lint=1 -o "go-template=$2{{\"\\n\"}}"; }
 render() { "$helm" template ssm-contacts-operator "$chart" --namespace ssm-contacts-operator "$@"; }
 # show TEMPLATE [ARGS]: one template rendered alone.
 show() { local template=$1; shift; render --show-only "templates/$template" "$@"; }
@@ -36,8 +54,9 @@ if "$helm" lint --strict "$chart" >"$tmp/lint.log" 2>&1; then pass "lint (defaul
 if "$helm" lint --strict "$chart" -f "$nondefault" >"$tmp/lint.log" 2>&1; then pass "lint (ci/nondefault-values.yaml)"; else cat "$tmp/lint.log"; fail "lint (ci/nondefault-values.yaml)"; fi
 
 echo "== render"
-render >"$tmp/default.yaml" || { fail "helm template (default values)"; exit 1; }
-render -f "$nondefault" >"$tmp/nondefault.yaml" || { fail "helm template (nondefault)"; exit 1; }
+# --skip-tests: the objects of an install; the test hook has a section of its own below.
+render --skip-tests >"$tmp/default.yaml" || { fail "helm template (default values)"; exit 1; }
+render --skip-tests -f "$nondefault" >"$tmp/nondefault.yaml" || { fail "helm template (nondefault)"; exit 1; }
 render --include-crds >"$tmp/crds.yaml" || fail "helm template --include-crds"
 pass "helm template with both value files"
 
@@ -45,15 +64,18 @@ kinds() { query "$1" '{.kind} {.metadata.namespace} {.metadata.name}' | sort; }
 kinds "$tmp/default.yaml" >"$tmp/default.kinds"
 kinds "$tmp/nondefault.yaml" >"$tmp/nondefault.kinds"
 expect "default render: objects" "$(cut -d' ' -f1 "$tmp/default.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRoleBinding Deployment Role RoleBinding Service ServiceAccount "
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment Role RoleBinding Service ServiceAccount "
 expect "nondefault render: objects" "$(cut -d' ' -f1 "$tmp/nondefault.kinds" | sort | tr '\n' ' ')" \
-  "Deployment NetworkPolicy PodDisruptionBudget Role Role Role RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor "
+  "ClusterRole ClusterRole Deployment NetworkPolicy PodDisruptionBudget Role Role Role RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor "
 expect "--include-crds adds the CRD" "$(grep -c '^kind: CustomResourceDefinition$' "$tmp/crds.yaml")" 1
+if grep -q 'helm.sh/hook' "$tmp/default.yaml" "$tmp/nondefault.yaml"; then fail "--skip-tests leaves no hook"; else pass "--skip-tests leaves no hook"; fi
+bash "$root/scripts/render-deploy.sh" "$tmp/deploy-manifest.yaml"
+expect "deploy/ render (scripts/render-deploy.sh): no helm test hook" "$(grep -c 'helm.sh/hook' "$tmp/deploy-manifest.yaml" || true)" 0
 
 echo "== RBAC"
 # {.rules} prints the rules as compact JSON (keys sorted), and nothing for a binding.
 rules='{.rules}'
-want_rules='[{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["get","list","watch"]},{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations/status"],"verbs":["update","patch"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]}]'
+want_rules='[{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["get","list","watch"]},{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations/status"],"verbs":["update"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]}]'
 want_lease='[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]},{"apiGroups":["coordination.k8s.io"],"resourceNames":["ssm-contacts-operator"],"resources":["leases"],"verbs":["get","patch"]}]'
 show rbac.yaml >"$tmp/rbac-default.yaml"
 expect "ClusterRole grants exactly the operator's calls" \
@@ -98,14 +120,40 @@ for values in default nondefault; do
 {$container.securityContext.capabilities.drop} \
 {$container.securityContext.capabilities.add}\
 {$container.securityContext.privileged}\
-{$pod.hostNetwork}{$pod.hostPID}{$pod.hostIPC}{$pod.volumes}{$container.ports[*].hostPort}")
+{$pod.hostNetwork}{$pod.hostPID}{$pod.hostIPC}{$container.ports[*].hostPort}")
   expect "$values: runAsNonRoot, UID 65532, RuntimeDefault seccomp, no escalation, read-only root, drop ALL, nothing host" \
     "$got" 'true 65532 RuntimeDefault false true ["ALL"] '
+  restricted_volumes "$values" "$tmp/deploy-$values.yaml" '.spec.template.spec.volumes'
   got=$(query "$tmp/deploy-$values.yaml" "\
 {$container.livenessProbe.httpGet.path} {$container.readinessProbe.httpGet.path} \
 {$container.ports[0].containerPort} {$pod.terminationGracePeriodSeconds}")
   expect "$values: /livez and /readyz on 8080, 70 s grace (above the 55 s drain)" "$got" "/livez /readyz 8080 70"
 done
+probes() { query "$1" '{range .spec.template.spec.containers[0].livenessProbe}{.initialDelaySeconds} {.periodSeconds} {.timeoutSeconds} {.failureThreshold}{end} / {range .spec.template.spec.containers[0].readinessProbe}{.initialDelaySeconds} {.periodSeconds} {.timeoutSeconds} {.failureThreshold}{end}'; }
+expect "default: probe timings (liveness / readiness: delay period timeout failures)" "$(probes "$tmp/deploy-default.yaml")" "0 10 2 3 / 0 5 2 3"
+expect "nondefault: probe timings follow livenessProbe.* and readinessProbe.*" "$(probes "$tmp/deploy-nondefault.yaml")" "5 20 3 6 / 2 10 4 2"
+
+echo "== Deployment: image, extra volumes, topology spread"
+image_of() { query "$1" '{.spec.template.spec.containers[0].image}'; }
+app_version=$("$helm" show chart "$chart" | sed -nE "s/^appVersion: ['\"]?([^'\"]*)['\"]?\$/\\1/p")
+expect "default: image tag is the appVersion" "$(image_of "$tmp/deploy-default.yaml")" "ghcr.io/oncall-dev/ssm-contacts-operator:$app_version"
+expect "image.tag replaces the appVersion" "$(show deployment.yaml --set image.tag=9.9.9 | image_of -)" "ghcr.io/oncall-dev/ssm-contacts-operator:9.9.9"
+expect "nondefault: image.digest wins over image.tag (repository@digest)" "$(image_of "$tmp/deploy-nondefault.yaml")" \
+  "registry.example.com/platform/ssm-contacts-operator@sha256:4f5a2b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809102"
+mounts='{range .spec.template.spec.containers[0].volumeMounts[*]}{.name}:{.mountPath}:{.subPath}:{.readOnly} {end}'
+volumes='{range .spec.template.spec.volumes[*]}{.name}:{.configMap.name} {end}'
+expect "default: no volumes, no mounts" "$(query "$tmp/deploy-default.yaml" "$volumes$mounts")" ""
+expect "nondefault: extraVolumes (the CA bundle ConfigMap)" "$(query "$tmp/deploy-nondefault.yaml" "$volumes")" "corporate-ca:corporate-ca-bundle "
+expect "nondefault: extraVolumeMounts (one file next to the image's roots in /etc/ssl/certs)" \
+  "$(query "$tmp/deploy-nondefault.yaml" "$mounts")" "corporate-ca:/etc/ssl/certs/corporate-ca.crt:ca.crt:true "
+spread='{range .spec.template.spec.topologySpreadConstraints[*]}{.topologyKey}:{.whenUnsatisfiable}:{.maxSkew}:{.labelSelector.matchLabels} {end}'
+selector=$(query "$tmp/deploy-nondefault.yaml" '{.spec.selector.matchLabels}')
+expect "default: no topologySpreadConstraints" "$(query "$tmp/deploy-default.yaml" "$spread")" ""
+expect "nondefault: a constraint without labelSelector gets the pods' selector labels" \
+  "$(query "$tmp/deploy-nondefault.yaml" "$spread")" "topology.kubernetes.io/zone:ScheduleAnyway:1:$selector "
+expect "a constraint's own labelSelector is kept" \
+  "$(show deployment.yaml --set 'topologySpreadConstraints[0].maxSkew=2,topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname,topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule,topologySpreadConstraints[0].labelSelector.matchLabels.team=a' | query - "$spread")" \
+  'kubernetes.io/hostname:DoNotSchedule:2:{"team":"a"} '
 
 echo "== Deployment: operator environment"
 env_of() { query "$1" '{range .spec.template.spec.containers[0].env[*]}{.name}={.value}{.valueFrom.fieldRef.fieldPath} {end}'; }
@@ -140,6 +188,239 @@ expect "nondefault: IRSA annotation" \
 expect "metrics Service port" \
   "$(show service.yaml | query - '{.spec.ports[0].name}:{.spec.ports[0].port}->{.spec.ports[0].targetPort}')" "metrics:8080->admin"
 
+echo "== NetworkPolicy"
+# egress rules, one line each: ports -> peers
+egress='{range .spec.egress[*]}{range .ports[*]}{.port}/{.protocol},{end} -> {range .to[*]}{.ipBlock.cidr}{.namespaceSelector.matchLabels}{.podSelector.matchLabels},{end}{"\n"}{end}'
+show networkpolicy.yaml --set networkPolicy.enabled=true >"$tmp/np-default.yaml"
+expect "networkPolicy.enabled: egress is DNS, API server, HTTPS, Pod Identity agent (no IMDS)" "$(query "$tmp/np-default.yaml" "$egress")" \
+"53/UDP,53/TCP, -> 
+443/TCP,6443/TCP, -> 
+443/TCP, -> 
+80/TCP, -> 169.254.170.23/32,fd00:ec2::23/128,"
+expect "networkPolicy: Ingress and Egress, the operator pods only" \
+  "$(query "$tmp/np-default.yaml" '{.spec.policyTypes} {.spec.podSelector.matchLabels}')" \
+  "[\"Ingress\",\"Egress\"] $(query "$tmp/deploy-default.yaml" '{.spec.selector.matchLabels}')"
+expect "networkPolicy: ingress to the admin port only, from anywhere by default" \
+  "$(query "$tmp/np-default.yaml" '{range .spec.ingress[*]}{.ports[*].port}/{.ports[*].protocol} from [{.from}]{end}')" "8080/TCP from []"
+expect "networkPolicy.podIdentityAgent.enabled=false drops the agent rule" \
+  "$(show networkpolicy.yaml --set networkPolicy.enabled=true --set networkPolicy.podIdentityAgent.enabled=false | query - "$egress" | grep -c 169.254 || true)" 0
+expect "networkPolicy.imds.enabled=true adds IMDS, 80/TCP" \
+  "$(show networkpolicy.yaml --set networkPolicy.enabled=true --set networkPolicy.imds.enabled=true | query - "$egress" | grep 169.254.169.254)" \
+  "80/TCP, -> 169.254.169.254/32,fd00:ec2::254/128,"
+show networkpolicy.yaml -f "$nondefault" >"$tmp/np-nondefault.yaml"
+expect "nondefault: DNS to kube-dns, API server 443 to its CIDR, AWS to its CIDR, agent, IMDS, extraEgress" "$(query "$tmp/np-nondefault.yaml" "$egress")" \
+'53/UDP,53/TCP, -> {"kubernetes.io/metadata.name":"kube-system"}{"k8s-app":"kube-dns"},
+443/TCP, -> 10.0.0.0/16,
+443/TCP, -> 10.1.0.0/16,
+80/TCP, -> 169.254.170.23/32,fd00:ec2::23/128,
+80/TCP, -> 169.254.169.254/32,fd00:ec2::254/128,
+4566/TCP, -> {"kubernetes.io/metadata.name":"ssm-contacts-emulator"},'
+test_selector='{"app.kubernetes.io/instance":"ssm-contacts-operator","app.kubernetes.io/name":"ssm-contacts-operator-test"}'
+expect "nondefault: metricsFrom, plus the helm test Pod" \
+  "$(query "$tmp/np-nondefault.yaml" '{range .spec.ingress[0].from[*]}{.namespaceSelector.matchLabels}{.podSelector.matchLabels} {end}')" \
+  "{\"kubernetes.io/metadata.name\":\"monitoring\"} $test_selector "
+expect "test.enabled=false: metricsFrom without the test Pod" \
+  "$(show networkpolicy.yaml -f "$nondefault" --set test.enabled=false | query - '{range .spec.ingress[0].from[*]}{.namespaceSelector.matchLabels}{.podSelector.matchLabels} {end}')" \
+  "{\"kubernetes.io/metadata.name\":\"monitoring\"} "
+
+echo "== ClusterRoles aggregated into view / edit / admin"
+aggregated='{.metadata.name} view={.metadata.labels.rbac\.authorization\.k8s\.io/aggregate-to-view} edit={.metadata.labels.rbac\.authorization\.k8s\.io/aggregate-to-edit} admin={.metadata.labels.rbac\.authorization\.k8s\.io/aggregate-to-admin} '
+show aggregate-roles.yaml >"$tmp/aggregate.yaml"
+expect "view role: aggregated into view (and edit, admin); get/list/watch, and get on status" \
+  "$(query "$tmp/aggregate.yaml" "$aggregated$rules" | grep -- '-view ')" \
+  'ssm-contacts-operator-view view=true edit=true admin=true [{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["get","list","watch"]},{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations/status"],"verbs":["get"]}]'
+expect "edit role: aggregated into edit and admin only; create/update/patch/delete/deletecollection, no status" \
+  "$(query "$tmp/aggregate.yaml" "$aggregated$rules" | grep -- '-edit ')" \
+  'ssm-contacts-operator-edit view= edit=true admin=true [{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["create","update","patch","delete","deletecollection"]}]'
+# No role aggregated into edit or admin may write status (tenants must not forge it).
+status_writers=$(gquery "$tmp/aggregate.yaml" '{{range .rules}}{{range .resources}}{{.}} {{end}}: {{range .verbs}}{{.}} {{end}}{{"\n"}}{{end}}' | grep 'contactchannelactivations/status' | grep -vx 'contactchannelactivations/status : get ' || true)
+expect "no aggregated role writes the status subresource" "$status_writers" ""
+expect "rbac.aggregateClusterRoles=false: no aggregated role" \
+  "$(render --skip-tests --set rbac.aggregateClusterRoles=false | grep -c 'aggregate-to-' || true)" 0
+expect "watchNamespaces: aggregated role names carry the release namespace (one release name, several namespaces)" \
+  "$(show aggregate-roles.yaml -f "$nondefault" --namespace team-a | query - '{.metadata.name}' | tr '\n' ' ')" \
+  "ssm-contacts-operator-team-a-view ssm-contacts-operator-team-a-edit "
+
+echo "== helm test hook"
+crd_name=$(query "$chart/crds/contactchannelactivations.yaml" '{.metadata.name}')
+render --show-only templates/tests/rbac.yaml --show-only templates/tests/test-operator.yaml >"$tmp/tests-default.yaml"
+render --show-only templates/tests/rbac.yaml --show-only templates/tests/test-operator.yaml -f "$nondefault" >"$tmp/tests-nondefault.yaml"
+expect "test objects, each a helm.sh/hook=test" \
+  "$(query "$tmp/tests-default.yaml" '{.kind}:{.metadata.annotations.helm\.sh/hook}' | sort | tr '\n' ' ')" \
+  "ClusterRole:test ClusterRoleBinding:test Pod:test ServiceAccount:test "
+expect "test hooks: deleted on success and before the next run, kept after a failure" \
+  "$(query "$tmp/tests-default.yaml" '{.metadata.annotations.helm\.sh/hook-delete-policy}' | sort -u)" "before-hook-creation,hook-succeeded"
+expect "test RBAC: exactly get on the one CRD, by name ($crd_name)" \
+  "$(query "$tmp/tests-default.yaml" "{.kind}:$rules" | grep '^ClusterRole:')" \
+  "ClusterRole:[{\"apiGroups\":[\"apiextensions.k8s.io\"],\"resourceNames\":[\"$crd_name\"],\"resources\":[\"customresourcedefinitions\"],\"verbs\":[\"get\"]}]"
+expect "test RBAC: the binding gives that ClusterRole to the test ServiceAccount, which the Pod runs as" \
+  "$(query "$tmp/tests-default.yaml" '{.kind}:{.metadata.name}:{.roleRef.name}:{.subjects[0].kind}:{.subjects[0].namespace}:{.subjects[0].name}:{.spec.serviceAccountName}' | sort | tr '\n' ' ')" \
+  "ClusterRole:ssm-contacts-operator-test::::: ClusterRoleBinding:ssm-contacts-operator-test:ssm-contacts-operator-test:ServiceAccount:ssm-contacts-operator:ssm-contacts-operator-test: Pod:ssm-contacts-operator-test:::::ssm-contacts-operator-test ServiceAccount:ssm-contacts-operator-test::::: "
+expect "watchNamespaces: the test's ClusterRole name carries the release namespace" \
+  "$(query "$tmp/tests-nondefault.yaml" '{.kind}:{.metadata.name}' | grep '^ClusterRole:')" "ClusterRole:ssm-contacts-operator-ssm-contacts-operator-test"
+show tests/test-operator.yaml >"$tmp/test-pod-default.yaml"
+show tests/test-operator.yaml -f "$nondefault" >"$tmp/test-pod-nondefault.yaml"
+for values in default nondefault; do
+  pod='.spec'
+  container='.spec.containers[0]'
+  got=$(query "$tmp/test-pod-$values.yaml" "\
+{$pod.securityContext.runAsNonRoot} \
+{$pod.securityContext.seccompProfile.type} \
+{$container.securityContext.allowPrivilegeEscalation} \
+{$container.securityContext.readOnlyRootFilesystem} \
+{$container.securityContext.capabilities.drop} \
+{$container.securityContext.capabilities.add}\
+{$container.securityContext.privileged}\
+{$pod.hostNetwork}{$pod.hostPID}{$pod.hostIPC}{$container.ports[*].hostPort} \
+{$pod.restartPolicy}")
+  expect "$values: test Pod is restricted (non-root, RuntimeDefault, no escalation, read-only root, drop ALL, nothing host), restartPolicy Never" \
+    "$got" 'true RuntimeDefault false true ["ALL"]  Never'
+  restricted_volumes "$values: test Pod" "$tmp/test-pod-$values.yaml" '.spec.volumes'
+done
+expect "test Pod: default image, a pinned curl tag" "$(query "$tmp/test-pod-default.yaml" '{.spec.containers[0].image}')" "docker.io/curlimages/curl:8.16.0"
+expect "nondefault: test.image.digest wins over its tag" "$(query "$tmp/test-pod-nondefault.yaml" '{.spec.containers[0].image}')" \
+  "registry.example.com/mirror/curl@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+service=$(show service.yaml | query - '{.metadata.name}.{.metadata.namespace}.svc:{.spec.ports[0].port}')
+expect "test Pod: GETs /readyz through the metrics Service, and checks the CRD by name" \
+  "$(query "$tmp/test-pod-default.yaml" '{range .spec.containers[0].env[*]}{.name}={.value} {end}')" "READYZ_URL=http://$service/readyz CRD_NAME=$crd_name "
+expect "test Pod: READYZ_URL follows service.port" \
+  "$(show tests/test-operator.yaml --set service.port=9090 | query - '{.spec.containers[0].env[0].value}')" \
+  "http://ssm-contacts-operator-metrics.ssm-contacts-operator.svc:9090/readyz"
+query "$tmp/test-pod-default.yaml" '{.spec.containers[0].command[2]}' >"$tmp/test-script.sh"
+if sh -n "$tmp/test-script.sh" && grep -q '"type":"Established","status":"True"' "$tmp/test-script.sh" \
+  && grep -q 'curl .*"$READYZ_URL"\|"$READYZ_URL"$' "$tmp/test-script.sh"; then
+  pass "test script: valid sh, GETs \$READYZ_URL, requires the Established condition"
+else
+  fail "test script: valid sh, GETs \$READYZ_URL, requires the Established condition"
+fi
+# The test Pod must never be selected by the operator's Deployment, Service, PDB or
+# NetworkPolicy, which all use the Deployment's selector labels.
+test_labels=" $(gquery "$tmp/test-pod-default.yaml" '{{range $k, $v := .metadata.labels}}{{$k}}={{$v}} {{end}}')"
+selected=yes
+for pair in $(gquery "$tmp/deploy-default.yaml" '{{range $k, $v := .spec.selector.matchLabels}}{{$k}}={{$v}} {{end}}'); do
+  [[ "$test_labels" == *" $pair "* ]] || selected=no
+done
+expect "test Pod labels do not match the operator's selector" "$selected" no
+expect "test.enabled=false: no test objects" "$(render --set test.enabled=false | grep -c 'helm.sh/hook' || true)" 0
+
+echo "== Chart.yaml"
+"$helm" show chart "$chart" >"$tmp/Chart.yaml"
+kube_version=$(sed -nE "s/^kubeVersion: ['\"]?([^'\"]*)['\"]?\$/\\1/p" "$tmp/Chart.yaml")
+if [[ "$kube_version" =~ ^\>=1\.([0-9]+)\.0-0$ ]]; then
+  pass "kubeVersion is a lower bound admitting pre-release builds ($kube_version)"
+  min_minor=${BASH_REMATCH[1]}
+  if render --kube-version "v1.$min_minor.5-eks-3025e55" >/dev/null 2>&1; then pass "renders for v1.$min_minor.5-eks-3025e55"; else fail "renders for v1.$min_minor.5-eks-3025e55"; fi
+  if render --kube-version "v1.$((min_minor - 1)).9" >/dev/null 2>"$tmp/kube.log"; then fail "refuses Kubernetes v1.$((min_minor - 1)).9"; else pass "refuses Kubernetes v1.$((min_minor - 1)).9"; fi
+  # The Kubernetes versions the tests build (tools/testenv/build.sh --list: "1.Y v1.Y.Z" lines)
+  # must all be admitted, and the oldest of them is the chart's minimum: the chart claims
+  # neither less nor more than what is tested. A build.sh with a single pin (kube_version=)
+  # only has its version checked.
+  matrix=$(bash "$root/tools/testenv/build.sh" --list 2>/dev/null | grep -xE '1\.[0-9]+ v1\.[0-9]+\.[0-9]+' || true)
+  if [[ -z $matrix ]]; then
+    matrix=$(sed -nE 's/^kube_version=v1\.([0-9]+)(\.[0-9]+)$/1.\1 v1.\1\2/p' "$root/tools/testenv/build.sh")
+    single=yes
+  else
+    single=no
+  fi
+  if [[ -z $matrix ]]; then
+    fail "find the Kubernetes versions tools/testenv/build.sh builds"
+  else
+    while read -r _ version; do
+      if render --kube-version "$version" >/dev/null 2>&1; then pass "renders for the tested Kubernetes $version"; else fail "renders for the tested Kubernetes $version"; fi
+    done <<<"$matrix"
+    if [[ $single == no ]]; then
+      expect "kubeVersion's minimum is the oldest Kubernetes the tests build" "1.$min_minor" "$(head -n 1 <<<"$matrix" | cut -d' ' -f1)"
+    fi
+  fi
+else
+  fail "kubeVersion is '>=1.N.0-0': got '$kube_version'"
+fi
+home=$(sed -nE "s/^home: ['\"]?([^'\"]*)['\"]?\$/\\1/p" "$tmp/Chart.yaml")
+owner=$(show deployment.yaml | image_of - | sed -nE 's#^ghcr\.io/([^/]+)/.*#\1#p')
+expect "home is the project's GitHub URL (owner as in the default image, $owner)" "$home" "https://github.com/$owner/ssm-contacts-operator"
+expect "sources lists the project URL" "$(sed -n '/^sources:/,/^[a-z]/p' "$tmp/Chart.yaml" | grep -c -- "- $home\$")" 1
+# Artifact Hub annotations are YAML inside strings: let helm itself parse them, in a scratch
+# copy of the chart with one more template that prints what lint needs as a ConfigMap.
+scratch="$tmp/scratch/ssm-contacts-operator"
+mkdir -p "$tmp/scratch"
+cp -R "$chart" "$scratch"
+rm -rf "$scratch/templates"/*
+mkdir -p "$scratch/lint"
+cp "$chart/values.schema.json" "$scratch/lint/schema.json"
+cat >"$scratch/templates/lint.yaml" <<'TEMPLATE'
+{{- define "lint.walk" -}}
+{{- /* values keys that values.schema.json does not declare, and declared objects left open */ -}}
+{{- $schema := .schema }}
+{{- if and (kindIs "map" .value) (hasKey $schema "properties") }}
+{{- if ne (toString (dig "additionalProperties" "unset" $schema)) "false" }}open:{{ .path }} {{ end }}
+{{- range $key, $child := .value }}
+{{- if hasKey $schema.properties $key }}
+{{- include "lint.walk" (dict "value" $child "schema" (index $schema.properties $key) "path" (printf "%s.%s" $.path $key)) }}
+{{- else }}undeclared:{{ $.path }}.{{ $key }} {{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $a := .Chart.Annotations }}
+{{- $links := list }}
+{{- range index $a "artifacthub.io/links" | default "[]" | fromYamlArray }}
+{{- $links = append $links (printf "%s=%s" .name .url) }}
+{{- end }}
+{{- $crds := list }}
+{{- range index $a "artifacthub.io/crds" | default "[]" | fromYamlArray }}
+{{- $crds = append $crds (printf "%s/%s/%s/%s/%s" .kind .version .name (ternary "displayName" "" (ne (.displayName | default "") "")) (ternary "description" "" (ne (.description | default "") ""))) }}
+{{- end }}
+{{- $examples := list }}
+{{- range index $a "artifacthub.io/crdsExamples" | default "[]" | fromYamlArray }}
+{{- $examples = append $examples (printf "%s/%s/%s:%s:%s" .apiVersion .kind .metadata.name (keys .spec | sortAlpha | join ",") .spec.contactChannelId) }}
+{{- end }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: lint
+data:
+  license: {{ index $a "artifacthub.io/license" | default "" | quote }}
+  operator: {{ index $a "artifacthub.io/operator" | default "" | quote }}
+  prerelease: {{ index $a "artifacthub.io/prerelease" | default "" | quote }}
+  containsSecurityUpdates: {{ index $a "artifacthub.io/containsSecurityUpdates" | default "" | quote }}
+  links: {{ join " " $links | quote }}
+  crds: {{ join " " $crds | quote }}
+  examples: {{ join " " $examples | quote }}
+  schema: {{ include "lint.walk" (dict "value" .Values "schema" (.Files.Get "lint/schema.json" | fromJson) "path" "") | quote }}
+TEMPLATE
+"$helm" template lint "$scratch" --show-only templates/lint.yaml >"$tmp/lint-cm.yaml" || fail "parse the Artifact Hub annotations"
+data() { query "$tmp/lint-cm.yaml" "{.data.$1}"; }
+crd_kind=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.names.kind}')
+crd_group=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.group}')
+crd_versions=$(query "$chart/crds/contactchannelactivations.yaml" '{range .spec.versions[?(@.served==true)]}{.name} {end}')
+license=$(sed -nE 's/^license = "([^"]+)"$/\1/p' "$root/Cargo.toml")
+expect "artifacthub.io/license is the project's license (Cargo.toml: $license)" "$(data license)" "$license"
+expect "artifacthub.io/operator" "$(data operator)" "true"
+if [[ $crd_versions =~ (alpha|beta) ]]; then want_prerelease=true; else want_prerelease=false; fi
+expect "artifacthub.io/prerelease follows the CRD's served versions ($crd_versions)" "$(data prerelease)" "$want_prerelease"
+if [[ $(data containsSecurityUpdates) =~ ^(true|false)$ ]]; then pass "artifacthub.io/containsSecurityUpdates is \"true\" or \"false\""; else fail "artifacthub.io/containsSecurityUpdates is \"true\" or \"false\": got '$(data containsSecurityUpdates)'"; fi
+if [[ " $(data links) " == *"=$home "* ]] && ! [[ " $(data links) " =~ =[^h\ ]|=http:// ]]; then pass "artifacthub.io/links: https URLs, the project among them"; else fail "artifacthub.io/links: https URLs, the project among them: $(data links)"; fi
+expect "artifacthub.io/crds lists the CRD (kind, served version, name, displayName, description)" "$(data crds)" \
+  "$(for v in $crd_versions; do printf '%s/%s/%s/displayName/description\n' "$crd_kind" "$v" "$crd_name"; done | paste -sd' ')"
+examples=$(data examples)
+expect "artifacthub.io/crdsExamples: one $crd_kind of the CRD's group and version" "$(echo "$examples" | cut -d: -f1)" \
+  "$crd_group/$(echo "$crd_versions" | cut -d' ' -f1)/$crd_kind/oncall-primary-sms"
+spec_fields=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties}' | grep -oE '"[A-Za-z]+":\{' | tr -d '":{' | sort | tr '\n' ' ')
+unknown=""
+for field in $(echo "$examples" | cut -d: -f2 | tr ',' ' '); do [[ " $spec_fields" == *" $field "* ]] || unknown+="$field "; done
+expect "artifacthub.io/crdsExamples: spec fields exist in the CRD" "$unknown" ""
+arn=$(echo "$examples" | cut -d: -f3- | sed 's/ $//')
+checked=0
+while IFS= read -r rule; do
+  [[ $rule =~ ^self\.matches\(\'(.*)\'\)$ ]] || continue
+  regex=${BASH_REMATCH[1]//\\\\/\\}
+  checked=$((checked + 1))
+  if printf '%s\n' "$arn" | grep -Pq -- "$regex"; then pass "crdsExamples ARN matches the CRD rule $regex"; else fail "crdsExamples ARN '$arn' matches the CRD rule $regex"; fi
+done < <(query "$chart/crds/contactchannelactivations.yaml" '{range .spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.contactChannelId.x-kubernetes-validations[*]}{.rule}{"\n"}{end}')
+[[ $checked -gt 0 ]] || fail "the CRD has a self.matches(...) rule on contactChannelId to check the example against"
+
+echo "== values.schema.json"
+expect "every value in values.yaml is declared, and every declared object refuses unknown keys" "$(data schema)" ""
+
 echo "== values the chart must refuse"
 refuse() { # refuse DESCRIPTION HELM-ARGS...
   local description=$1; shift
@@ -154,6 +435,20 @@ refuse "a namespace listed twice" --set 'watchNamespaces={a,a}'
 refuse "a lease grace not below the lease duration" --set leaderElection.leaseGraceSeconds=15
 refuse "two replicas without leader election" --set replicaCount=2 --set leaderElection.enabled=false
 refuse "serviceAccount.create=false without a name" --set serviceAccount.create=false
+refuse "a malformed image.digest" --set image.digest=latest
+refuse "a malformed test.image.digest" --set test.image.digest=sha256:xyz
+refuse "a probe period of 0" --set livenessProbe.periodSeconds=0
+refuse "an unknown probe field" --set readinessProbe.successThreshold=2
+refuse "an extraVolumeMount without mountPath" --set 'extraVolumeMounts[0].name=ca'
+refuse "an extraVolume without name" --set 'extraVolumes[0].emptyDir.medium=Memory'
+refuse "an unknown whenUnsatisfiable" --set 'topologySpreadConstraints[0].maxSkew=1,topologySpreadConstraints[0].topologyKey=zone,topologySpreadConstraints[0].whenUnsatisfiable=Sometimes'
+refuse "the old networkPolicy.egress list" --set 'networkPolicy.egress[0].ports[0].port=53'
+refuse "a non-boolean networkPolicy.imds.enabled" --set networkPolicy.imds.enabled=maybe
+refuse "an unknown rbac key" --set rbac.create=true
+refuse "an unknown test.image key" --set test.image.name=curl
+
+echo "== chart README (helm-docs)"
+if bash "$root/scripts/chart-docs.sh" --check "$chart" >"$tmp/docs.log" 2>&1; then pass "$(tail -n 1 "$tmp/docs.log")"; else cat "$tmp/docs.log"; fail "scripts/chart-docs.sh --check"; fi
 
 echo
 if [[ $failures -gt 0 ]]; then

@@ -21,6 +21,9 @@ use crate::resource::{
 };
 use crate::telemetry::{EventType, Note};
 
+/// The largest attempt count the CRD can store (int32).
+const MAX_ATTEMPTS: u32 = i32::MAX as u32;
+
 /// How often an object whose call is being made by this very process is looked at again:
 /// the call's own outcome write wakes it sooner; this is only the safety net.
 const RUNNING_HERE_RECHECK: Duration = Duration::from_secs(2);
@@ -247,7 +250,9 @@ pub fn decide(
         }
     }
 
-    let Some(attempt) = fresh.attempts.checked_add(1) else {
+    // The CRD stores attempt counts as int32: a count past it would be refused by the API
+    // server on every write, leaving the object retrying with no reason shown.
+    let Some(attempt) = fresh.attempts.checked_add(1).filter(|a| *a <= MAX_ATTEMPTS) else {
         let message = format!(
             "status.attempts is {}, the largest count there is; change the spec (for example spec.resendToken) to start a new generation",
             fresh.attempts

@@ -9,10 +9,15 @@ use std::time::{Duration, Instant};
 
 /// At most one warning per this interval while watches keep failing.
 const WARN_EVERY: Duration = Duration::from_secs(30);
+/// A failing watch retries at least this often (kube's default backoff tops out at 30 s plus
+/// jitter); this long without an error means it works again, even in a namespace so quiet
+/// that the restarted watch delivers no event.
+const QUIET_AFTER_FAILURE: Duration = Duration::from_secs(45);
 
 #[derive(Default)]
 struct Failing {
     since: Option<Instant>,
+    last: Option<Instant>,
     warned_at: Option<Instant>,
 }
 
@@ -48,6 +53,7 @@ impl Health {
     pub fn watch_ok(&self) {
         let mut failing = self.failing();
         failing.since = None;
+        failing.last = None;
         failing.warned_at = None;
     }
 
@@ -55,6 +61,7 @@ impl Health {
     pub fn watch_failed(&self, now: Instant) -> bool {
         let mut failing = self.failing();
         failing.since.get_or_insert(now);
+        failing.last = Some(now);
         let warn = failing
             .warned_at
             .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY);
@@ -69,11 +76,17 @@ impl Health {
         if !self.ready.load(Ordering::SeqCst) {
             return Err("waiting for the first watch sync".into());
         }
-        match self.failing().since {
-            Some(since) if now.saturating_duration_since(since) >= self.sustained => Err(format!(
-                "watches failing for {}s (see the operator's log and ssmcontacts_watch_errors_total)",
-                now.saturating_duration_since(since).as_secs()
-            )),
+        let failing = self.failing();
+        let recovered = failing
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) >= QUIET_AFTER_FAILURE);
+        match failing.since {
+            Some(since) if !recovered && now.saturating_duration_since(since) >= self.sustained => {
+                Err(format!(
+                    "watches failing for {}s (see the operator's log and ssmcontacts_watch_errors_total)",
+                    now.saturating_duration_since(since).as_secs()
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -97,13 +110,31 @@ mod tests {
             "rate-limited"
         );
         assert!(health.check(t0 + Duration::from_secs(10)).is_ok());
-        let later = t0 + sustained;
-        assert!(health.check(later).is_err());
+        // Still failing: the watch keeps retrying and failing.
         assert!(
-            health.watch_failed(later),
+            health.watch_failed(t0 + Duration::from_secs(40)),
             "warned again after the interval"
         );
+        let later = t0 + sustained;
+        assert!(health.check(later).is_err());
+        assert!(!health.watch_failed(later), "rate-limited again");
         health.watch_ok();
         assert!(health.check(later).is_ok());
+    }
+
+    #[test]
+    /// A watch that stops failing is ready again after a quiet spell, even with no event.
+    fn quiet_after_failure_is_recovery() {
+        let health = Health::new(Duration::from_secs(3));
+        health.set_ready(true);
+        let t0 = Instant::now();
+        health.watch_failed(t0);
+        health.watch_failed(t0 + Duration::from_secs(5));
+        assert!(health.check(t0 + Duration::from_secs(6)).is_err());
+        assert!(
+            health
+                .check(t0 + Duration::from_secs(5) + QUIET_AFTER_FAILURE)
+                .is_ok()
+        );
     }
 }

@@ -31,6 +31,7 @@ pub mod follow;
 pub mod health;
 pub mod inventory;
 pub mod ledger;
+pub mod lenient;
 pub mod outcome;
 pub mod pacing;
 pub mod resource;

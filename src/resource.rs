@@ -148,7 +148,11 @@ pub struct ContactChannelActivationStatus {
     pub channel_id: Option<String>,
 
     /// CodeSent, Ready, Reconciling and Stalled conditions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::lenient::conditions"
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 
@@ -157,7 +161,11 @@ pub struct ContactChannelActivationStatus {
     pub sent_generation: Option<i64>,
 
     /// When the code of sentGeneration was sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::lenient::option_time"
+    )]
     pub last_sent_time: Option<Time>,
 
     /// Calls to SendActivationCode made for the current generation.
@@ -166,7 +174,11 @@ pub struct ContactChannelActivationStatus {
     pub attempts: u32,
 
     /// When the next, backed-off attempt is due, if one is scheduled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::lenient::option_time"
+    )]
     pub next_attempt_time: Option<Time>,
 
     /// The last failed call of the current generation. Cleared when that generation's code is
@@ -224,6 +236,7 @@ pub struct LastError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// When the call failed.
+    #[serde(deserialize_with = "crate::lenient::time")]
     pub time: Time,
 }
 
@@ -239,6 +252,7 @@ pub struct SendInFlight {
     /// The operator instance making the call.
     pub holder: String,
     /// When the call was started.
+    #[serde(deserialize_with = "crate::lenient::time")]
     pub started_time: Time,
 }
 

@@ -1,6 +1,8 @@
 //! Objects the operator cannot deserialize (e.g. stored under an older schema). They must not
 //! break the watch for everyone else (kube's `DeserializeGuard` keeps them apart), and they get
 //! a clear status reason and Event instead of silence: `InvalidSpec`, Stalled, no AWS call.
+//! The report is a PUT of the status subresource on the object as read, like every other
+//! status write: conditional on its resourceVersion, and needing no `patch` permission.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
@@ -9,7 +11,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Resource;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use kube::core::error_boundary::InvalidObject;
 
 use crate::conditions::{self, Summary};
@@ -46,7 +48,7 @@ impl Reported {
     }
 }
 
-/// The status merge patch for an unreadable object, keeping the lastTransitionTime of
+/// The status of an unreadable object (as `{"status": ...}`), keeping the lastTransitionTime of
 /// conditions whose status does not change (a restart must not make an old problem look new).
 pub fn status_patch(
     generation: i64,
@@ -97,22 +99,30 @@ pub async fn report(ctx: &Context, invalid: &InvalidObject) -> Result<(), Status
     tracing::warn!(object = %name, %namespace, error = %invalid.error, "object cannot be read");
     let resource = ApiResource::erase::<ContactChannelActivation>(&());
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource);
-    let object = within(ctx.api_timeout, api.get(name)).await?;
+    let mut object = within(ctx.api_timeout, api.get(name)).await?;
     let previous = current_conditions(&object);
     let patch = status_patch(generation, &invalid.error, &previous, Timestamp::now());
     let unchanged = object.data.pointer("/status/observedGeneration")
         == Some(&serde_json::json!(generation))
         && object.data.pointer("/status/conditions") == patch.pointer("/status/conditions");
     if !unchanged {
-        within(
-            ctx.api_timeout,
-            api.patch_status(
-                name,
-                &PatchParams::apply(FIELD_MANAGER).validation_strict(),
-                &Patch::Merge(&patch),
-            ),
-        )
-        .await?;
+        // Only the two fields this report owns change; whatever else the status holds (the
+        // value that made the object unreadable, for a person to see) stays as it is.
+        let mut status = object
+            .data
+            .get_mut("status")
+            .filter(|s| s.is_object())
+            .map(std::mem::take)
+            .unwrap_or_else(|| serde_json::json!({}));
+        status["observedGeneration"] = patch["status"]["observedGeneration"].clone();
+        status["conditions"] = patch["status"]["conditions"].clone();
+        object.data["status"] = status;
+        object.metadata.managed_fields = None;
+        let params = PostParams {
+            dry_run: false,
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+        };
+        within(ctx.api_timeout, api.replace_status(name, &params, &object)).await?;
         let reference = ObjectReference {
             api_version: Some(ContactChannelActivation::api_version(&()).into_owned()),
             kind: Some(ContactChannelActivation::kind(&()).into_owned()),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultKind, FaultSpec};
+use crate::wire::Operation;
 
 /// `slowMillis` when not given.
 pub const DEFAULT_SLOW_MILLIS: u64 = 1_000;
@@ -70,6 +71,11 @@ pub enum ChaosError {
     NoOperations,
     #[error("`slow` is {slow} but `slowMillis` is 0")]
     SlowWithoutDelay { slow: f64 },
+    #[error(
+        "`operations` names {0:?}, which is not an operation the emulator serves, so chaos \
+         would never apply to it"
+    )]
+    UnknownOperation(String),
 }
 
 impl ChaosSpec {
@@ -136,6 +142,14 @@ impl ChaosSpec {
         }
         if self.operations.as_ref().is_some_and(Vec::is_empty) {
             return Err(ChaosError::NoOperations);
+        }
+        if let Some(unknown) = self
+            .operations
+            .iter()
+            .flatten()
+            .find(|op| Operation::from_name(op).is_none())
+        {
+            return Err(ChaosError::UnknownOperation(unknown.clone()));
         }
         if self.slow > 0.0 && self.slow_millis == 0 {
             return Err(ChaosError::SlowWithoutDelay { slow: self.slow });
@@ -447,6 +461,18 @@ mod tests {
             ChaosSpec::new(0).slow(0.5, 0).check(),
             Err(ChaosError::SlowWithoutDelay { .. })
         ));
+        assert_eq!(
+            ChaosSpec::new(0)
+                .operations(["GetContactChannel", "SendActivationCod"])
+                .check(),
+            Err(ChaosError::UnknownOperation("SendActivationCod".into()))
+        );
+        assert!(
+            ChaosSpec::new(0)
+                .operations(["GetContactChannel", "ActivateContactChannel"])
+                .check()
+                .is_ok()
+        );
     }
 
     /// The admin JSON uses the documented camelCase names and refuses unknown ones.

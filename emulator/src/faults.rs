@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::{AwsError, ValidationReason};
+use crate::wire::{AwsError, Operation, ValidationReason};
 
 /// What an injected fault makes the emulator answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +102,15 @@ impl FaultSpec {
     pub fn check(&self) -> Result<(), String> {
         if self.error.is_none() && self.latency_ms.is_none() {
             return Err("a fault needs an `error`, a `latencyMs`, or both".into());
+        }
+        if let Some(operation) = &self.operation
+            && Operation::from_name(operation).is_none()
+        {
+            return Err(format!(
+                "`operation` {operation:?} is not one the emulator serves ({}), so the fault \
+                 would never apply",
+                Operation::ALL.map(Operation::name).join(", ")
+            ));
         }
         if self.times == Some(0) {
             return Err("`times` must be at least 1 (omit it for a fault that stays)".into());
@@ -402,12 +411,22 @@ mod tests {
     fn spec_check_and_error_members() {
         assert!(FaultSpec::default().check().is_err());
         assert!(
-            FaultSpec::error("X", FaultKind::Html502)
+            FaultSpec::error("SendActivationCode", FaultKind::Html502)
                 .times(0)
                 .check()
                 .is_err()
         );
-        let throttle = FaultSpec::error("X", FaultKind::ThrottlingException).retry_after(9);
+        let typo = FaultSpec::error("GetContactChanel", FaultKind::AccessDeniedException);
+        assert!(typo.check().is_err_and(|e| e.contains("GetContactChannel")));
+        for op in ["GetContactChannel", "ActivateContactChannel"] {
+            assert!(
+                FaultSpec::error(op, FaultKind::AccessDeniedException)
+                    .check()
+                    .is_ok()
+            );
+        }
+        let throttle =
+            FaultSpec::error("SendActivationCode", FaultKind::ThrottlingException).retry_after(9);
         assert!(throttle.check().is_ok());
         match throttle.aws_error(None) {
             Some(AwsError::Throttling {

@@ -7,7 +7,7 @@
 //! A wire call flows `server` (hyper accept loop) -> `handler` (read, `sigv4`, `faults`,
 //! quota) -> `ops` (validate with `validate`/`arn`, act on `state`) -> journal -> answer
 //! (`wire`). The `admin` API under `/_emulator/` seeds channels, reads the journal and
-//! codes, and injects faults (errors, an HTML 502, a broken body, cut connections,
+//! codes (and activates channels "from the console"), and injects faults (errors, an HTML 502, a broken body, cut connections,
 //! latency), seeded random faults (`chaos`) and a request-rate quota. The journal is a
 //! ring of the newest [`EmulatorConfig::journal_capacity`] calls that counts what it let go.
 //!
@@ -41,7 +41,9 @@ use tokio::task::JoinHandle;
 use crate::chaos::{Chaos, ChaosError, ChaosSpec, ChaosStatus};
 pub use crate::journal::DEFAULT_JOURNAL_CAPACITY;
 use crate::journal::JournalStats;
-use crate::state::{Channel, SeedChannel, SeedError, State};
+use crate::state::{
+    ActivationStatus, Channel, ChannelCode, SeedChannel, SeedError, State, UnknownChannel,
+};
 
 /// How an emulator is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +153,45 @@ impl RunningEmulator {
         self.app
             .state()
             .seed_channel(seed, &self.app.config.account_id)
+    }
+
+    /// One channel by ARN, as `GET /_emulator/channels` lists it.
+    pub fn channel(&self, arn: &str) -> Option<Channel> {
+        self.app.state().channel(arn).cloned()
+    }
+
+    /// The channel's latest code, as `GET /_emulator/channels/{arn}/code`.
+    pub fn channel_code(&self, arn: &str) -> Result<ChannelCode, UnknownChannel> {
+        self.app
+            .state()
+            .channel(arn)
+            .map(ChannelCode::from)
+            .ok_or_else(|| UnknownChannel(arn.to_string()))
+    }
+
+    /// The latest code (`None` before any send or for an unknown channel), as
+    /// [`admin::AdminClient::last_code`].
+    pub fn last_code(&self, arn: &str) -> Option<String> {
+        self.app
+            .state()
+            .channel(arn)
+            .and_then(|channel| channel.last_code.clone())
+    }
+
+    /// Activates the channel "from the console" (no code), as `POST
+    /// /_emulator/channels/{arn}/activate`.
+    pub fn activate_channel(&self, arn: &str) -> Result<Channel, UnknownChannel> {
+        self.app
+            .state()
+            .set_activation_status(arn, ActivationStatus::Activated)
+    }
+
+    /// Sets the channel back to `NOT_ACTIVATED`, as `POST
+    /// /_emulator/channels/{arn}/deactivate`.
+    pub fn deactivate_channel(&self, arn: &str) -> Result<Channel, UnknownChannel> {
+        self.app
+            .state()
+            .set_activation_status(arn, ActivationStatus::NotActivated)
     }
 
     /// Starts chaos mode (replacing any in force) at draw 0, as `POST /_emulator/chaos`.

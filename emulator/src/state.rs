@@ -119,6 +119,8 @@ pub struct SeedChannel {
     #[serde(rename = "type")]
     pub channel_type: ChannelType,
     pub delivery_address: String,
+    /// Default `NOT_ACTIVATED`; `ACTIVATED` seeds a channel someone already activated.
+    pub activation_status: ActivationStatus,
 }
 
 impl Default for SeedChannel {
@@ -131,6 +133,7 @@ impl Default for SeedChannel {
             name: "primary-email".into(),
             channel_type: ChannelType::Email,
             delivery_address: "oncall@example.com".into(),
+            activation_status: ActivationStatus::NotActivated,
         }
     }
 }
@@ -151,7 +154,54 @@ impl SeedChannel {
             ..Self::default()
         }
     }
+
+    /// This type and delivery address (e.g. `ChannelType::Sms`, `+15555550100`).
+    pub fn of_type(
+        mut self,
+        channel_type: ChannelType,
+        delivery_address: impl Into<String>,
+    ) -> Self {
+        self.channel_type = channel_type;
+        self.delivery_address = delivery_address.into();
+        self
+    }
+
+    /// Seeded `ACTIVATED`, as if its owner had already typed a code in.
+    pub fn activated(mut self) -> Self {
+        self.activation_status = ActivationStatus::Activated;
+        self
+    }
 }
+
+/// A channel's latest activation code, as its phone or mailbox would show it
+/// (`GET /_emulator/channels/{arn}/code`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelCode {
+    pub arn: String,
+    /// The only code ActivateContactChannel accepts; absent until a code was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Codes sent so far (the latest replaced the earlier ones).
+    pub codes_sent: u64,
+    pub activation_status: ActivationStatus,
+}
+
+impl From<&Channel> for ChannelCode {
+    fn from(channel: &Channel) -> Self {
+        Self {
+            arn: channel.arn.clone(),
+            code: channel.last_code.clone(),
+            codes_sent: channel.codes_sent,
+            activation_status: channel.activation_status,
+        }
+    }
+}
+
+/// An admin call named a channel that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no channel with ARN {0}")]
+pub struct UnknownChannel(pub String);
 
 /// Why a seed was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,14 +293,19 @@ impl State {
                 alias,
                 region: region.clone(),
             });
-        Ok(self.insert_channel(
+        let mut channel = self.insert_channel(
             arn,
             contact_arn,
             seed.name,
             seed.channel_type,
             seed.delivery_address,
             region,
-        ))
+        );
+        if let Some(stored) = self.channels.get_mut(&channel.arn) {
+            stored.activation_status = seed.activation_status;
+            channel.activation_status = seed.activation_status;
+        }
+        Ok(channel)
     }
 
     pub fn insert_channel(
@@ -290,6 +345,26 @@ impl State {
                 resource_type: "CONTACT_CHANNEL".into(),
             }),
         }
+    }
+
+    /// One channel by ARN, whatever its region (admin view).
+    pub fn channel(&self, arn: &str) -> Option<&Channel> {
+        self.channels.get(arn)
+    }
+
+    /// Sets a channel's activation status "from the console": no code needed, no code
+    /// used up (the latest code, if any, still activates after a deactivation).
+    pub fn set_activation_status(
+        &mut self,
+        arn: &str,
+        status: ActivationStatus,
+    ) -> Result<Channel, UnknownChannel> {
+        let channel = self
+            .channels
+            .get_mut(arn)
+            .ok_or_else(|| UnknownChannel(arn.to_string()))?;
+        channel.activation_status = status;
+        Ok(channel.clone())
     }
 
     pub fn remove_channel(&mut self, arn: &str) -> Option<Channel> {
@@ -406,6 +481,57 @@ mod tests {
         }
         assert_eq!(target.codes_sent, 2);
         assert_eq!(target.last_code.as_deref(), Some(second.as_str()));
+    }
+
+    /// A seed may start ACTIVATED; the console sets either status with no code and keeps
+    /// the latest code; an unknown ARN is refused.
+    #[test]
+    fn activation_status_from_seed_and_console() {
+        let mut state = State::default();
+        let activated = state
+            .seed_channel(SeedChannel::default().activated(), "1")
+            .expect("seed");
+        assert_eq!(activated.activation_status, ActivationStatus::Activated);
+        let sms = state
+            .seed_channel(
+                SeedChannel::in_region("eu-west-1").of_type(ChannelType::Sms, "+15555550100"),
+                "1",
+            )
+            .expect("seed");
+        assert_eq!(sms.channel_type, ChannelType::Sms);
+        assert_eq!(sms.activation_status, ActivationStatus::NotActivated);
+        let code = state
+            .channel_in_region(&sms.arn, "eu-west-1")
+            .expect("found")
+            .issue_code();
+        let on = state
+            .set_activation_status(&sms.arn, ActivationStatus::Activated)
+            .expect("known");
+        assert_eq!(on.activation_status, ActivationStatus::Activated);
+        let off = state
+            .set_activation_status(&sms.arn, ActivationStatus::NotActivated)
+            .expect("known");
+        assert_eq!(off.activation_status, ActivationStatus::NotActivated);
+        assert_eq!(off.last_code.as_deref(), Some(code.as_str()));
+        let shown = ChannelCode::from(state.channel(&sms.arn).expect("known"));
+        assert_eq!((shown.code, shown.codes_sent), (Some(code), 1));
+        assert_eq!(
+            state.set_activation_status("arn:nope", ActivationStatus::Activated),
+            Err(UnknownChannel("arn:nope".into()))
+        );
+        // The seed's JSON: `activationStatus` is optional and defaults to NOT_ACTIVATED.
+        let seed: SeedChannel = serde_json::from_value(serde_json::json!({
+            "type": "VOICE", "deliveryAddress": "+15555550101", "activationStatus": "ACTIVATED"
+        }))
+        .expect("parses");
+        assert_eq!(
+            seed,
+            SeedChannel::default()
+                .of_type(ChannelType::Voice, "+15555550101")
+                .activated()
+        );
+        let plain: SeedChannel = serde_json::from_value(serde_json::json!({})).expect("parses");
+        assert_eq!(plain.activation_status, ActivationStatus::NotActivated);
     }
 
     /// Reset forgets the journal but keeps its configured capacity.

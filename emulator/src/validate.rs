@@ -29,8 +29,23 @@ pub fn parse_input<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
         });
     }
     serde_json::from_value(value).map_err(|e| AwsError::Serialization {
-        message: format!("Unable to read the request: {e}"),
+        message: format!(
+            "Unable to read the request: {}",
+            without_values(&e.to_string())
+        ),
     })
+}
+
+/// A type error without the value serde quotes in backticks (``invalid type: integer
+/// `123456`, expected a string``): a member sent as a number may be an activation code,
+/// which no answer repeats.
+fn without_values(message: &str) -> String {
+    message
+        .split('`')
+        .step_by(2)
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("")
 }
 
 /// Accumulates field violations.
@@ -166,6 +181,15 @@ mod tests {
             let err = parse_input::<Input>(body).err().expect("refused");
             assert_eq!(err.type_name(), "SerializationException", "{body:?}");
         }
+        let number = parse_input::<Input>(b"{\"ContactChannelId\": 123456}")
+            .err()
+            .expect("refused");
+        let message = number.to_string();
+        assert!(!message.contains("123456"), "{message}");
+        assert!(
+            message.contains("invalid type: integer, expected a string"),
+            "{message}"
+        );
         let empty: Input = parse_input(b"").expect("empty is {}");
         assert!(empty.contact_channel_id.is_none());
     }

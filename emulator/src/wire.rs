@@ -16,6 +16,13 @@ const ERROR_TYPE_SUFFIX: &str = ":http://internal.amazon.com/coral/com.amazonaws
 /// Filled in the quota members of throttling and quota errors.
 pub const SERVICE_CODE: &str = "ssm-contacts";
 
+/// `Message` of the ValidationException (reason `OTHER`, no `Fields`) that
+/// ActivateContactChannel answers to a well-formed code that is not the channel's latest.
+/// The public API reference documents no text for this case; this one is the emulator's
+/// choice. It never quotes the code.
+pub const WRONG_ACTIVATION_CODE_MESSAGE: &str =
+    "The activation code is invalid. Use the latest code sent to the contact channel.";
+
 /// The operations the emulator implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {

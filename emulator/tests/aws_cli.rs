@@ -1,4 +1,6 @@
-//! The wire format checked with a client nobody here wrote: the AWS CLI (botocore).
+//! The wire format checked with a client nobody here wrote: the AWS CLI (botocore):
+//! send-activation-code, get-contact-channel, activate-contact-channel, create-contact,
+//! create-contact-channel, and how errors reach its stderr.
 //!
 //! The CLI is found through `AWS_CLI` or `PATH` (CI installs it with `pip install awscli`).
 //! Without it these tests fail, unless `SSMC_SKIP_AWS_CLI=1` says to skip them.
@@ -7,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
-use ssm_contacts_emulator::admin::{FaultKind, FaultSpec, SeedChannel};
+use ssm_contacts_emulator::admin::{ChannelType, FaultKind, FaultSpec, SeedChannel};
+use ssm_contacts_emulator::wire::WRONG_ACTIVATION_CODE_MESSAGE;
 use ssm_contacts_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig, RunningEmulator,
 };
@@ -243,4 +246,110 @@ async fn cli_reports_error_codes() {
     assert!(stderr.contains("(InvalidSignatureException)"), "{stderr}");
     assert_eq!(admin.sends_for(&arn).await.expect("count"), 0);
     emulator.shutdown().await;
+}
+
+/// get-contact-channel and activate-contact-channel: the code read from the admin API
+/// activates; a wrong or malformed code is a ValidationException; a console activation
+/// (admin API) and an injected AccessDeniedException show through the CLI too.
+#[tokio::test]
+async fn cli_reads_and_activates_a_channel() {
+    let Some(cli) = aws_cli() else { return };
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let admin = emulator.admin();
+    let seed = SeedChannel::in_region("us-east-1").of_type(ChannelType::Sms, "+15555550100");
+    let arn = admin.seed_channel(&seed).await.expect("seed").arn;
+    let run = |args: Vec<String>| {
+        let (cli, emulator) = (&cli, &emulator);
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            aws(cli, emulator, DEFAULT_SECRET_ACCESS_KEY, &args).await
+        }
+    };
+    let get = || {
+        run(strings(&[
+            "get-contact-channel",
+            "--contact-channel-id",
+            &arn,
+        ]))
+    };
+    let activate = |code: &str| {
+        run(strings(&[
+            "activate-contact-channel",
+            "--contact-channel-id",
+            &arn,
+            "--activation-code",
+            code,
+        ]))
+    };
+
+    let got = json_of(&get().await);
+    assert_eq!(got["ContactChannelArn"], arn.as_str());
+    assert_eq!(
+        got["ContactArn"],
+        "arn:aws:ssm-contacts:us-east-1:123456789012:contact/oncall"
+    );
+    assert_eq!(got["Name"], "primary-email");
+    assert_eq!(got["Type"], "SMS");
+    assert_eq!(got["DeliveryAddress"]["SimpleAddress"], "+15555550100");
+    assert_eq!(got["ActivationStatus"], "NOT_ACTIVATED");
+
+    json_of(
+        &run(strings(&[
+            "send-activation-code",
+            "--contact-channel-id",
+            &arn,
+        ]))
+        .await,
+    );
+    let code = admin
+        .channel_code(&arn)
+        .await
+        .expect("GET /_emulator/channels/{arn}/code")
+        .code
+        .expect("a code went out");
+
+    let wrong = if code == "999999" { "999998" } else { "999999" };
+    let refused = activate(wrong).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("(ValidationException)"), "{stderr}");
+    assert!(stderr.contains("ActivateContactChannel"), "{stderr}");
+    assert!(stderr.contains(WRONG_ACTIVATION_CODE_MESSAGE), "{stderr}");
+
+    // botocore checks the length itself; the digits-only pattern is the emulator's to check.
+    let calls_before = admin.journal().await.expect("journal").len();
+    let short = activate("12345").await;
+    assert!(!short.status.success());
+    assert_eq!(admin.journal().await.expect("journal").len(), calls_before);
+    let letters = activate("12345a").await;
+    assert!(!letters.status.success());
+    let stderr = String::from_utf8_lossy(&letters.stderr);
+    assert!(stderr.contains("(ValidationException)"), "{stderr}");
+    assert!(stderr.contains("ActivationCode"), "{stderr}");
+    assert_eq!(json_of(&get().await)["ActivationStatus"], "NOT_ACTIVATED");
+
+    let activated = activate(&code).await;
+    json_of(&activated);
+    assert_eq!(json_of(&get().await)["ActivationStatus"], "ACTIVATED");
+    json_of(&activate(&code).await);
+
+    admin.deactivate_channel(&arn).await.expect("console");
+    assert_eq!(json_of(&get().await)["ActivationStatus"], "NOT_ACTIVATED");
+    admin.activate_channel(&arn).await.expect("console");
+    assert_eq!(json_of(&get().await)["ActivationStatus"], "ACTIVATED");
+
+    let denied = FaultSpec::error("GetContactChannel", FaultKind::AccessDeniedException).times(1);
+    admin.inject_fault(&denied).await.expect("inject");
+    let refused = get().await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("(AccessDeniedException)"), "{stderr}");
+    assert!(stderr.contains("GetContactChannel"), "{stderr}");
+    emulator.shutdown().await;
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|arg| (*arg).to_string()).collect()
 }

@@ -13,14 +13,18 @@ use aws_sdk_ssmcontacts::config::timeout::TimeoutConfig;
 use aws_sdk_ssmcontacts::config::{Credentials, Region};
 use aws_sdk_ssmcontacts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssmcontacts::operation::RequestId;
+use aws_sdk_ssmcontacts::operation::activate_contact_channel::ActivateContactChannelError;
+use aws_sdk_ssmcontacts::operation::get_contact_channel::GetContactChannelError;
 use aws_sdk_ssmcontacts::operation::send_activation_code::SendActivationCodeError;
 use aws_sdk_ssmcontacts::types::{
     ActivationStatus, ChannelType, ContactChannelAddress, ContactType, Plan,
     ValidationExceptionReason,
 };
 use ssm_contacts_emulator::admin::{
-    AdminError, FaultKind, FaultSpec, JournalEntry, Quota, SeedChannel,
+    ActivationStatus as EmuActivationStatus, AdminError, ChannelType as EmuChannelType, ChaosSpec,
+    FaultKind, FaultSpec, JournalEntry, JournalFilter, Quota, SeedChannel,
 };
+use ssm_contacts_emulator::wire::WRONG_ACTIVATION_CODE_MESSAGE;
 use ssm_contacts_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig, RunningEmulator,
 };
@@ -470,73 +474,520 @@ async fn quota_throttles_with_retry_after() {
     emulator.shutdown().await;
 }
 
-/// GetContactChannel shows the channel; the code read from the admin API activates it,
-/// a wrong one is a ValidationException.
+/// GetContactChannel after a seed shows the type, address and activation status the
+/// test chose (SMS, VOICE, EMAIL; a channel seeded ACTIVATED).
 #[tokio::test]
-async fn activation_with_the_latest_code() {
+async fn get_contact_channel_after_seed() {
     let emulator = emulator().await;
     let admin = emulator.admin();
-    let seed = SeedChannel {
-        name: "pager".into(),
-        channel_type: ssm_contacts_emulator::admin::ChannelType::Sms,
-        delivery_address: "+15555550100".into(),
-        ..SeedChannel::in_region("us-east-1")
-    };
-    let channel = admin.seed_channel(&seed).await.expect("seed");
     let client = client(&emulator, "us-east-1").await;
-
-    let got = client
-        .get_contact_channel()
-        .contact_channel_id(&channel.arn)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(got.contact_channel_arn(), channel.arn);
-    assert_eq!(got.contact_arn(), channel.contact_arn);
-    assert_eq!(got.name(), "pager");
-    assert_eq!(got.r#type(), &ChannelType::Sms);
-    assert_eq!(
-        got.delivery_address().and_then(|a| a.simple_address()),
-        Some("+15555550100")
-    );
-    assert_eq!(
-        got.activation_status(),
-        Some(&ActivationStatus::NotActivated)
-    );
-
-    for _ in 0..2 {
-        send(&client, &channel.arn).await.expect("sent");
+    let seeds = [
+        (
+            SeedChannel {
+                name: "pager".into(),
+                ..SeedChannel::in_region("us-east-1").of_type(EmuChannelType::Sms, "+15555550100")
+            },
+            ChannelType::Sms,
+            ActivationStatus::NotActivated,
+        ),
+        (
+            SeedChannel::in_region("us-east-1")
+                .of_type(EmuChannelType::Voice, "+15555550101")
+                .activated(),
+            ChannelType::Voice,
+            ActivationStatus::Activated,
+        ),
+        (
+            SeedChannel::in_region("us-east-1"),
+            ChannelType::Email,
+            ActivationStatus::NotActivated,
+        ),
+    ];
+    for (seed, kind, status) in seeds {
+        let channel = admin.seed_channel(&seed).await.expect("seed");
+        let got = client
+            .get_contact_channel()
+            .contact_channel_id(&channel.arn)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(got.contact_channel_arn(), channel.arn);
+        assert_eq!(got.contact_arn(), channel.contact_arn);
+        assert_eq!(got.name(), seed.name);
+        assert_eq!(got.r#type(), &kind);
+        assert_eq!(
+            got.delivery_address().and_then(|a| a.simple_address()),
+            Some(seed.delivery_address.as_str())
+        );
+        assert_eq!(got.activation_status(), Some(&status));
     }
-    let code = admin
-        .last_code(&channel.arn)
-        .await
-        .expect("admin")
-        .expect("a code");
-    let wrong = if code == "999999" { "999998" } else { "999999" };
+    let unknown = "arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/x/none";
     let err = client
-        .activate_contact_channel()
-        .contact_channel_id(&channel.arn)
-        .activation_code(wrong)
+        .get_contact_channel()
+        .contact_channel_id(unknown)
         .send()
         .await
-        .expect_err("wrong code");
-    assert!(err.into_service_error().is_validation_exception());
+        .expect_err("unknown");
+    match err.into_service_error() {
+        GetContactChannelError::ResourceNotFoundException(e) => {
+            assert_eq!(e.resource_id(), unknown);
+            assert_eq!(e.resource_type(), "CONTACT_CHANNEL");
+        }
+        other => panic!("expected ResourceNotFound, got {other:?}"),
+    }
+    emulator.shutdown().await;
+}
 
+async fn activate(
+    client: &Client,
+    channel: &str,
+    code: &str,
+) -> Result<(), SdkError<ActivateContactChannelError>> {
     client
         .activate_contact_channel()
-        .contact_channel_id(&channel.arn)
-        .activation_code(&code)
+        .contact_channel_id(channel)
+        .activation_code(code)
         .send()
         .await
-        .expect("activated");
-    let got = client
+        .map(drop)
+}
+
+async fn status_of(client: &Client, channel: &str) -> Option<ActivationStatus> {
+    client
         .get_contact_channel()
-        .contact_channel_id(&channel.arn)
+        .contact_channel_id(channel)
         .send()
         .await
-        .expect("get");
-    assert_eq!(got.activation_status(), Some(&ActivationStatus::Activated));
+        .expect("get")
+        .activation_status()
+        .cloned()
+}
+
+/// Each successful send draws a fresh code, shown in the journal as on the phone; only
+/// the latest one activates. An earlier or made-up code is a ValidationException (reason
+/// OTHER, the documented message, no code in it); activating again answers success.
+#[tokio::test]
+async fn send_then_activate_with_the_journals_code() {
+    let emulator = emulator().await;
+    let admin = emulator.admin();
+    let arn = seeded(&emulator, "us-east-1").await;
+    let client = client(&emulator, "us-east-1").await;
+
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        send(&client, &arn).await.expect("sent");
+        let entry = last_entry(&emulator).await;
+        assert_eq!(entry.operation, "SendActivationCode");
+        let code = entry
+            .activation_code
+            .expect("the code, as the phone shows it");
+        assert_eq!(code.len(), 6);
+        assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+        codes.push(code);
+    }
+    let latest = codes.last().expect("three codes").clone();
+    assert_eq!(
+        admin.last_code(&arn).await.expect("admin"),
+        Some(latest.clone())
+    );
+    let shown = admin.channel_code(&arn).await.expect("code route");
+    assert_eq!(
+        (
+            shown.code.as_deref(),
+            shown.codes_sent,
+            shown.activation_status
+        ),
+        (Some(latest.as_str()), 3, EmuActivationStatus::NotActivated)
+    );
+    assert_eq!(emulator.last_code(&arn), Some(latest.clone()));
+
+    let mut rejected: Vec<String> = codes[..2]
+        .iter()
+        .filter(|code| **code != latest)
+        .cloned()
+        .collect();
+    rejected.push(
+        if latest == "999999" {
+            "999998"
+        } else {
+            "999999"
+        }
+        .to_string(),
+    );
+    for wrong in &rejected {
+        let err = activate(&client, &arn, wrong)
+            .await
+            .expect_err("not the latest");
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+        match err.into_service_error() {
+            ActivateContactChannelError::ValidationException(e) => {
+                assert_eq!(e.message(), WRONG_ACTIVATION_CODE_MESSAGE);
+                assert_eq!(e.reason(), Some(&ValidationExceptionReason::Other));
+                assert!(e.fields().is_empty());
+            }
+            other => panic!("expected ValidationException, got {other:?}"),
+        }
+        assert_eq!(
+            status_of(&client, &arn).await,
+            Some(ActivationStatus::NotActivated)
+        );
+    }
+
+    activate(&client, &arn, &latest).await.expect("latest code");
+    assert_eq!(
+        status_of(&client, &arn).await,
+        Some(ActivationStatus::Activated)
+    );
+    let journaled = last_entry(&emulator).await;
+    assert_eq!(journaled.operation, "GetContactChannel");
+    let activation = admin
+        .journal_filtered(&JournalFilter {
+            operation: Some("ActivateContactChannel".into()),
+            ..JournalFilter::default()
+        })
+        .await
+        .expect("journal");
+    let outcomes: Vec<&str> = activation.iter().map(|e| e.outcome.as_str()).collect();
+    let mut expected = vec!["ValidationException"; rejected.len()];
+    expected.push("ok");
+    assert_eq!(outcomes, expected);
+    assert!(
+        activation.iter().all(|e| e.activation_code.is_none()),
+        "an activation sends no code"
+    );
+
+    // Already ACTIVATED: success, with the same code or any well-formed one.
+    activate(&client, &arn, &latest).await.expect("again");
+    activate(&client, &arn, "0123456789")
+        .await
+        .expect("already activated");
+    assert_eq!(admin.sends_for(&arn).await.expect("count"), 3);
     emulator.shutdown().await;
+}
+
+/// ActivationCode outside 6 to 10 digits is ValidationException FIELD_VALIDATION_FAILED
+/// naming ActivationCode, whether or not a code was sent; the channel stays NOT_ACTIVATED.
+#[tokio::test]
+async fn malformed_activation_codes_are_field_validation_errors() {
+    let emulator = emulator().await;
+    let arn = seeded(&emulator, "us-east-1").await;
+    let client = client(&emulator, "us-east-1").await;
+    send(&client, &arn).await.expect("sent");
+    for bad in ["", "12345", "12345678901", "12a456", "123 456", "-123456"] {
+        let err = activate(&client, &arn, bad).await.expect_err(bad);
+        match err.into_service_error() {
+            ActivateContactChannelError::ValidationException(e) => {
+                assert_eq!(
+                    e.reason(),
+                    Some(&ValidationExceptionReason::FieldValidationFailed),
+                    "{bad:?}"
+                );
+                let fields: Vec<&str> = e.fields().iter().map(|f| f.name()).collect();
+                assert_eq!(fields, ["ActivationCode"], "{bad:?}");
+            }
+            other => panic!("{bad:?}: expected ValidationException, got {other:?}"),
+        }
+    }
+    let unknown = "arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/x/none";
+    let err = activate(&client, unknown, "123456")
+        .await
+        .expect_err("unknown");
+    assert!(err.into_service_error().is_resource_not_found_exception());
+    assert_eq!(
+        status_of(&client, &arn).await,
+        Some(ActivationStatus::NotActivated)
+    );
+    emulator.shutdown().await;
+}
+
+/// The admin API activates and deactivates a channel "from the console" with no code
+/// (the ARN raw or percent-encoded in the path), in-process too; GetContactChannel
+/// follows; the latest code still activates after a deactivation; unknown ARNs are 404.
+#[tokio::test]
+async fn console_activation_through_the_admin_api() {
+    let emulator = emulator().await;
+    let admin = emulator.admin();
+    let arn = seeded(&emulator, "us-east-1").await;
+    let client = client(&emulator, "us-east-1").await;
+
+    let channel = admin.activate_channel(&arn).await.expect("activate");
+    assert_eq!(channel.activation_status, EmuActivationStatus::Activated);
+    assert_eq!(channel.codes_sent, 0, "no code needed");
+    assert_eq!(
+        status_of(&client, &arn).await,
+        Some(ActivationStatus::Activated)
+    );
+    activate(&client, &arn, "123456")
+        .await
+        .expect("already ACTIVATED");
+
+    let channel = admin.deactivate_channel(&arn).await.expect("deactivate");
+    assert_eq!(channel.activation_status, EmuActivationStatus::NotActivated);
+    assert_eq!(
+        status_of(&client, &arn).await,
+        Some(ActivationStatus::NotActivated)
+    );
+    send(&client, &arn).await.expect("sent");
+    let code = admin.last_code(&arn).await.expect("admin").expect("code");
+    emulator
+        .activate_channel(&arn)
+        .expect("in-process activate");
+    emulator
+        .deactivate_channel(&arn)
+        .expect("in-process deactivate");
+    activate(&client, &arn, &code)
+        .await
+        .expect("the latest code survives the console");
+    assert_eq!(
+        status_of(&client, &arn).await,
+        Some(ActivationStatus::Activated)
+    );
+    assert_eq!(
+        emulator.channel_code(&arn).map(|c| c.activation_status),
+        Ok(EmuActivationStatus::Activated)
+    );
+
+    // The ARN as it is in the path (its slashes unencoded) works the same.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let base = format!("{}/_emulator/channels", emulator.endpoint_url());
+    let raw = http
+        .post(format!("{base}/{arn}/deactivate"))
+        .send()
+        .await
+        .expect("raw");
+    assert_eq!(raw.status().as_u16(), 200);
+    let shown: serde_json::Value = http
+        .get(format!("{base}/{arn}/code"))
+        .send()
+        .await
+        .expect("raw")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(shown["code"], code.as_str());
+    assert_eq!(shown["activationStatus"], "NOT_ACTIVATED");
+    for (method, path) in [
+        (reqwest::Method::GET, format!("{base}/{arn}/activate")),
+        (reqwest::Method::POST, format!("{base}/{arn}/code")),
+        (reqwest::Method::POST, format!("{base}/activate")),
+    ] {
+        let answer = http
+            .request(method.clone(), &path)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(answer.status().as_u16(), 404, "{method} {path}");
+    }
+
+    let unknown = "arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/x/none";
+    for result in [
+        admin.activate_channel(unknown).await.map(drop),
+        admin.deactivate_channel(unknown).await.map(drop),
+        admin.channel_code(unknown).await.map(drop),
+    ] {
+        assert!(
+            matches!(&result, Err(AdminError::Status { status, .. }) if status.as_u16() == 404),
+            "{result:?}"
+        );
+    }
+    assert_eq!(admin.last_code(unknown).await.expect("no error"), None);
+    assert!(emulator.activate_channel(unknown).is_err());
+    assert_eq!(emulator.last_code(unknown), None);
+    emulator.shutdown().await;
+}
+
+/// Faults and chaos apply to GetContactChannel and ActivateContactChannel as to
+/// SendActivationCode: an AccessDeniedException (403) on GetContactChannel leaves the
+/// other operations alone; an injected error on activation activates nothing.
+#[tokio::test]
+async fn faults_and_chaos_on_get_and_activate() {
+    let emulator = emulator().await;
+    let admin = emulator.admin();
+    let arn = seeded(&emulator, "us-east-1").await;
+    let client = client(&emulator, "us-east-1").await;
+    let denied = FaultSpec {
+        message: Some("User: arn:aws:iam::123456789012:role/op is not authorized".into()),
+        ..FaultSpec::error("GetContactChannel", FaultKind::AccessDeniedException)
+    };
+    admin.inject_fault(&denied).await.expect("inject");
+
+    let err = client
+        .get_contact_channel()
+        .contact_channel_id(&arn)
+        .send()
+        .await
+        .expect_err("denied");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    match err.into_service_error() {
+        GetContactChannelError::AccessDeniedException(e) => {
+            assert_eq!(Some(e.message()), denied.message.as_deref());
+        }
+        other => panic!("expected AccessDenied, got {other:?}"),
+    }
+    let entry = last_entry(&emulator).await;
+    assert_eq!(
+        (entry.operation.as_str(), entry.outcome.as_str()),
+        ("GetContactChannel", "AccessDeniedException")
+    );
+    assert_eq!(entry.fault.as_deref(), Some("AccessDeniedException"));
+    send(&client, &arn).await.expect("send unaffected");
+    admin.clear_faults().await.expect("clear");
+
+    let code = admin.last_code(&arn).await.expect("admin").expect("code");
+    admin
+        .inject_fault(
+            &FaultSpec::error("ActivateContactChannel", FaultKind::InternalServerException)
+                .times(1),
+        )
+        .await
+        .expect("inject");
+    let err = activate(&client, &arn, &code).await.expect_err("500");
+    assert!(err.into_service_error().is_internal_server_exception());
+    assert_eq!(
+        status_of(&client, &arn).await,
+        Some(ActivationStatus::NotActivated),
+        "the faulted call did not run"
+    );
+
+    // Chaos scoped to GetContactChannel: every read fails, sends pass and use no draw.
+    emulator
+        .start_chaos(
+            ChaosSpec::new(7)
+                .internal_error(1.0)
+                .operations(["GetContactChannel"]),
+        )
+        .expect("chaos");
+    let err = client
+        .get_contact_channel()
+        .contact_channel_id(&arn)
+        .send()
+        .await
+        .expect_err("chaos");
+    assert!(err.into_service_error().is_internal_server_exception());
+    send(&client, &arn)
+        .await
+        .expect("not in chaos's operations");
+    assert_eq!(emulator.chaos().map(|c| c.draws), Some(1));
+    emulator.stop_chaos();
+
+    // A misspelt operation would never apply: refused.
+    let typo = admin
+        .inject_fault(&FaultSpec::error(
+            "GetContactChanel",
+            FaultKind::AccessDeniedException,
+        ))
+        .await;
+    assert!(
+        matches!(&typo, Err(AdminError::Status { status, .. }) if status.as_u16() == 400),
+        "{typo:?}"
+    );
+    assert!(
+        admin
+            .start_chaos(&ChaosSpec::new(1).operations(["GetContactChanel"]))
+            .await
+            .is_err()
+    );
+    emulator.shutdown().await;
+}
+
+/// The emulator binary, logging at trace level, never writes an activation code to its
+/// stdout or stderr: codes appear only in the admin API (journal, code route).
+#[tokio::test]
+async fn codes_stay_out_of_the_emulators_logs() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ssm-contacts-emulator"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .env_remove("EMULATOR_SEED_CHANNELS")
+        .env_remove("EMULATOR_ALLOW_NON_LOOPBACK")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the emulator binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut stderr = child.stderr.take().expect("stderr");
+    // Drain stderr meanwhile, so trace logging never blocks on a full pipe.
+    let stderr_text = tokio::spawn(async move {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).await.expect("stderr");
+        text
+    });
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).await.expect("banner");
+    let endpoint = banner
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("endpoint")
+        .to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{banner}");
+
+    let admin = ssm_contacts_emulator::admin::AdminClient::new(endpoint.clone());
+    let arn = admin
+        .seed_channel(
+            &SeedChannel::in_region("us-east-1").of_type(EmuChannelType::Sms, "+15555550100"),
+        )
+        .await
+        .expect("seed")
+        .arn;
+    let config = aws_sdk_ssmcontacts::Config::builder()
+        .behavior_version(aws_sdk_ssmcontacts::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            DEFAULT_ACCESS_KEY_ID,
+            DEFAULT_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "emulator-test",
+        ))
+        .endpoint_url(&endpoint)
+        .retry_config(RetryConfig::disabled())
+        .build();
+    let client = Client::from_conf(config);
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        send(&client, &arn).await.expect("sent");
+        codes.push(admin.last_code(&arn).await.expect("admin").expect("code"));
+    }
+    let latest = codes[1].clone();
+    if codes[0] != latest {
+        activate(&client, &arn, &codes[0])
+            .await
+            .expect_err("earlier code");
+    }
+    activate(&client, &arn, &latest).await.expect("activated");
+    admin.channel_code(&arn).await.expect("code route");
+    admin.channels().await.expect("channels");
+    admin.journal().await.expect("journal");
+    admin.deactivate_channel(&arn).await.expect("console");
+    admin.activate_channel(&arn).await.expect("console");
+
+    child.start_kill().expect("stop the emulator we started");
+    child.wait().await.expect("exit");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).await.expect("stdout");
+    let logs = format!("{banner}{rest}{}", stderr_text.await.expect("stderr"));
+    assert!(
+        logs.contains("ActivateContactChannel"),
+        "the activation was logged: {logs}"
+    );
+    for line in logs.lines() {
+        // The leading timestamp's fractional seconds are digits too: skip that token.
+        let body = line.split_once(' ').map_or(line, |(_, rest)| rest);
+        for code in &codes {
+            assert!(
+                !body.contains(code.as_str()),
+                "code {code} in a log line: {line}"
+            );
+        }
+    }
 }
 
 /// A channel answers only in its ARN's region; an empty region part answers everywhere.

@@ -580,7 +580,8 @@ fn attempts_at_maximum_is_invalid_status() {
         t(0),
         Err(aws_error("ThrottlingException", None)),
     );
-    status.attempts = u32::MAX;
+    // The CRD's int32 maximum: one more could not be stored.
+    status.attempts = i32::MAX as u32;
     status.next_attempt_time = None;
     let (status, requeue, note) = expect_record(run(&spec(ARN), &status, 1, t(10)));
     assert_eq!(requeue, None);

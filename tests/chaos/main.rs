@@ -6,7 +6,7 @@
 //! an unexplained extra code fails the run.
 //!
 //! `cargo test --test chaos` runs the short form (CI). The long form:
-//! `CHAOS_OBJECTS=1000 CHAOS_KILLS=100 CHAOS_APISERVER_RESTARTS=3 CHAOS_ETCD_RESTARTS=2 cargo test --release --test chaos`
+//! `CHAOS_OBJECTS=1000 CHAOS_KILLS=100 CHAOS_APISERVER_RESTARTS=3 CHAOS_ETCD_RESTARTS=2 cargo test --test chaos`
 //! (also CHAOS_SEED to replay the emulator's draws and the kill timing).
 
 mod report;

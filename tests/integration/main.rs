@@ -1,6 +1,18 @@
 //! Integration scenarios against a real kube-apiserver + etcd (testenv), the SSM Contacts
 //! emulator speaking the real wire protocol, and the operator binary as a child process.
 
+/// `(name, scenario)` for the list of trials.
+macro_rules! scenario {
+    ($name:ident) => {
+        (
+            stringify!($name),
+            (|suite| Box::pin($name(suite))) as crate::Scenario,
+        )
+    };
+}
+
+mod rbac;
+mod reliability;
 mod scenarios;
 mod support;
 
@@ -41,9 +53,14 @@ fn main() -> std::process::ExitCode {
         .map(|(name, scenario): (&'static str, Scenario)| {
             let suite = suite.clone();
             let handle = handle.clone();
+            // Scenarios that restart the control plane run alone.
+            let exclusive = reliability::EXCLUSIVE.contains(&name);
             Trial::test(name, move || {
                 handle
-                    .block_on(scenario(suite))
+                    .block_on(async {
+                        let _gate = suite.enter(exclusive).await;
+                        scenario(suite.clone()).await
+                    })
                     .map_err(|e| Failed::from(e.to_string()))
             })
         })

@@ -8,22 +8,11 @@ use serde_json::json;
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
-use crate::Scenario;
-
-const SEND: &str = "SendActivationCode";
-use crate::support::{Operator, Result, Suite, World, eventually};
-
-macro_rules! scenario {
-    ($name:ident) => {
-        (
-            stringify!($name),
-            (|suite| Box::pin($name(suite))) as Scenario,
-        )
-    };
-}
+use crate::support::{Operator, Result, SEND, Suite, World, eventually};
+use crate::{Scenario, rbac, reliability};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
-    vec![
+    let mut all = vec![
         scenario!(valid_object_gets_exactly_one_code),
         scenario!(invalid_objects_are_refused_by_the_api_server),
         scenario!(spec_change_sends_exactly_one_more),
@@ -37,12 +26,13 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(missing_region_is_stalled_without_a_call),
         scenario!(region_override_is_used),
         scenario!(deletion_mid_backoff_stops_calls),
-        scenario!(sigterm_shuts_down_cleanly),
         scenario!(leader_election_one_active_then_failover),
-        scenario!(chart_rbac_is_enough_and_each_verb_is_needed),
         scenario!(no_credentials_is_stalled_without_a_call),
-        scenario!(unreachable_endpoint_sends_nothing),
-    ]
+        scenario!(unreachable_endpoint_sends_nothing_then_one_code),
+    ];
+    all.extend(reliability::all());
+    all.extend(rbac::all());
+    all
 }
 
 /// A valid object gets CodeSent=True, Ready=True, one send in the emulator, and an Event.
@@ -58,12 +48,7 @@ async fn valid_object_gets_exactly_one_code(suite: Arc<Suite>) -> Result {
     assert!(status.last_sent_time.is_some());
     assert!(status.send_in_flight.is_none());
     assert_eq!(world.sends().await?, 1);
-    let reasons = eventually("a Sent event", Duration::from_secs(20), || async {
-        let reasons = world.event_reasons("pager").await?;
-        Ok(reasons.iter().any(|r| r == "Sent").then_some(reasons))
-    })
-    .await?;
-    assert!(reasons.contains(&"Sent".to_owned()));
+    world.wait_event("pager", "Sent").await?;
     // `kubectl get cca` shows the printer columns.
     let output = std::process::Command::new(&suite.kubectl)
         .args(["--kubeconfig"])
@@ -301,19 +286,7 @@ async fn every_aws_error_ends_in_its_reason(suite: Arc<Suite>) -> Result {
                 .wait_condition(&name, stalled_type, "True", reason)
                 .await?;
         }
-        eventually(
-            &format!("a {reason} Event"),
-            Duration::from_secs(20),
-            || async {
-                Ok(world
-                    .event_reasons(&name)
-                    .await?
-                    .iter()
-                    .any(|r| r == reason)
-                    .then_some(()))
-            },
-        )
-        .await?;
+        world.wait_event(&name, reason).await?;
         if retried {
             eventually(
                 &format!("{reason} retried"),
@@ -487,57 +460,75 @@ async fn region_override_is_used(suite: Arc<Suite>) -> Result {
     Ok(())
 }
 
-/// Deleting an object while it backs off stops its calls; the operator carries on.
+/// A deleted object backing off is not called past its scheduled retry; the operator carries on.
 async fn deletion_mid_backoff_stops_calls(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "delete", &[]).await?;
     world
-        .inject(FaultSpec::error(SEND, FaultKind::InternalServerException))
+        .inject(
+            FaultSpec::error(SEND, FaultKind::InternalServerException)
+                .for_channel(&world.channel.arn),
+        )
         .await?;
     world.create("pager", world.spec()).await?;
     world
         .wait_condition("pager", "Reconciling", "True", "AwsInternalError")
         .await?;
-    world.delete("pager").await?;
+    let deleted = world
+        .api
+        .delete("pager", &kube::api::DeleteParams::default())
+        .await?;
+    let deleted_at = jiff::Timestamp::now();
+    // The retry the operator had scheduled when the object went (none while a call was on).
+    let scheduled = deleted
+        .left()
+        .and_then(|o| o.status)
+        .and_then(|s| s.next_attempt_time)
+        .map_or(deleted_at, |t| t.0.max(deleted_at));
     eventually("the object to be gone", Duration::from_secs(20), || async {
         Ok(world.api.get_opt("pager").await?.is_none().then_some(()))
     })
     .await?;
+    // A call under way when the object went is allowed to finish: count from its end.
+    eventually(
+        "no reconcile in flight",
+        Duration::from_secs(20),
+        || async {
+            let running = world
+                .operator
+                .metric("ssmcontacts_reconciles_in_flight")
+                .await?;
+            Ok((running == 0.0).then_some(()))
+        },
+    )
+    .await?;
     let calls_at_delete = world.calls().await?;
-    // Give the operator several backoff periods (max 2 s here) and a fresh object to prove it
-    // is alive, then check the deleted one was not called again.
-    let other = ContactChannelActivationSpec {
-        contact_channel_id: world.channel.arn.clone(),
-        resend_token: Some("other".into()),
-        ..Default::default()
-    };
-    world.emulator.admin().clear_faults().await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    world.create("other", other).await?;
+    // Past the scheduled retry, and past a whole backoff ceiling (--backoff-max 2s) after it.
+    let quiet_until = scheduled.checked_add(Duration::from_secs(3))?;
+    eventually(
+        &format!("the retry scheduled for {scheduled} to be due and past"),
+        Duration::from_secs(30),
+        || async { Ok((jiff::Timestamp::now() > quiet_until).then_some(())) },
+    )
+    .await?;
+    // The operator is alive and calling: a new object on another channel gets its code.
+    let other = world.seed("delete-other").await?;
+    world.create("other", World::spec_for(&other)).await?;
     world
         .wait_condition("other", "Ready", "True", "Sent")
         .await?;
     assert!(world.operator.is_running());
+    let pager_calls = world
+        .send_calls()
+        .await?
+        .iter()
+        .filter(|e| e.channel_arn.as_deref() == Some(world.channel.arn.as_str()))
+        .count();
+    assert!(calls_at_delete >= 1);
     assert_eq!(
-        world.calls().await?,
-        calls_at_delete + 1,
-        "only the new object was called"
+        pager_calls, calls_at_delete,
+        "the deleted object's channel was called after the deletion"
     );
-    Ok(())
-}
-
-/// SIGTERM stops the operator cleanly (exit 0) after finishing in-flight work.
-async fn sigterm_shuts_down_cleanly(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "sigterm", &[]).await?;
-    world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
-    let status = world.operator.terminate().await?;
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        world.operator.log_tail()
-    );
+    assert_eq!(world.emulator.admin().sends_for(&other).await?, 1);
     Ok(())
 }
 
@@ -588,155 +579,6 @@ async fn leader_election_one_active_then_failover(suite: Arc<Suite>) -> Result {
     Ok(())
 }
 
-fn run(command: &mut std::process::Command) -> Result<String> {
-    let output = command.output()?;
-    if !output.status.success() {
-        return Err(format!(
-            "{command:?} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// Least privilege, proven: the chart is installed with the real helm, the operator runs with
-/// a token of the chart's ServiceAccount (TokenRequest) and does its whole job (watch, status,
-/// Events, leader Lease); with the status `update` verb removed it can no longer work, and it
-/// makes no AWS call it could not record.
-async fn chart_rbac_is_enough_and_each_verb_is_needed(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "rbac", &[]).await?;
-    world.operator.terminate().await?;
-    let namespace = world.namespace.clone();
-    let bin = suite.kubectl.parent().ok_or("no bin dir")?.to_owned();
-    let home = world.log_dir().join("helm");
-    let chart =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/ssm-contacts-operator");
-    run(std::process::Command::new(bin.join("helm"))
-        .env("KUBECONFIG", &suite.kubeconfig)
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .args(["install", "ssm-contacts-operator"])
-        .arg(&chart)
-        .args([
-            "--namespace",
-            &namespace,
-            "--skip-crds",
-            "--set",
-            &format!("watchNamespaces={{{namespace}}}"),
-        ]))?;
-    let kubectl = || {
-        let mut command = std::process::Command::new(&suite.kubectl);
-        command
-            .arg("--kubeconfig")
-            .arg(&suite.kubeconfig)
-            .args(["--namespace", &namespace]);
-        command
-    };
-    let token = run(kubectl().args(["create", "token", "ssm-contacts-operator", "--duration=1h"]))?;
-    let kubeconfig = world.log_dir().join("sa.kubeconfig");
-    std::fs::copy(&suite.kubeconfig, &kubeconfig)?;
-    let as_sa = |args: &[&str]| {
-        let mut command = std::process::Command::new(&suite.kubectl);
-        command.arg("--kubeconfig").arg(&kubeconfig).args(args);
-        command
-    };
-    run(&mut as_sa(&[
-        "config",
-        "set-credentials",
-        "chart-sa",
-        &format!("--token={}", token.trim()),
-    ]))?;
-    run(&mut as_sa(&[
-        "config",
-        "set-context",
-        "--current",
-        "--user=chart-sa",
-    ]))?;
-    let denied = as_sa(&["get", "secrets", "-n", &namespace]).output()?;
-    assert!(
-        !denied.status.success(),
-        "the chart's ServiceAccount must not read secrets"
-    );
-
-    let args = [
-        "--leader-election",
-        "--lease-duration-seconds",
-        "3",
-        "--lease-grace-seconds",
-        "1",
-    ];
-    world.operator = Operator::start_as(
-        &kubeconfig,
-        &namespace,
-        &world.emulator.endpoint_url(),
-        &args,
-        world.log_dir(),
-    )
-    .await?;
-    world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
-    eventually("a Sent event", Duration::from_secs(20), || async {
-        Ok(world
-            .event_reasons("pager")
-            .await?
-            .iter()
-            .any(|r| r == "Sent")
-            .then_some(()))
-    })
-    .await?;
-    assert_eq!(world.operator.metric("ssmcontacts_leader").await?, 1.0);
-    let log = std::fs::read_to_string(&world.operator.log)?;
-    assert!(!log.to_lowercase().contains("forbidden"), "{log}");
-
-    // Take away one verb: writing status.
-    run(kubectl().args([
-        "patch",
-        "role",
-        "ssm-contacts-operator",
-        "--type",
-        "json",
-        "-p",
-        r#"[{"op":"remove","path":"/rules/1"}]"#,
-    ]))?;
-    let calls_before = world.calls().await?;
-    world
-        .create(
-            "second",
-            ContactChannelActivationSpec {
-                resend_token: Some("2".into()),
-                ..world.spec()
-            },
-        )
-        .await?;
-    eventually(
-        "the operator to be forbidden",
-        Duration::from_secs(30),
-        || async {
-            let log = std::fs::read_to_string(&world.operator.log)?;
-            Ok(log.contains("forbidden").then_some(()))
-        },
-    )
-    .await?;
-    let second = world.api.get("second").await?;
-    assert!(
-        second.status.is_none(),
-        "no status can be written: {:?}",
-        second.status
-    );
-    assert_eq!(
-        world.calls().await?,
-        calls_before,
-        "no AWS call without a recorded intent"
-    );
-    assert!(world.operator.is_running());
-    Ok(())
-}
-
 /// No AWS credentials at all: CredentialsUnavailable, Stalled, and nothing reaches AWS.
 async fn no_credentials_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "nocreds", &[]).await?;
@@ -760,8 +602,8 @@ async fn no_credentials_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
     Ok(())
 }
 
-/// An endpoint that refuses connections: EndpointUnreachable (nothing was sent), retried.
-async fn unreachable_endpoint_sends_nothing(suite: Arc<Suite>) -> Result {
+/// A refused endpoint is EndpointUnreachable and retried; once it listens, one code in its only call.
+async fn unreachable_endpoint_sends_nothing_then_one_code(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "unreachable", &[]).await?;
     world.operator.terminate().await?;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
@@ -774,9 +616,34 @@ async fn unreachable_endpoint_sends_nothing(suite: Arc<Suite>) -> Result {
     )
     .await?;
     world.create("pager", world.spec()).await?;
-    world
+    let object = world
         .wait_condition("pager", "Reconciling", "True", "EndpointUnreachable")
         .await?;
-    assert_eq!(world.calls().await?, 0);
+    let error = object
+        .status
+        .and_then(|s| s.last_error)
+        .ok_or("no lastError")?;
+    assert_eq!(error.code, "EndpointUnreachable");
+    assert!(error.message.contains("nothing was sent"), "{error:?}");
+    eventually("a retry", Duration::from_secs(30), || async {
+        Ok((world.status("pager").await?.attempts >= 2).then_some(()))
+    })
+    .await?;
+    // The endpoint comes up where the operator keeps knocking.
+    let listener = tokio::net::TcpListener::bind(closed).await?;
+    let late =
+        ssm_contacts_emulator::RunningEmulator::start_on(listener, Default::default()).await?;
+    late.seed_channel(ssm_contacts_emulator::state::SeedChannel {
+        arn: Some(world.channel.arn.clone()),
+        name: "unreachable".into(),
+        ..Default::default()
+    })?;
+    world.emulator = late;
+    let object = world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    assert_eq!(world.calls().await?, 1, "{:?}", world.send_calls().await?);
+    assert_eq!(world.sends().await?, 1);
+    assert!(object.status.is_some_and(|s| s.attempts >= 3));
     Ok(())
 }

@@ -1,28 +1,64 @@
 //! Test support: the operator as a real child process, one namespace and one emulator per
 //! scenario, and condition polling with generous deadlines (waits, not timing assertions).
+//! Also the shared setup of the reliability scenarios: held calls and the crash window,
+//! fleets of objects with a channel each, the chart installed for a restricted identity
+//! (with its Roles taken apart verb by verb), and a TCP proxy in front of the API server
+//! whose connections a test can cut.
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use k8s_openapi::api::rbac::v1::Role;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use ssm_contacts_emulator::RunningEmulator;
 use ssm_contacts_emulator::faults::FaultSpec;
+use ssm_contacts_emulator::journal::{JournalEntry, JournalFilter};
 use ssm_contacts_emulator::state::{Channel, SeedChannel};
 use ssm_contacts_operator::conditions;
-use ssm_contacts_operator::resource::{ContactChannelActivation, ContactChannelActivationSpec};
+use ssm_contacts_operator::resource::{
+    ContactChannelActivation, ContactChannelActivationSpec, ContactChannelActivationStatus,
+    SendInFlight,
+};
 use tokio::process::{Child, Command};
 
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The one operation whose calls the scenarios count.
+pub const SEND: &str = "SendActivationCode";
+
+/// A time the API server's `date-time` check accepts with more fraction digits than the
+/// operator's time type holds: the operator reads it leniently (truncated).
+pub const LONG_FRACTION_TIME: &str = "2024-01-01T00:00:00.1234567891Z";
+
+/// Another such time: valid RFC 3339, but past the last instant the operator's time type
+/// holds (9999-12-30T22:00:00Z): the operator reads it as that last instant.
+pub const BEYOND_TIME: &str = "9999-12-31T00:00:00Z";
 
 /// What every scenario shares: the running control plane.
 pub struct Suite {
     pub client: Client,
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
+    /// `https://127.0.0.1:PORT` of kube-apiserver.
+    pub server_url: String,
+    /// The CA of the API server's serving certificate, for kubeconfigs written by tests.
+    pub ca_pem: String,
+    /// Stops, starts and restarts etcd and kube-apiserver in place.
+    pub servers: testenv::ServerControl,
+    /// Scenarios that disrupt the whole control plane hold this exclusively; every other
+    /// scenario shares it, so no scenario sees another one's API-server restart.
+    gate: tokio::sync::RwLock<()>,
 }
 
 impl Suite {
@@ -61,7 +97,20 @@ impl Suite {
             client: control_plane.client().await?,
             kubeconfig: control_plane.kubeconfig_path().to_owned(),
             kubectl: control_plane.bin_dir().join("kubectl"),
+            server_url: control_plane.server_url().to_owned(),
+            ca_pem: control_plane.ca_pem().to_owned(),
+            servers: control_plane.server_control(),
+            gate: tokio::sync::RwLock::new(()),
         })
+    }
+
+    /// Enters a scenario: alone (`exclusive`) or alongside the other shared ones.
+    pub async fn enter(&self, exclusive: bool) -> Box<dyn Send + Sync + '_> {
+        if exclusive {
+            Box::new(self.gate.write().await)
+        } else {
+            Box::new(self.gate.read().await)
+        }
     }
 }
 
@@ -88,8 +137,22 @@ where
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
+        .no_proxy()
         .build()
         .unwrap_or_default()
+}
+
+/// The last 40 lines of a log, each cut to 600 characters.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..]
+        .iter()
+        .map(|line| match line.char_indices().nth(600) {
+            Some((cut, _)) => format!("{}...", &line[..cut]),
+            None => (*line).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn free_port() -> Result<u16> {
@@ -116,8 +179,22 @@ impl Operator {
         Self::start_as(&suite.kubeconfig, namespace, endpoint, extra_args, log_dir).await
     }
 
-    /// Starts the operator with the identity of `kubeconfig` (e.g. a ServiceAccount token).
+    /// Starts the operator with the identity of `kubeconfig` (e.g. a ServiceAccount token)
+    /// and waits until it is ready.
     pub async fn start_as(
+        kubeconfig: &Path,
+        namespace: &str,
+        endpoint: &str,
+        extra_args: &[&str],
+        log_dir: &Path,
+    ) -> Result<Self> {
+        let operator = Self::launch_as(kubeconfig, namespace, endpoint, extra_args, log_dir)?;
+        operator.wait_ready().await?;
+        Ok(operator)
+    }
+
+    /// Starts the operator without waiting for it to get ready (it may never be).
+    pub fn launch_as(
         kubeconfig: &Path,
         namespace: &str,
         endpoint: &str,
@@ -172,7 +249,7 @@ impl Operator {
             ),
             ("POD_NAMESPACE".to_owned(), namespace.to_owned()),
         ];
-        Self::spawn(args, env, log_dir.join(format!("operator-{namespace}.log"))).await
+        Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))
     }
 
     /// Starts the operator with no AWS credentials anywhere in its environment.
@@ -182,7 +259,7 @@ impl Operator {
         endpoint: &str,
         log_dir: &Path,
     ) -> Result<Self> {
-        let mut operator = Self::start(suite, namespace, endpoint, &[], log_dir).await?;
+        let mut operator = Self::launch_as(&suite.kubeconfig, namespace, endpoint, &[], log_dir)?;
         operator.crash().await?;
         operator.env.retain(|(name, _)| {
             !name.starts_with("AWS_ACCESS_KEY_ID") && !name.starts_with("AWS_SECRET_ACCESS_KEY")
@@ -195,7 +272,7 @@ impl Operator {
         .await
     }
 
-    async fn spawn(args: Vec<String>, env: Vec<(String, String)>, log: PathBuf) -> Result<Self> {
+    fn launch(args: Vec<String>, env: Vec<(String, String)>, log: PathBuf) -> Result<Self> {
         let port = free_port()?;
         let admin_url = format!("http://127.0.0.1:{port}");
         let out = std::fs::OpenOptions::new()
@@ -213,44 +290,67 @@ impl Operator {
             .stderr(out)
             .kill_on_drop(true)
             .spawn()?;
-        let operator = Self {
+        Ok(Self {
             child,
             admin_url,
             log,
             args,
             env,
-        };
+        })
+    }
+
+    async fn spawn(args: Vec<String>, env: Vec<(String, String)>, log: PathBuf) -> Result<Self> {
+        let operator = Self::launch(args, env, log)?;
         operator.wait_ready().await?;
         Ok(operator)
     }
 
     pub async fn wait_ready(&self) -> Result {
-        let url = format!("{}/readyz", self.admin_url);
         eventually(
             "the operator's /readyz",
             Duration::from_secs(30),
             || async {
-                Ok(http()
-                    .get(&url)
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ()))
+                let status = self.probe("/readyz").await.ok().map(|(status, _)| status);
+                Ok((status == Some(200)).then_some(()))
             },
         )
         .await
         .map_err(|e| format!("{e}; log:\n{}", self.log_tail()).into())
     }
 
+    /// GET on the admin server: the HTTP status and the body.
+    pub async fn probe(&self, path: &str) -> Result<(u16, String)> {
+        let response = http()
+            .get(format!("{}{path}", self.admin_url))
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail(&self.log_text())
+    }
+
+    /// Waits until the operator's log contains `needle`.
+    pub async fn wait_log(&self, needle: &str, deadline: Duration) -> Result {
+        eventually(&format!("{needle:?} in the log"), deadline, || async {
+            Ok(self.log_text().contains(needle).then_some(()))
+        })
+        .await
+        .map_err(|e| format!("{e}; log:\n{}", self.log_tail()).into())
     }
 
     /// The value of an unlabelled metric, or the sum of a labelled family.
     pub async fn metric(&self, name: &str) -> Result<f64> {
+        self.metric_where(name, "").await
+    }
+
+    /// The sum of the series of `name` whose line contains `labels` (e.g. `result="ok"`).
+    pub async fn metric_where(&self, name: &str, labels: &str) -> Result<f64> {
         let body = http()
             .get(format!("{}/metrics", self.admin_url))
             .send()
@@ -260,23 +360,39 @@ impl Operator {
         Ok(body
             .lines()
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter(|l| l.contains(labels))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
     }
 
-    /// Kills the process at once (SIGKILL: a crash, not a shutdown).
+    /// Kills the process at once (SIGKILL: a crash, not a shutdown); a no-op if it has
+    /// already exited.
     pub async fn crash(&mut self) -> Result {
-        self.child.kill().await?;
+        if self.is_running() {
+            self.child.kill().await?;
+        }
         Ok(())
     }
 
     /// Stops with SIGTERM and waits for the graceful shutdown.
-    pub async fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+    pub async fn terminate(&mut self) -> Result<ExitStatus> {
         let pid = self.child.id().ok_or("operator already exited")?;
         std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()?;
-        Ok(tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??)
+        self.wait_exit(Duration::from_secs(30)).await
+    }
+
+    /// Waits for the process to end by itself.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Result<ExitStatus> {
+        match tokio::time::timeout(deadline, self.child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => Err(format!(
+                "the operator did not exit within {deadline:?}; log:\n{}",
+                self.log_tail()
+            )
+            .into()),
+        }
     }
 
     pub async fn restart(&mut self) -> Result {
@@ -286,10 +402,6 @@ impl Operator {
         Ok(())
     }
 
-    #[allow(
-        dead_code,
-        reason = "used by the fleet benchmark, which shares this module"
-    )]
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
@@ -309,7 +421,6 @@ pub struct World {
     pub client: Client,
     logs: tempfile::TempDir,
     suite_kubeconfig: PathBuf,
-    suite_kubectl: PathBuf,
 }
 
 pub fn channel_arn(region: &str, name: &str) -> String {
@@ -356,7 +467,6 @@ impl World {
             client: suite.client.clone(),
             logs,
             suite_kubeconfig: suite.kubeconfig.clone(),
-            suite_kubectl: suite.kubectl.clone(),
         })
     }
 
@@ -364,17 +474,20 @@ impl World {
         self.logs.path()
     }
 
+    /// The end of the log of the world's first operator (and of any restarted in its place).
+    pub fn first_log_tail(&self) -> String {
+        let log = self
+            .log_dir()
+            .join(format!("operator-{}.log", self.namespace));
+        tail(&std::fs::read_to_string(log).unwrap_or_default())
+    }
+
     /// A second operator process on the same namespace and emulator (a second replica).
     pub async fn another_operator(&self, args: &[&str]) -> Result<Operator> {
-        let suite = Suite {
-            client: self.client.clone(),
-            kubeconfig: self.suite_kubeconfig.clone(),
-            kubectl: self.suite_kubectl.clone(),
-        };
         let dir = self.logs.path().join("second");
         std::fs::create_dir_all(&dir)?;
-        Operator::start(
-            &suite,
+        Operator::start_as(
+            &self.suite_kubeconfig,
             &self.namespace,
             &self.emulator.endpoint_url(),
             args,
@@ -383,16 +496,49 @@ impl World {
         .await
     }
 
+    /// Stops the operator (SIGTERM) and starts a fresh one with `args`, on the same log.
+    pub async fn replace_operator(&mut self, args: &[&str]) -> Result {
+        self.operator.terminate().await?;
+        self.operator = Operator::start_as(
+            &self.suite_kubeconfig,
+            &self.namespace,
+            &self.emulator.endpoint_url(),
+            args,
+            self.logs.path(),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub async fn inject(&self, fault: FaultSpec) -> Result {
         self.emulator.admin().inject_fault(&fault).await?;
         Ok(())
     }
 
     pub fn spec(&self) -> ContactChannelActivationSpec {
+        Self::spec_for(&self.channel.arn)
+    }
+
+    pub fn spec_for(arn: &str) -> ContactChannelActivationSpec {
         ContactChannelActivationSpec {
-            contact_channel_id: self.channel.arn.clone(),
+            contact_channel_id: arn.to_owned(),
             ..Default::default()
         }
+    }
+
+    /// Seeds one more channel (us-east-1) and returns its ARN: objects on channels of their
+    /// own have their codes counted apart.
+    pub async fn seed(&self, name: &str) -> Result<String> {
+        let arn = channel_arn("us-east-1", name);
+        self.emulator
+            .admin()
+            .seed_channel(&SeedChannel {
+                arn: Some(arn.clone()),
+                name: name.to_owned(),
+                ..SeedChannel::default()
+            })
+            .await?;
+        Ok(arn)
     }
 
     pub async fn create(
@@ -404,20 +550,192 @@ impl World {
         Ok(self.api.create(&PostParams::default(), &object).await?)
     }
 
+    /// Seeds `count` channels and creates one object on each, as fast as the API server takes
+    /// them: `(object name, channel ARN)` pairs.
+    pub async fn fleet(&self, prefix: &str, count: usize) -> Result<Vec<(String, String)>> {
+        let mut fleet = Vec::with_capacity(count);
+        for i in 0..count {
+            let name = format!("{prefix}-{i:02}");
+            let arn = self.seed(&name).await?;
+            fleet.push((name, arn));
+        }
+        for (name, arn) in &fleet {
+            self.create(name, Self::spec_for(arn)).await?;
+        }
+        Ok(fleet)
+    }
+
+    /// Waits until every object of `fleet` is Ready (CodeSent) for its current generation.
+    pub async fn wait_fleet_ready(&self, fleet: &[(String, String)], deadline: Duration) -> Result {
+        let result = eventually("every object Ready", deadline, || async {
+            let list = self.api.list(&ListParams::default()).await?;
+            let ready = fleet
+                .iter()
+                .filter(|(name, _)| {
+                    list.items.iter().any(|o| {
+                        o.metadata.name.as_deref() == Some(name.as_str())
+                            && o.status
+                                .as_ref()
+                                .and_then(|s| conditions::find(&s.conditions, "Ready"))
+                                .is_some_and(|c| {
+                                    c.status == "True"
+                                        && c.observed_generation == o.metadata.generation
+                                })
+                    })
+                })
+                .count();
+            Ok((ready == fleet.len()).then_some(()))
+        })
+        .await;
+        if let Err(error) = result {
+            let list = self.api.list(&ListParams::default()).await?;
+            let stuck: Vec<String> = list
+                .items
+                .iter()
+                .filter_map(|o| {
+                    let reason = o
+                        .status
+                        .as_ref()
+                        .and_then(|s| conditions::find(&s.conditions, "Ready"))
+                        .map(|c| format!("{}/{}", c.status, c.reason));
+                    (reason.as_deref() != Some("True/Sent"))
+                        .then(|| format!("{:?}: {reason:?}", o.metadata.name))
+                })
+                .collect();
+            return Err(format!(
+                "{error}; not Ready: {stuck:?}\noperator log:\n{}",
+                self.operator.log_tail()
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Every channel of `fleet` received exactly one code, counted by the emulator.
+    pub async fn assert_one_code_each(&self, fleet: &[(String, String)]) -> Result {
+        let sends = self.emulator.admin().sends_per_channel().await?;
+        let wrong: Vec<String> = fleet
+            .iter()
+            .filter_map(|(name, arn)| {
+                let codes = sends.get(arn).copied().unwrap_or(0);
+                (codes != 1).then(|| format!("{name}: {codes} codes"))
+            })
+            .collect();
+        let stats = self.emulator.admin().journal_stats().await?;
+        if stats.dropped > 0 {
+            return Err(format!("the journal dropped {} entries", stats.dropped).into());
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("not exactly one code per channel: {wrong:?}").into())
+        }
+    }
+
+    /// Holds every SendActivationCode call `millis` before the emulator acts on it (a fault
+    /// that stays until removed); returns the fault's id.
+    pub async fn hold_sends(&self, millis: u64) -> Result<u64> {
+        let fault = FaultSpec {
+            operation: Some(SEND.to_owned()),
+            ..FaultSpec::default()
+        }
+        .latency(millis);
+        Ok(self.emulator.admin().inject_fault(&fault).await?)
+    }
+
+    /// Waits until `name`'s status announces a call (sendInFlight) and the emulator holds it
+    /// (the latency fault `fault` has been hit `hits` times).
+    pub async fn wait_call_held(&self, name: &str, fault: u64, hits: u64) -> Result<SendInFlight> {
+        eventually(
+            &format!("a call for {name} held by the emulator"),
+            Duration::from_secs(30),
+            || async {
+                let flight = self.status(name).await?.send_in_flight;
+                let hit = self
+                    .emulator
+                    .admin()
+                    .faults()
+                    .await?
+                    .iter()
+                    .find(|f| f.id == fault)
+                    .map_or(0, |f| f.hits);
+                Ok(flight.filter(|_| hit >= hits))
+            },
+        )
+        .await
+    }
+
+    /// The crash window: `name` is created, its call is held by the emulator (2 s, below the
+    /// call timeout), and the operator that made it is killed (SIGKILL) before the answer.
+    /// Returns once the emulator has journaled the call `abandoned` (its client went away,
+    /// so no code was sent), with the sendInFlight record the dead process left behind.
+    pub async fn crash_mid_call(&mut self, name: &str) -> Result<SendInFlight> {
+        let fault = self.hold_sends(2_000).await?;
+        self.create(name, self.spec()).await?;
+        let flight = self.wait_call_held(name, fault, 1).await?;
+        self.operator.crash().await?;
+        self.wait_calls("abandoned", 1).await?;
+        let status = self.status(name).await?;
+        assert_eq!(
+            status.send_in_flight.as_ref(),
+            Some(&flight),
+            "the killed process's intent stays in status"
+        );
+        Ok(flight)
+    }
+
+    /// The SendActivationCode calls that reached the emulator, oldest first.
+    pub async fn send_calls(&self) -> Result<Vec<JournalEntry>> {
+        let filter = JournalFilter {
+            operation: Some(SEND.to_owned()),
+            ..JournalFilter::default()
+        };
+        Ok(self.emulator.admin().journal_filtered(&filter).await?)
+    }
+
+    /// Waits until at least `count` SendActivationCode calls ended in `outcome`.
+    pub async fn wait_calls(&self, outcome: &str, count: usize) -> Result<Vec<JournalEntry>> {
+        eventually(
+            &format!("{count} SendActivationCode calls journaled {outcome:?}"),
+            Duration::from_secs(30),
+            || async {
+                let calls = self.send_calls().await?;
+                let matching = calls.iter().filter(|e| e.outcome == outcome).count();
+                Ok((matching >= count).then_some(calls))
+            },
+        )
+        .await
+    }
+
     pub async fn sends(&self) -> Result<usize> {
         Ok(self.emulator.admin().sends_for(&self.channel.arn).await?)
     }
 
     /// Calls of SendActivationCode that reached the emulator, whatever their answer.
     pub async fn calls(&self) -> Result<usize> {
-        let journal = self.emulator.admin().journal().await?;
-        Ok(journal
-            .iter()
-            .filter(|e| e.operation == "SendActivationCode")
-            .count())
+        Ok(self.send_calls().await?.len())
     }
 
-    /// Waits until the named condition has the given status and reason.
+    /// The object's status (empty if none was written).
+    pub async fn status(&self, name: &str) -> Result<ContactChannelActivationStatus> {
+        Ok(self.api.get(name).await?.status_or_default())
+    }
+
+    /// Writes `status` (merged) through the status subresource as the admin: a person, a
+    /// restored backup.
+    pub async fn write_status(&self, name: &str, status: serde_json::Value) -> Result {
+        self.raw()
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "status": status })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until the named condition has the given status and reason; returns the object
+    /// as it was then.
     pub async fn wait_condition(
         &self,
         name: &str,
@@ -425,29 +743,44 @@ impl World {
         status: &str,
         reason: &str,
     ) -> Result<ContactChannelActivation> {
+        let (_, object) = self.wait_raw_condition(name, type_, status, reason).await?;
+        Ok(serde_json::from_value(serde_json::to_value(object)?)?)
+    }
+
+    async fn wait_raw_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> Result<(Condition, DynamicObject)> {
+        let raw = self.raw();
         let what = format!("{name} {type_}={status}/{reason}");
         let result = eventually(&what, Duration::from_secs(45), || async {
-            let object = self.api.get(name).await?;
+            let object = raw.get(name).await?;
             let found = object
-                .status
-                .as_ref()
-                .and_then(|s| conditions::find(&s.conditions, type_))
-                .map(|c| {
+                .data
+                .pointer("/status/conditions")
+                .and_then(|list| list.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| serde_json::from_value::<Condition>(c.clone()).ok())
+                .find(|c| c.type_ == type_)
+                .filter(|c| {
                     c.status == status
                         && c.reason == reason
                         && c.observed_generation == object.metadata.generation
                 });
-            Ok(found.unwrap_or(false).then_some(object))
+            Ok(found.map(|condition| (condition, object)))
         })
         .await;
         match result {
-            Ok(object) => Ok(object),
+            Ok(found) => Ok(found),
             Err(error) => {
-                let status = self
-                    .api
+                let status = raw
                     .get(name)
                     .await
-                    .map(|o| format!("{:#?}", o.status))
+                    .map(|o| format!("{:#}", o.data["status"]))
                     .unwrap_or_default();
                 Err(format!(
                     "{error}\nstatus: {status}\noperator log:\n{}",
@@ -456,6 +789,12 @@ impl World {
                 .into())
             }
         }
+    }
+
+    /// The objects as plain JSON: readable whatever their status holds.
+    fn raw(&self) -> Api<DynamicObject> {
+        let resource = ApiResource::erase::<ContactChannelActivation>(&());
+        Api::namespaced_with(self.client.clone(), &self.namespace, &resource)
     }
 
     /// Waits until the operator has reconciled at least `count` times more than `before`.
@@ -476,23 +815,26 @@ impl World {
         Ok(())
     }
 
-    /// Edits a label (no new generation) and waits until the operator has reconciled it.
-    pub async fn touch(&self, name: &str) -> Result {
-        let before = self.operator.metric("ssmcontacts_reconciles_total").await?;
+    /// Edits a label: a new resourceVersion, no new generation.
+    pub async fn relabel(&self, name: &str) -> Result {
         let stamp = jiff::Timestamp::now().as_nanosecond().to_string();
         let label = serde_json::json!({"metadata": {"labels": {"touched": stamp}}});
         self.api
-            .patch(
-                name,
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(label),
-            )
+            .patch(name, &PatchParams::default(), &Patch::Merge(label))
             .await?;
+        Ok(())
+    }
+
+    /// Edits a label (no new generation) and waits until the operator has reconciled it.
+    pub async fn touch(&self, name: &str) -> Result {
+        let before = self.operator.metric("ssmcontacts_reconciles_total").await?;
+        self.relabel(name).await?;
         self.wait_reconciles(before, 1.0).await?;
         Ok(())
     }
 
-    pub async fn event_reasons(&self, name: &str) -> Result<Vec<String>> {
+    /// The Events on the object `name`: `(reason, note)` pairs.
+    pub async fn events(&self, name: &str) -> Result<Vec<(String, String)>> {
         let events: Api<k8s_openapi::api::events::v1::Event> =
             Api::namespaced(self.client.clone(), &self.namespace);
         let list = events.list(&ListParams::default()).await?;
@@ -500,12 +842,335 @@ impl World {
             .items
             .into_iter()
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-            .filter_map(|e| e.reason)
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect())
+    }
+
+    pub async fn event_reasons(&self, name: &str) -> Result<Vec<String>> {
+        let events = self.events(name).await?;
+        Ok(events.into_iter().map(|(reason, _)| reason).collect())
+    }
+
+    /// Waits for an Event with `reason` on the object `name`; returns its note.
+    pub async fn wait_event(&self, name: &str, reason: &str) -> Result<String> {
+        eventually(
+            &format!("a {reason} Event on {name}"),
+            Duration::from_secs(30),
+            || async {
+                let events = self.events(name).await?;
+                Ok(events
+                    .into_iter()
+                    .find(|(r, _)| r == reason)
+                    .map(|(_, note)| note))
+            },
+        )
+        .await
     }
 
     pub async fn delete(&self, name: &str) -> Result {
         self.api.delete(name, &DeleteParams::default()).await?;
         Ok(())
+    }
+}
+
+/// Runs `command`, failing with its output unless it succeeds; returns its stdout.
+pub fn run(command: &mut std::process::Command) -> Result<String> {
+    let output = command.output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The chart's release, ServiceAccount and Role name.
+pub const RELEASE: &str = "ssm-contacts-operator";
+
+/// Leader election as the chart runs it, with a short lease.
+pub const LEADER_ARGS: [&str; 5] = [
+    "--leader-election",
+    "--lease-duration-seconds",
+    "3",
+    "--lease-grace-seconds",
+    "1",
+];
+
+/// One verb of one rule of one of the chart's Roles.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub role: String,
+    rule: usize,
+    pub group: String,
+    /// `contactchannelactivations/status` for a subresource.
+    pub resource: String,
+    resource_names: Vec<String>,
+    pub verb: String,
+}
+
+impl Grant {
+    /// The API server's words when this verb is missing.
+    pub fn denial(&self) -> String {
+        format!("cannot {} resource \"{}\"", self.verb, self.resource)
+    }
+}
+
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} (Role {})", self.verb, self.resource, self.role)
+    }
+}
+
+/// The chart installed with the real helm into a world's namespace (watching only it), and
+/// a kubeconfig with a token of the chart's ServiceAccount: the operator's identity in a
+/// real install.
+pub struct Chart {
+    pub kubeconfig: PathBuf,
+    /// The proxy the kubeconfig goes through, when asked for.
+    pub proxy: Option<ApiProxy>,
+    namespace: String,
+    client: Client,
+    roles: Api<Role>,
+    /// The Roles as the chart made them.
+    original: Vec<Role>,
+}
+
+impl Chart {
+    pub async fn install(suite: &Suite, world: &World, through_proxy: bool) -> Result<Self> {
+        let namespace = world.namespace.clone();
+        let bin = suite.kubectl.parent().ok_or("no bin dir")?.to_owned();
+        let home = world.log_dir().join("helm");
+        let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/ssm-contacts-operator");
+        run(std::process::Command::new(bin.join("helm"))
+            .env("KUBECONFIG", &suite.kubeconfig)
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .args(["install", RELEASE])
+            .arg(&chart)
+            .args([
+                "--namespace",
+                &namespace,
+                "--skip-crds",
+                "--set",
+                &format!("watchNamespaces={{{namespace}}}"),
+            ]))?;
+        let token = run(std::process::Command::new(&suite.kubectl)
+            .arg("--kubeconfig")
+            .arg(&suite.kubeconfig)
+            .args(["--namespace", &namespace])
+            .args(["create", "token", RELEASE, "--duration=1h"]))?;
+        let proxy = if through_proxy {
+            Some(ApiProxy::start(&suite.server_url).await?)
+        } else {
+            None
+        };
+        let server = proxy.as_ref().map_or(suite.server_url.as_str(), |p| &p.url);
+        let kubeconfig = world.log_dir().join("chart-sa.kubeconfig");
+        testenv::kubeconfig::write(
+            &kubeconfig,
+            &testenv::kubeconfig::render(
+                server,
+                &suite.ca_pem,
+                "chart-sa",
+                &testenv::kubeconfig::Credentials::Token(token.trim()),
+            ),
+        )?;
+        let roles: Api<Role> = Api::namespaced(suite.client.clone(), &namespace);
+        let original = roles.list(&ListParams::default()).await?.items;
+        if original.is_empty() {
+            return Err("the chart made no Role".into());
+        }
+        Ok(Self {
+            kubeconfig,
+            proxy,
+            namespace,
+            client: suite.client.clone(),
+            roles,
+            original,
+        })
+    }
+
+    /// Starts an operator with the chart's identity, without waiting for readiness.
+    pub fn launch(&self, world: &World, args: &[&str], log_dir: &Path) -> Result<Operator> {
+        Operator::launch_as(
+            &self.kubeconfig,
+            &self.namespace,
+            &world.emulator.endpoint_url(),
+            args,
+            log_dir,
+        )
+    }
+
+    /// Every verb the chart's Roles grant, one entry each.
+    pub fn grants(&self) -> Result<Vec<Grant>> {
+        let mut grants = Vec::new();
+        for role in &self.original {
+            let name = role.metadata.name.clone().unwrap_or_default();
+            for (index, rule) in role.rules.iter().flatten().enumerate() {
+                let groups = rule.api_groups.clone().unwrap_or_default();
+                let resources = rule.resources.clone().unwrap_or_default();
+                let ([group], [resource]) = (groups.as_slice(), resources.as_slice()) else {
+                    return Err(format!(
+                        "Role {name} rule {index} names several groups or resources: {rule:?}"
+                    )
+                    .into());
+                };
+                for verb in &rule.verbs {
+                    grants.push(Grant {
+                        role: name.clone(),
+                        rule: index,
+                        group: group.clone(),
+                        resource: resource.clone(),
+                        resource_names: rule.resource_names.clone().unwrap_or_default(),
+                        verb: verb.clone(),
+                    });
+                }
+            }
+        }
+        Ok(grants)
+    }
+
+    /// Puts every Role back as the chart made it and waits until RBAC says so.
+    pub async fn restore(&self) -> Result {
+        for original in &self.original {
+            let name = original.metadata.name.as_deref().unwrap_or_default();
+            let mut current = self.roles.get(name).await?;
+            if current.rules != original.rules {
+                current.rules.clone_from(&original.rules);
+                self.roles
+                    .replace(name, &PostParams::default(), &current)
+                    .await?;
+            }
+        }
+        for grant in self.grants()? {
+            self.wait_allowed(&grant, true).await?;
+        }
+        Ok(())
+    }
+
+    /// The chart's Roles with exactly `grants` taken away (a rule left without verbs goes);
+    /// returns once RBAC denies each of them.
+    pub async fn revoke(&self, grants: &[Grant]) -> Result {
+        self.restore().await?;
+        for original in &self.original {
+            let name = original.metadata.name.as_deref().unwrap_or_default();
+            let mut role = self.roles.get(name).await?;
+            let rules = role.rules.get_or_insert_default();
+            for grant in grants.iter().filter(|g| g.role == name) {
+                let rule = rules.get_mut(grant.rule).ok_or("no such rule")?;
+                rule.verbs.retain(|verb| *verb != grant.verb);
+            }
+            rules.retain(|rule| !rule.verbs.is_empty());
+            self.roles
+                .replace(name, &PostParams::default(), &role)
+                .await?;
+        }
+        for grant in grants {
+            self.wait_allowed(grant, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the API server lets the chart's ServiceAccount do `grant` (SubjectAccessReview).
+    pub async fn allowed(&self, grant: &Grant) -> Result<bool> {
+        let (resource, subresource) = match grant.resource.split_once('/') {
+            Some((resource, sub)) => (resource.to_owned(), Some(sub.to_owned())),
+            None => (grant.resource.clone(), None),
+        };
+        let namespace = &self.namespace;
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(format!("system:serviceaccount:{namespace}:{RELEASE}")),
+                groups: Some(vec![
+                    "system:serviceaccounts".to_owned(),
+                    format!("system:serviceaccounts:{namespace}"),
+                    "system:authenticated".to_owned(),
+                ]),
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.clone()),
+                    verb: Some(grant.verb.clone()),
+                    group: Some(grant.group.clone()),
+                    resource: Some(resource),
+                    subresource,
+                    name: grant.resource_names.first().cloned(),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let reviews: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let answer = reviews.create(&PostParams::default(), &review).await?;
+        Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+
+    async fn wait_allowed(&self, grant: &Grant, allowed: bool) -> Result {
+        let what = format!("RBAC to {} {grant}", if allowed { "allow" } else { "deny" });
+        eventually(&what, Duration::from_secs(20), || async {
+            Ok((self.allowed(grant).await? == allowed).then_some(()))
+        })
+        .await
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of the API server (TLS passes through untouched, the
+/// serving certificate names 127.0.0.1). [`ApiProxy::cut`] closes every connection through
+/// it, as a network blip or a load balancer would: open watches end, clients reconnect.
+pub struct ApiProxy {
+    pub url: String,
+    links: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl ApiProxy {
+    pub async fn start(server_url: &str) -> Result<Self> {
+        let upstream: std::net::SocketAddr = server_url
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .parse()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("https://{}", listener.local_addr()?);
+        let links: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let accepted = links.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                accepted
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(link.abort_handle());
+            }
+        });
+        Ok(Self { url, links, accept })
+    }
+
+    /// Closes every connection open through the proxy; returns how many were open.
+    pub fn cut(&self) -> usize {
+        let links: Vec<_> = self
+            .links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        let open = links.iter().filter(|link| !link.is_finished()).count();
+        for link in links {
+            link.abort();
+        }
+        open
+    }
+}
+
+impl Drop for ApiProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
     }
 }

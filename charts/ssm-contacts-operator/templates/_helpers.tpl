@@ -52,8 +52,64 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (include "ssm-contacts-operator.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
+{{/*
+An image reference from {repository, tag, digest}: repository@digest when a digest is set
+(the tag is then ignored: the digest alone names the bytes), else repository:tag.
+Call with (dict "image" .Values.image "defaultTag" .Chart.AppVersion).
+*/}}
+{{- define "ssm-contacts-operator.imageRef" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" .image.repository (default .defaultTag .image.tag | toString) }}
+{{- end }}
+{{- end }}
+
 {{- define "ssm-contacts-operator.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- include "ssm-contacts-operator.imageRef" (dict "image" .Values.image "defaultTag" .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+Name of a cluster-scoped object of this release (aggregated ClusterRoles, the test's
+ClusterRole): "<fullname>-<suffix>". With watchNamespaces the same release name may be
+installed in several namespaces, so the release namespace goes into the name too.
+Call with (dict "root" $ "suffix" "view").
+*/}}
+{{- define "ssm-contacts-operator.clusterScopedName" -}}
+{{- $fullname := include "ssm-contacts-operator.fullname" .root }}
+{{- if .root.Values.watchNamespaces }}
+{{- printf "%s-%s-%s" $fullname .root.Release.Namespace .suffix }}
+{{- else }}
+{{- printf "%s-%s" $fullname .suffix }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of the helm test objects. app.kubernetes.io/name differs from the operator's, so
+that the Deployment, the Service, the PodDisruptionBudget and the NetworkPolicy never
+select the test Pod.
+*/}}
+{{- define "ssm-contacts-operator.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-test" (include "ssm-contacts-operator.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.testLabels" -}}
+helm.sh/chart: {{ include "ssm-contacts-operator.chart" . }}
+{{ include "ssm-contacts-operator.testSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: test
+app.kubernetes.io/part-of: ssm-contacts-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The name of the CRD this chart ships, read from the generated crds/ file itself so that it
+is written in one place.
+*/}}
+{{- define "ssm-contacts-operator.crdName" -}}
+{{- $crd := .Files.Get "crds/contactchannelactivations.yaml" | fromYaml }}
+{{- required "crds/contactchannelactivations.yaml: no metadata.name" (dig "metadata" "name" "" $crd) }}
 {{- end }}
 
 {{/*
@@ -62,10 +118,10 @@ namespaces) and the per-namespace Roles (watchNamespaces) cannot drift apart. Ex
 the operator calls:
 - get, list, watch: the controller's watch (list + watch), and a get to re-read an object
   after a conflicting status write (src/status.rs).
-- contactchannelactivations/status update, patch: status is written with PUT on the status
-  subresource, conditional on resourceVersion (Api::replace_status); an object the operator
-  cannot deserialize gets its InvalidSpec status by a merge patch (src/unreadable.rs). The
-  main resource is never written, so no update/patch on it.
+- contactchannelactivations/status update: status is written with PUT on the status
+  subresource, conditional on resourceVersion (Api::replace_status), also for an object the
+  operator cannot deserialize (src/unreadable.rs). Never patched; the main resource is never
+  written, so no update/patch on it.
 - events.k8s.io events create, patch: kube-runtime's Recorder creates an Event and patches
   it into a series when the same Event repeats. Neither read nor delete.
 */}}
@@ -75,7 +131,7 @@ the operator calls:
   verbs: ["get", "list", "watch"]
 - apiGroups: ["ssmcontacts.oncall.dev"]
   resources: ["contactchannelactivations/status"]
-  verbs: ["update", "patch"]
+  verbs: ["update"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -10,7 +10,7 @@ use super::FaultId;
 use crate::chaos::{ChaosSpec, ChaosStatus};
 use crate::faults::{ActiveFault, FaultSpec, Quota};
 use crate::journal::{JournalEntry, JournalFilter, JournalStats, OUTCOME_OK};
-use crate::state::{Channel, SeedChannel};
+use crate::state::{Channel, ChannelCode, SeedChannel};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,9 +79,35 @@ impl AdminClient {
         Ok(self.channels().await?.into_iter().find(|c| c.arn == arn))
     }
 
-    /// The latest activation code of a channel.
+    /// The latest activation code of a channel (`None` before any send, or for an unknown
+    /// channel): the only code ActivateContactChannel accepts.
     pub async fn last_code(&self, arn: &str) -> Result<Option<String>, AdminError> {
-        Ok(self.channel(arn).await?.and_then(|c| c.last_code))
+        match self.channel_code(arn).await {
+            Ok(code) => Ok(code.code),
+            Err(AdminError::Status { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /_emulator/channels/{arn}/code`: the latest code with the send count and the
+    /// activation status; an unknown channel is a 404 [`AdminError::Status`].
+    pub async fn channel_code(&self, arn: &str) -> Result<ChannelCode, AdminError> {
+        self.json(Method::GET, &channel_path(arn, "code"), |r| r)
+            .await
+    }
+
+    /// Activates the channel "from the console", with no code (`POST
+    /// /_emulator/channels/{arn}/activate`); answers the channel.
+    pub async fn activate_channel(&self, arn: &str) -> Result<Channel, AdminError> {
+        self.json(Method::POST, &channel_path(arn, "activate"), |r| r)
+            .await
+    }
+
+    /// Sets the channel back to `NOT_ACTIVATED` (`POST
+    /// /_emulator/channels/{arn}/deactivate`); answers the channel.
+    pub async fn deactivate_channel(&self, arn: &str) -> Result<Channel, AdminError> {
+        self.json(Method::POST, &channel_path(arn, "deactivate"), |r| r)
+            .await
     }
 
     pub async fn journal(&self) -> Result<Vec<JournalEntry>, AdminError> {
@@ -234,5 +260,35 @@ impl AdminClient {
 
     fn url(&self, path: &str) -> String {
         format!("{}/_emulator/{path}", self.base)
+    }
+}
+
+/// `channels/{arn}/{action}` with the ARN as one percent-encoded path segment.
+fn channel_path(arn: &str, action: &str) -> String {
+    let mut encoded = String::with_capacity(arn.len() + 16);
+    for byte in arn.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b':') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("channels/{encoded}/{action}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::channel_path;
+
+    /// The ARN's slashes (and anything outside the unreserved set) are percent-encoded.
+    #[test]
+    fn channel_paths_encode_the_arn() {
+        assert_eq!(
+            channel_path(
+                "arn:aws:ssm-contacts:us-east-1:1:contact-channel/a b/c",
+                "code"
+            ),
+            "channels/arn:aws:ssm-contacts:us-east-1:1:contact-channel%2Fa%20b%2Fc/code"
+        );
     }
 }

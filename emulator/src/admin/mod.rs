@@ -5,6 +5,9 @@
 //! | `GET /_emulator/healthz` | 200 while serving |
 //! | `POST /_emulator/channels` | seed a channel ([`SeedChannel`]) -> 201 [`Channel`]; 409 if the ARN exists |
 //! | `GET /_emulator/channels` | every [`Channel`] with `codesSent` and `lastCode` |
+//! | `GET /_emulator/channels/{arn}/code` | the channel's latest code ([`ChannelCode`]); 404 if unknown |
+//! | `POST /_emulator/channels/{arn}/activate` | set `ACTIVATED` "from the console" (no code) -> [`Channel`]; 404 if unknown |
+//! | `POST /_emulator/channels/{arn}/deactivate` | set `NOT_ACTIVATED` -> [`Channel`]; 404 if unknown |
 //! | `GET /_emulator/journal?operation=&channel=&afterSeq=` | the kept wire calls in order ([`JournalEntry`]); header `x-emulator-journal-dropped` |
 //! | `GET /_emulator/journal/stats` | [`JournalStats`]: capacity, retained, recorded, dropped |
 //! | `POST /_emulator/faults` | inject a [`FaultSpec`] -> 201 `{"id"}` |
@@ -15,6 +18,9 @@
 //! | `DELETE /_emulator/chaos` | stop chaos -> its last [`ChaosStatus`], or `null` |
 //! | `PUT /_emulator/quota` | a [`Quota`] over SendActivationCode calls; `GET` shows it, `DELETE` removes it |
 //! | `POST /_emulator/reset` | forget channels, contacts, journal, faults, chaos and quota |
+//!
+//! In channel routes the ARN goes in the path as it is or percent-encoded (`%2F` for its
+//! slashes; [`AdminClient`] encodes it); the last path segment is the action.
 
 mod client;
 pub(crate) mod routes;
@@ -24,7 +30,9 @@ pub use crate::faults::{ActiveFault, FaultKind, FaultSpec, Quota};
 pub use crate::journal::{
     JournalEntry, JournalFilter, JournalStats, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK,
 };
-pub use crate::state::{ActivationStatus, Channel, ChannelType, SeedChannel};
+pub use crate::state::{
+    ActivationStatus, Channel, ChannelCode, ChannelType, SeedChannel, UnknownChannel,
+};
 pub use client::{AdminClient, AdminError};
 
 /// Header of `GET /_emulator/journal` with how many entries the ring has let go.

@@ -17,7 +17,7 @@ use crate::App;
 use crate::chaos::{Chaos, ChaosSpec};
 use crate::faults::{FaultSpec, Quota, TokenBucket};
 use crate::journal::JournalFilter;
-use crate::state::SeedChannel;
+use crate::state::{ActivationStatus, ChannelCode, SeedChannel, UnknownChannel};
 
 pub(crate) fn router() -> Router<Arc<App>> {
     Router::new()
@@ -26,6 +26,12 @@ pub(crate) fn router() -> Router<Arc<App>> {
             get(|| async { Json(json!({"status": "ok"})) }),
         )
         .route("/_emulator/channels", get(channels).post(seed_channel))
+        // `{arn}/code`, `{arn}/activate`, `{arn}/deactivate`: the ARN's own slashes may be
+        // sent as they are or percent-encoded (`%2F`), so the action is the last segment.
+        .route(
+            "/_emulator/channels/{*target}",
+            get(channel_read).post(channel_write),
+        )
         .route("/_emulator/journal", get(journal))
         .route("/_emulator/journal/stats", get(journal_stats))
         .route(
@@ -80,6 +86,76 @@ async fn seed_channel(
         .map_err(|e| AdminFailure(StatusCode::CONFLICT, e.to_string()))?;
     tracing::info!(arn = %channel.arn, "channel seeded");
     Ok((StatusCode::CREATED, Json(channel)).into_response())
+}
+
+/// `{arn}/{action}` of a channel route, the ARN percent-decoded by axum.
+fn channel_target(target: &str) -> Result<(&str, &str), AdminFailure> {
+    let target = target.strip_prefix('/').unwrap_or(target);
+    target
+        .rsplit_once('/')
+        .filter(|(arn, _)| !arn.is_empty())
+        .ok_or_else(|| {
+            AdminFailure(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no admin route for channels/{target}: use channels/{{arn}}/code, \
+                     channels/{{arn}}/activate or channels/{{arn}}/deactivate"
+                ),
+            )
+        })
+}
+
+fn unknown_channel(e: UnknownChannel) -> AdminFailure {
+    AdminFailure(StatusCode::NOT_FOUND, e.to_string())
+}
+
+/// `GET channels/{arn}/code`: the latest code, as the channel's phone shows it. The code
+/// is answered, never logged.
+async fn channel_read(
+    State(app): State<Arc<App>>,
+    Path(target): Path<String>,
+) -> Result<Response, AdminFailure> {
+    match channel_target(&target)? {
+        (arn, "code") => {
+            let code = app
+                .state()
+                .channel(arn)
+                .map(ChannelCode::from)
+                .ok_or_else(|| unknown_channel(UnknownChannel(arn.to_string())))?;
+            Ok(Json(code).into_response())
+        }
+        (_, action) => Err(AdminFailure(
+            StatusCode::NOT_FOUND,
+            format!("no admin route GET channels/{{arn}}/{action} (GET takes /code)"),
+        )),
+    }
+}
+
+/// `POST channels/{arn}/activate` or `/deactivate`: the channel's status set from the
+/// console, with no code; answers the channel.
+async fn channel_write(
+    State(app): State<Arc<App>>,
+    Path(target): Path<String>,
+) -> Result<Response, AdminFailure> {
+    let (arn, status) = match channel_target(&target)? {
+        (arn, "activate") => (arn, ActivationStatus::Activated),
+        (arn, "deactivate") => (arn, ActivationStatus::NotActivated),
+        (_, action) => {
+            return Err(AdminFailure(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no admin route POST channels/{{arn}}/{action} (POST takes /activate or \
+                     /deactivate)"
+                ),
+            ));
+        }
+    };
+    let channel = app
+        .state()
+        .set_activation_status(arn, status)
+        .map_err(unknown_channel)?;
+    tracing::info!(arn = %channel.arn, ?status, "activation status set from the console");
+    Ok(Json(channel).into_response())
 }
 
 async fn journal(

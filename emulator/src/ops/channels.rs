@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Caller, Done};
 use crate::state::{ActivationStatus, Channel, State};
 use crate::validate::Check;
-use crate::wire::{AwsError, ValidationReason};
+use crate::wire::{AwsError, ValidationReason, WRONG_ACTIVATION_CODE_MESSAGE};
 
 /// Input of the operations that only name a channel.
 #[derive(Deserialize)]
@@ -80,6 +80,9 @@ pub(super) struct ActivateInput {
     activation_code: Option<String>,
 }
 
+/// ActivateContactChannel. The code must be the latest one sent (a phone shows only the
+/// newest text); a channel already `ACTIVATED` answers success to any well-formed code,
+/// as activating it again changes nothing. No log line or answer quotes the code.
 pub(super) fn activate(
     input: ActivateInput,
     caller: &Caller,
@@ -102,14 +105,19 @@ pub(super) fn activate(
         ));
     };
     let channel = state.channel_in_region(&arn, caller.region)?;
-    if channel.last_code.as_deref() != Some(code.as_str()) {
-        return Err(AwsError::Validation {
-            message: "The activation code is not valid for this contact channel.".into(),
-            reason: ValidationReason::Other,
-            fields: Vec::new(),
-        });
+    match channel.activation_status {
+        ActivationStatus::Activated => {}
+        ActivationStatus::NotActivated if channel.last_code.as_deref() == Some(code.as_str()) => {
+            channel.activation_status = ActivationStatus::Activated;
+        }
+        ActivationStatus::NotActivated => {
+            return Err(AwsError::Validation {
+                message: WRONG_ACTIVATION_CODE_MESSAGE.into(),
+                reason: ValidationReason::Other,
+                fields: Vec::new(),
+            });
+        }
     }
-    channel.activation_status = ActivationStatus::Activated;
     Ok(Done::new(json!({}), Some(arn)))
 }
 

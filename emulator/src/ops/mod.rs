@@ -247,6 +247,98 @@ mod tests {
         }
     }
 
+    /// Only the latest code activates (an earlier one is the wrong code, whose message
+    /// never quotes it); an ACTIVATED channel answers success again, to any code; a seed
+    /// can start ACTIVATED; an unknown channel is ResourceNotFoundException.
+    #[test]
+    fn activation_semantics() {
+        let mut state = State::default();
+        let arn = state
+            .seed_channel(SeedChannel::default(), "123456789012")
+            .expect("seed")
+            .arn;
+        let activate = |state: &mut State, code: &str| {
+            call(
+                Operation::ActivateContactChannel,
+                json!({"ContactChannelId": arn, "ActivationCode": code}),
+                state,
+            )
+        };
+        match activate(&mut state, "123456") {
+            Err(AwsError::Validation {
+                message,
+                reason,
+                fields,
+            }) => {
+                assert_eq!(message, crate::wire::WRONG_ACTIVATION_CODE_MESSAGE);
+                assert_eq!(reason, ValidationReason::Other);
+                assert!(fields.is_empty());
+            }
+            other => panic!("no code sent yet: {other:?}"),
+        }
+        let send = |state: &mut State| {
+            call(
+                Operation::SendActivationCode,
+                json!({"ContactChannelId": arn}),
+                state,
+            )
+            .expect("sent")
+            .activation_code
+            .expect("code")
+        };
+        let first = send(&mut state);
+        let mut latest = send(&mut state);
+        while latest == first {
+            latest = send(&mut state);
+        }
+        let refused = activate(&mut state, &first).expect_err("earlier code");
+        assert!(!refused.to_string().contains(&first), "{refused}");
+        let got = call(
+            Operation::GetContactChannel,
+            json!({"ContactChannelId": arn}),
+            &mut state,
+        )
+        .expect("get");
+        assert_eq!(got.body["ActivationStatus"], "NOT_ACTIVATED");
+
+        let done = activate(&mut state, &latest).expect("latest code");
+        assert_eq!(done.body, json!({}));
+        assert_eq!(done.activation_code, None, "activation journals no code");
+        activate(&mut state, &latest).expect("again with the same code");
+        activate(&mut state, "0000000000").expect("already ACTIVATED: any code");
+
+        let mut seeded = SeedChannel::in_region("us-east-1").activated();
+        seeded.contact_alias = Some("other".into());
+        let seeded = state.seed_channel(seeded, "123456789012").expect("seed");
+        let got = call(
+            Operation::GetContactChannel,
+            json!({"ContactChannelId": seeded.arn}),
+            &mut state,
+        )
+        .expect("get");
+        assert_eq!(got.body["ActivationStatus"], "ACTIVATED");
+
+        let unknown = call(
+            Operation::ActivateContactChannel,
+            json!({"ContactChannelId": "arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/x/y",
+                   "ActivationCode": "123456"}),
+            &mut state,
+        );
+        assert_eq!(
+            unknown.err().map(|e| e.type_name()),
+            Some("ResourceNotFoundException")
+        );
+        for bad in ["12345", "12345678901", "12345a", "１２３４５６", ""] {
+            match activate(&mut state, bad) {
+                Err(AwsError::Validation { reason, fields, .. }) => {
+                    assert_eq!(reason, ValidationReason::FieldValidationFailed, "{bad}");
+                    assert_eq!(fields[0].name, "ActivationCode", "{bad}");
+                }
+                other => panic!("{bad:?}: unexpected {other:?}"),
+            }
+        }
+    }
+
     /// Creation without DeferActivation sends the first code; lists page with NextToken.
     #[test]
     fn creation_sends_a_code_and_lists_page() {
