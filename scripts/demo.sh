@@ -80,8 +80,20 @@ metadata:
   namespace: default
 spec:
   contactChannelId: $arn
+  activationCodeSecretRef:
+    name: oncall-sms-code
 YAML
 $kubectl wait --for=condition=Ready --timeout=60s cca/oncall-sms
+
+echo
+echo "== the person types the code from their phone (here: the emulator's journal) into a Secret"
+# The code goes from the emulator straight into the Secret: never echoed, never in history.
+curl -s "http://127.0.0.1:$emulator_port/_emulator/channels/$arn/code" |
+  python3 -c 'import json, sys; sys.stdout.write(json.load(sys.stdin)["code"])' |
+  $kubectl create secret generic oncall-sms-code --from-file=code=/dev/stdin --dry-run=client -o yaml |
+  $kubectl label --local -f - ssmcontacts.oncall.dev/activation-code=true -o yaml |
+  $kubectl apply -f -
+$kubectl wait --for=condition=Activated --timeout=60s cca/oncall-sms
 
 echo
 echo "== kubectl get cca -o wide"
@@ -94,9 +106,11 @@ echo "== emulator journal (every SSM Contacts call)"
 curl -s "http://127.0.0.1:$emulator_port/_emulator/journal"; echo
 
 sends=$(curl -s "http://127.0.0.1:$emulator_port/_emulator/journal?operation=SendActivationCode" | grep -o '"outcome":"ok"' | wc -l)
+activated=$($kubectl get cca oncall-sms -o jsonpath='{.status.activationStatus}')
 if $check; then
   [[ "$sends" -eq 1 ]] || { echo "expected exactly one SendActivationCode, saw $sends" >&2; exit 1; }
-  echo "demo check passed: Ready, one activation code sent"
+  [[ "$activated" == ACTIVATED ]] || { echo "expected the channel ACTIVATED, got '$activated'" >&2; exit 1; }
+  echo "demo check passed: Ready, one activation code sent, channel activated from the Secret"
   exit 0
 fi
 

@@ -75,7 +75,7 @@ expect "deploy/ render (scripts/render-deploy.sh): no helm test hook" "$(grep -c
 echo "== RBAC"
 # {.rules} prints the rules as compact JSON (keys sorted), and nothing for a binding.
 rules='{.rules}'
-want_rules='[{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["get","list","watch"]},{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations/status"],"verbs":["update"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]}]'
+want_rules='[{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["get","list","watch"]},{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations/status"],"verbs":["update"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]},{"apiGroups":[""],"resources":["secrets"],"verbs":["get","list","watch"]}]'
 want_lease='[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]},{"apiGroups":["coordination.k8s.io"],"resourceNames":["ssm-contacts-operator"],"resources":["leases"],"verbs":["get","patch"]}]'
 show rbac.yaml >"$tmp/rbac-default.yaml"
 expect "ClusterRole grants exactly the operator's calls" \

@@ -70,7 +70,7 @@ pub enum Step {
     },
     /// Write this status (and publish the note).
     Record {
-        status: Status,
+        status: Box<Status>,
         note: Note,
     },
 }
@@ -109,7 +109,7 @@ pub fn next_step(
                     now,
                 );
                 return Step::Record {
-                    status: next,
+                    status: Box::new(next),
                     note: Note {
                         type_: EventType::Warning,
                         reason: Reason::CodeSecretInvalid,

@@ -78,6 +78,10 @@ pub struct Context {
 }
 
 impl Context {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "start-up wiring: each argument is one concern, handed over once"
+    )]
     pub fn new(
         client: Client,
         aws: SsmContacts,
@@ -289,6 +293,12 @@ pub enum Scope {
     Namespaces(Vec<String>),
 }
 
+/// The objects of one scope, and the code Secrets (metadata only) of the same scope.
+type Watched = (
+    Api<DeserializeGuard<ContactChannelActivation>>,
+    Api<PartialObjectMeta<Secret>>,
+);
+
 /// Runs one controller per watched scope until `shutdown` resolves; in-flight reconciles
 /// finish first (kube-runtime's graceful shutdown), so no started call goes unrecorded.
 pub async fn run(
@@ -297,10 +307,7 @@ pub async fn run(
     concurrency: u16,
     shutdown: watch::Receiver<bool>,
 ) {
-    let apis: Vec<(
-        Api<DeserializeGuard<ContactChannelActivation>>,
-        Api<PartialObjectMeta<Secret>>,
-    )> = match scope {
+    let apis: Vec<Watched> = match scope {
         Scope::Cluster => vec![(Api::all(ctx.client.clone()), Api::all(ctx.client.clone()))],
         Scope::Namespaces(namespaces) => namespaces
             .iter()
@@ -371,8 +378,16 @@ pub async fn run(
         health.set_ready(true);
     });
     while let Some(result) = streams.next().await {
-        if let Err(error) = result {
-            tracing::debug!(%error, "reconcile error (requeued)");
+        match result {
+            // A trigger watch (the code Secrets) failed: as visible as a failing main watch.
+            Err(kube::runtime::controller::Error::QueueError(error)) => {
+                ctx.metrics.watch_errors.inc();
+                if ctx.health.watch_failed(Instant::now()) {
+                    warn!(%error, "watch failed; retrying with backoff");
+                }
+            }
+            Err(error) => tracing::debug!(%error, "reconcile error (requeued)"),
+            Ok(_) => {}
         }
     }
     info!("controller stopped");
@@ -385,25 +400,18 @@ impl Context {
         &self,
         event: &Result<watcher::Event<DeserializeGuard<ContactChannelActivation>>, watcher::Error>,
     ) {
-        match event {
-            Ok(event) => {
-                self.health.watch_ok();
-                if let watcher::Event::Delete(object) = event {
-                    let meta = match &object.0 {
-                        Ok(object) => object.meta(),
-                        Err(invalid) => &invalid.metadata,
-                    };
-                    if let Some(uid) = &meta.uid {
-                        self.ledger.forget(uid);
-                        self.unreadable.forget(uid);
-                        self.inventory.forget(uid);
-                    }
-                }
-            }
-            Err(error) => {
-                self.metrics.watch_errors.inc();
-                if self.health.watch_failed(Instant::now()) {
-                    warn!(%error, "watch failed; retrying with backoff");
+        // Errors are counted where the controller reports them, with the code-Secret watch's.
+        if let Ok(event) = event {
+            self.health.watch_ok();
+            if let watcher::Event::Delete(object) = event {
+                let meta = match &object.0 {
+                    Ok(object) => object.meta(),
+                    Err(invalid) => &invalid.metadata,
+                };
+                if let Some(uid) = &meta.uid {
+                    self.ledger.forget(uid);
+                    self.unreadable.forget(uid);
+                    self.inventory.forget(uid);
                 }
             }
         }

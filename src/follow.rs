@@ -49,7 +49,7 @@ pub async fn follow(
     let (next, note) = match activation::next_step(status, generation, &secret, &ctx.checks, now) {
         Step::Idle => return Ok(Action::await_change()),
         Step::Wait(wait) => return Ok(Action::requeue(wait)),
-        Step::Record { status, note } => (status, Some(note)),
+        Step::Record { status, note } => (*status, Some(note)),
         Step::Check => {
             if let Err(wait) = ctx.check_pacer.try_take() {
                 return Ok(Action::requeue(wait));

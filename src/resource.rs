@@ -17,9 +17,7 @@ pub const CHANNEL_ARN_PATTERN: &str =
 /// contact channel: at most once for each generation of this object, except when the
 /// operator stops after AWS accepted a call and before it recorded it (then the status says
 /// OutcomeUnknown and, by default, a code is sent again).
-#[derive(
-    CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema,
-)]
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[kube(
     group = "ssmcontacts.oncall.dev",
     version = "v1alpha1",
@@ -33,6 +31,7 @@ pub const CHANNEL_ARN_PATTERN: &str =
     printcolumn = r#"{"name":"Channel","type":"string","jsonPath":".status.channelId","description":"The channel's id, the last part of its ARN"}"#,
     printcolumn = r#"{"name":"CodeSent","type":"string","jsonPath":".status.conditions[?(@.type==\"CodeSent\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Activation","type":"string","jsonPath":".status.activationStatus","description":"The channel's ActivationStatus as AWS last reported it"}"#,
     printcolumn = r#"{"name":"ARN","type":"string","jsonPath":".spec.contactChannelId","priority":1}"#,
     printcolumn = r#"{"name":"Attempts","type":"integer","jsonPath":".status.attempts","priority":1}"#,
     printcolumn = r#"{"name":"Next Attempt","type":"string","jsonPath":".status.nextAttemptTime","priority":1,"description":"When the next, backed-off attempt is due (a date column would show a future time as <invalid>)"}"#,
@@ -96,6 +95,21 @@ pub struct ContactChannelActivationSpec {
 
 fn enabled() -> bool {
     true
+}
+
+/// The defaults of an object that names only its channel, as the API server fills them in.
+impl Default for ContactChannelActivationSpec {
+    fn default() -> Self {
+        Self {
+            contact_channel_id: String::new(),
+            region: None,
+            resend_token: None,
+            suspend: false,
+            ready_when: ReadyWhen::default(),
+            skip_if_activated: true,
+            activation_code_secret_ref: None,
+        }
+    }
 }
 
 fn is_enabled(value: &bool) -> bool {
@@ -195,7 +209,11 @@ pub struct ContactChannelActivationStatus {
     pub channel_type: Option<String>,
 
     /// When GetContactChannel was last asked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::lenient::option_time"
+    )]
     pub last_activation_check_time: Option<Time>,
 
     /// Activation checks since the last code was sent; they are spaced further apart as

@@ -25,7 +25,7 @@ pub enum StatusError {
     Superseded,
     #[error("the API server did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("status write failed: {0}")]
+    #[error("Kubernetes API call failed: {0}")]
     Api(#[source] kube::Error),
 }
 

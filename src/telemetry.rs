@@ -32,6 +32,19 @@ pub struct Note {
     pub message: String,
 }
 
+/// Crates whose trace output may contain request or response bodies.
+const HTTP_CLIENT_TARGETS: [&str; 9] = [
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sdk_ssmcontacts",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "kube_client",
+    "tower_http",
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
     #[default]
@@ -42,6 +55,12 @@ pub enum LogFormat {
 /// Installs the global subscriber; the filter comes from RUST_LOG, else `info`.
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // At trace level the HTTP clients print request bodies, and an ActivateContactChannel
+    // body holds the code: they are capped at debug whatever RUST_LOG asks.
+    let filter = HTTP_CLIENT_TARGETS
+        .iter()
+        .filter_map(|target| format!("{target}=debug").parse().ok())
+        .fold(filter, EnvFilter::add_directive);
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         // Colour codes only on a terminal: in a log file or a collector they are noise.

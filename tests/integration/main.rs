@@ -11,6 +11,7 @@ macro_rules! scenario {
     };
 }
 
+mod activation;
 mod rbac;
 mod reliability;
 mod scenarios;

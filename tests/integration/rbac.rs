@@ -10,6 +10,8 @@ use kube::api::{Api, DeleteParams, PostParams};
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 
 use crate::Scenario;
+use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec};
+
 use crate::support::{
     Chart, Grant, LEADER_ARGS, Operator, RELEASE, Result, SEND, Suite, World, eventually,
 };
@@ -51,20 +53,23 @@ async fn repeated_failure(world: &World, name: &str) -> Result {
     Ok(())
 }
 
-/// The chart's ServiceAccount is enough for the whole job, without one "forbidden", and reads no Secrets.
+/// The chart's ServiceAccount is enough for the whole job, without one "forbidden", and writes no Secrets.
 async fn chart_rbac_is_enough(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "rbac", &[]).await?;
     world.operator.terminate().await?;
     let chart = Chart::install(&suite, &world, false).await?;
-    let denied = std::process::Command::new(&suite.kubectl)
-        .arg("--kubeconfig")
-        .arg(&chart.kubeconfig)
-        .args(["get", "secrets", "-n", &world.namespace])
-        .output()?;
-    assert!(
-        !denied.status.success(),
-        "the chart's ServiceAccount must not read secrets"
-    );
+    // Secrets are read (activation codes), never written.
+    for verb in ["create", "update", "patch", "delete"] {
+        let allowed = std::process::Command::new(&suite.kubectl)
+            .arg("--kubeconfig")
+            .arg(&chart.kubeconfig)
+            .args(["auth", "can-i", verb, "secrets", "-n", &world.namespace])
+            .output()?;
+        assert!(
+            !allowed.status.success(),
+            "the chart's ServiceAccount must not {verb} secrets"
+        );
+    }
     world.operator = Operator::start_as(
         &chart.kubeconfig,
         &world.namespace,
@@ -132,7 +137,7 @@ async fn chart_rbac_each_verb_is_needed(suite: Arc<Suite>) -> Result {
 async fn probe(world: &World, grant: &Grant, operator: &mut Operator, name: &str) -> Result {
     let denied = grant.denial();
     match (grant.resource.as_str(), grant.verb.as_str()) {
-        ("contactchannelactivations", "list" | "watch") => {
+        ("contactchannelactivations" | "secrets", "list" | "watch") => {
             operator.wait_log(&denied, PROBE_DEADLINE).await?;
             eventually("a watch error counted", PROBE_DEADLINE, || async {
                 let errors = operator.metric("ssmcontacts_watch_errors_total").await?;
@@ -158,6 +163,18 @@ async fn probe(world: &World, grant: &Grant, operator: &mut Operator, name: &str
                 "an AWS call with no recorded intent"
             );
             Ok(())
+        }
+        ("secrets", "get") => {
+            operator.wait_ready().await?;
+            let spec = ContactChannelActivationSpec {
+                activation_code_secret_ref: Some(CodeSecretRef {
+                    name: format!("{name}-code"),
+                    key: "code".into(),
+                }),
+                ..world.spec()
+            };
+            world.create(name, spec).await?;
+            operator.wait_log(&denied, PROBE_DEADLINE).await
         }
         ("events", "create") => {
             operator.wait_ready().await?;

@@ -9,7 +9,7 @@ use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::support::{Operator, Result, SEND, Suite, World, eventually};
-use crate::{Scenario, rbac, reliability};
+use crate::{Scenario, activation, rbac, reliability};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     let mut all = vec![
@@ -32,6 +32,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     ];
     all.extend(reliability::all());
     all.extend(rbac::all());
+    all.extend(activation::all());
     all
 }
 

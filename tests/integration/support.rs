@@ -201,6 +201,25 @@ impl Operator {
         extra_args: &[&str],
         log_dir: &Path,
     ) -> Result<Self> {
+        Self::launch_logging(
+            kubeconfig,
+            namespace,
+            endpoint,
+            extra_args,
+            log_dir,
+            "info,ssm_contacts_operator=debug",
+        )
+    }
+
+    /// [`Operator::launch_as`] with RUST_LOG set to `rust_log`.
+    pub fn launch_logging(
+        kubeconfig: &Path,
+        namespace: &str,
+        endpoint: &str,
+        extra_args: &[&str],
+        log_dir: &Path,
+        rust_log: &str,
+    ) -> Result<Self> {
         let mut args: Vec<String> = [
             "--namespace",
             namespace,
@@ -243,10 +262,7 @@ impl Operator {
                 "AWS_SHARED_CREDENTIALS_FILE".to_owned(),
                 "/dev/null".to_owned(),
             ),
-            (
-                "RUST_LOG".to_owned(),
-                "info,ssm_contacts_operator=debug".to_owned(),
-            ),
+            ("RUST_LOG".to_owned(), rust_log.to_owned()),
             ("POD_NAMESPACE".to_owned(), namespace.to_owned()),
         ];
         Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))

@@ -124,6 +124,11 @@ the operator calls:
   written, so no update/patch on it.
 - events.k8s.io events create, patch: kube-runtime's Recorder creates an Event and patches
   it into a series when the same Event repeats. Neither read nor delete.
+- secrets get, list, watch: the Secret named by spec.activationCodeSecretRef is read (get)
+  when its code is about to be entered; Secrets labelled ssmcontacts.oncall.dev/activation-code
+  are watched for metadata only (list, watch), so a new code is noticed at once. RBAC cannot
+  narrow list/watch by label; the operator's watch is narrowed by the label selector and never
+  caches Secret data.
 */}}
 {{- define "ssm-contacts-operator.rules" -}}
 - apiGroups: ["ssmcontacts.oncall.dev"]
@@ -135,6 +140,9 @@ the operator calls:
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
 {{- end }}
 
 {{/*

@@ -1,0 +1,222 @@
+//! Activation scenarios: a channel followed from its code to ACTIVATED, through a code Secret
+//! or the console; channels already active get no code; a denied read still sends; the code
+//! never reaches the operator's output, even at trace level.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
+use ssm_contacts_emulator::state::SeedChannel;
+use ssm_contacts_operator::controller::CODE_SECRET_LABEL;
+use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec, ReadyWhen};
+
+use crate::Scenario;
+use crate::support::{Operator, Result, SEND, Suite, World, channel_arn, eventually};
+
+/// Checks come quickly in tests.
+const FAST_CHECKS: [&str; 4] = [
+    "--activation-check-first",
+    "1s",
+    "--activation-check-max",
+    "2s",
+];
+
+pub fn all() -> Vec<(&'static str, Scenario)> {
+    vec![
+        scenario!(code_from_a_secret_activates_the_channel),
+        scenario!(already_active_channel_gets_no_code),
+        scenario!(console_activation_is_noticed_and_polling_stops),
+        scenario!(denied_read_still_sends),
+    ]
+}
+
+/// Writes the code Secret (labelled, so its changes are noticed at once).
+async fn put_code(world: &World, name: &str, code: &str) -> Result {
+    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.namespace);
+    let mut secret = Secret::default();
+    secret.metadata.name = Some(name.to_owned());
+    secret.metadata.labels = Some([(CODE_SECRET_LABEL.to_owned(), "true".to_owned())].into());
+    secret.string_data = Some([("code".to_owned(), code.to_owned())].into());
+    match secrets.get_opt(name).await? {
+        Some(existing) => {
+            secret.metadata.resource_version = existing.metadata.resource_version;
+            secrets
+                .replace(name, &PostParams::default(), &secret)
+                .await?;
+        }
+        None => {
+            secrets.create(&PostParams::default(), &secret).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn calls_of(world: &World, operation: &str) -> Result<usize> {
+    let journal = world.emulator.admin().journal().await?;
+    Ok(journal.iter().filter(|e| e.operation == operation).count())
+}
+
+/// Send, a wrong code (CodeRejected), the right code (Activated), Ready only then
+/// (readyWhen: Activated); at trace level the code never appears in the operator's log.
+async fn code_from_a_secret_activates_the_channel(suite: Arc<Suite>) -> Result {
+    let mut world = World::new(&suite, "lifecycle", &FAST_CHECKS).await?;
+    world.operator.terminate().await?;
+    world.operator = Operator::launch_logging(
+        &suite.kubeconfig,
+        &world.namespace,
+        &world.emulator.endpoint_url(),
+        &FAST_CHECKS,
+        world.log_dir(),
+        "trace",
+    )?;
+    world.operator.wait_ready().await?;
+    let spec = ContactChannelActivationSpec {
+        ready_when: ReadyWhen::Activated,
+        activation_code_secret_ref: Some(CodeSecretRef {
+            name: "pager-code".into(),
+            key: "code".into(),
+        }),
+        ..world.spec()
+    };
+    world.create("pager", spec).await?;
+    world
+        .wait_condition("pager", "CodeSent", "True", "Sent")
+        .await?;
+    world
+        .wait_condition("pager", "Ready", "False", "CodeSecretInvalid")
+        .await?;
+    let code = world
+        .emulator
+        .admin()
+        .last_code(&world.channel.arn)
+        .await?
+        .ok_or("no code drawn")?;
+    // Seven digits: a different length from the drawn six, and unlikely in any other text.
+    let wrong = "4721936";
+    put_code(&world, "pager-code", wrong).await?;
+    world
+        .wait_condition("pager", "Activated", "False", "CodeRejected")
+        .await?;
+    put_code(&world, "pager-code", &code).await?;
+    world
+        .wait_condition("pager", "Activated", "True", "Activated")
+        .await?;
+    let object = world
+        .wait_condition("pager", "Ready", "True", "Activated")
+        .await?;
+    let status = object.status.ok_or("no status")?;
+    assert_eq!(status.activation_status.as_deref(), Some("ACTIVATED"));
+    assert_eq!(world.sends().await?, 1);
+    assert_eq!(calls_of(&world, "ActivateContactChannel").await?, 2);
+    let log = world.operator.log_text();
+    assert!(log.contains("TRACE"), "not a trace-level log");
+    // Each line without its timestamp, whose fraction digits could match by chance.
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|line| line.split_once(' ').map_or(line, |(_, rest)| rest))
+        .collect();
+    for secret in [code.as_str(), wrong] {
+        let leaks: Vec<&&str> = lines.iter().filter(|l| l.contains(secret)).collect();
+        assert!(
+            leaks.is_empty(),
+            "the code {secret} is in the operator's log: {leaks:?}"
+        );
+    }
+    let status_text = serde_json::to_string(&status)?;
+    assert!(!status_text.contains(&code));
+    for (_, note) in world.events("pager").await? {
+        assert!(!note.contains(&code), "{note}");
+    }
+    Ok(())
+}
+
+/// A channel AWS already reports ACTIVATED gets no code: AlreadyActivated, Ready.
+async fn already_active_channel_gets_no_code(suite: Arc<Suite>) -> Result {
+    let world = World::new(&suite, "active", &[]).await?;
+    let arn = channel_arn("us-east-1", "already-active");
+    world
+        .emulator
+        .admin()
+        .seed_channel(
+            &SeedChannel {
+                arn: Some(arn.clone()),
+                name: "already-active".into(),
+                ..SeedChannel::default()
+            }
+            .activated(),
+        )
+        .await?;
+    world.create("pager", World::spec_for(&arn)).await?;
+    world
+        .wait_condition("pager", "Ready", "True", "AlreadyActivated")
+        .await?;
+    world
+        .wait_condition("pager", "CodeSent", "False", "AlreadyActivated")
+        .await?;
+    world.wait_event("pager", "AlreadyActivated").await?;
+    assert_eq!(world.emulator.admin().sends_for(&arn).await?, 0);
+    assert_eq!(world.calls().await?, 0);
+    Ok(())
+}
+
+/// Activation done in the console is noticed, and checks stop once AWS says ACTIVATED.
+async fn console_activation_is_noticed_and_polling_stops(suite: Arc<Suite>) -> Result {
+    let world = World::new(&suite, "console", &FAST_CHECKS).await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "Activated", "False", "AwaitingCode")
+        .await?;
+    world
+        .emulator
+        .admin()
+        .activate_channel(&world.channel.arn)
+        .await?;
+    world
+        .wait_condition("pager", "Activated", "True", "Activated")
+        .await?;
+    let checks = calls_of(&world, "GetContactChannel").await?;
+    // Well past two check intervals: no further check.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    world.touch("pager").await?;
+    assert_eq!(calls_of(&world, "GetContactChannel").await?, checks);
+    assert_eq!(world.sends().await?, 1);
+    Ok(())
+}
+
+/// GetContactChannel denied: an Event says so, and the code is sent as usual.
+async fn denied_read_still_sends(suite: Arc<Suite>) -> Result {
+    let world = World::new(&suite, "denied-read", &[]).await?;
+    world
+        .inject(FaultSpec::error(
+            "GetContactChannel",
+            FaultKind::AccessDeniedException,
+        ))
+        .await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    let note = eventually(
+        "the AccessDenied Event",
+        Duration::from_secs(30),
+        || async {
+            Ok(world
+                .events("pager")
+                .await?
+                .into_iter()
+                .find(|(reason, note)| {
+                    reason == "AccessDenied" && note.contains("sending the code as usual")
+                }))
+        },
+    )
+    .await?;
+    assert!(note.1.contains("GetContactChannel"), "{note:?}");
+    assert_eq!(
+        world.emulator.admin().sends_for(&world.channel.arn).await?,
+        1
+    );
+    assert!(calls_of(&world, SEND).await? >= 1);
+    Ok(())
+}
