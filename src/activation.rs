@@ -154,7 +154,7 @@ pub fn record_check(
 ) -> (Status, Option<Note>) {
     let mut next = status.clone();
     next.last_activation_check_time = Some(Time(now));
-    next.activation_checks = next.activation_checks.saturating_add(1);
+    next.activation_checks = next.activation_checks.saturating_add(1).min(i32::MAX as u32);
     match outcome {
         Ok(state) => {
             next.activation_status = Some(state.activation_status.clone());
@@ -269,7 +269,7 @@ pub fn record_entry(
                 next.code_secret_tried = Some(version.to_owned());
             }
             next.last_activation_check_time = Some(Time(now));
-            next.activation_checks = next.activation_checks.saturating_add(1);
+            next.activation_checks = next.activation_checks.saturating_add(1).min(i32::MAX as u32);
             let message = if rejected {
                 format!(
                     "AWS refused the code in the Secret ({}); put the latest code the channel received into the Secret",

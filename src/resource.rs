@@ -184,7 +184,7 @@ pub struct ContactChannelActivationStatus {
 
     /// Calls to SendActivationCode made for the current generation.
     #[serde(default)]
-    #[schemars(extend("format" = "int32"))]
+    #[schemars(extend("format" = "int32"), range(max = 2147483647))]
     pub attempts: u32,
 
     /// When the next, backed-off attempt is due, if one is scheduled.
@@ -219,7 +219,7 @@ pub struct ContactChannelActivationStatus {
     /// Activation checks since the last code was sent; they are spaced further apart as
     /// this grows.
     #[serde(default, skip_serializing_if = "is_zero")]
-    #[schemars(extend("format" = "int32"))]
+    #[schemars(extend("format" = "int32"), range(max = 2147483647))]
     pub activation_checks: u32,
 
     /// Which content of the code Secret was last entered ("<uid>/<resourceVersion>"; never
@@ -265,7 +265,7 @@ pub struct SendInFlight {
     /// The generation the call sends a code for.
     pub generation: i64,
     /// Which attempt of that generation this is (1 for the first).
-    #[schemars(extend("format" = "int32"))]
+    #[schemars(extend("format" = "int32"), range(max = 2147483647))]
     pub attempt: u32,
     /// The operator instance making the call.
     pub holder: String,

@@ -1,4 +1,4 @@
-module ssm-contacts-operator/tools/testenv/kube
+module ssm-contacts-operator/tools/testenv/kube-1.37
 
 go 1.26.0
 
