@@ -136,6 +136,37 @@ pub fn next_step(
     }
 }
 
+/// Marks the channel activated; the Event that says so.
+fn activated(status: &mut Status, generation: i64, message: &str, now: Timestamp) -> Note {
+    conditions::set(
+        &mut status.conditions,
+        conditions::ACTIVATED,
+        true,
+        Reason::Activated,
+        message,
+        generation,
+        now,
+    );
+    Note {
+        type_: EventType::Normal,
+        reason: Reason::Activated,
+        message: message.to_owned(),
+    }
+}
+
+/// The Activated condition right after a code went out: nobody has entered it yet.
+pub fn awaiting_code(status: &mut Status, generation: i64, now: Timestamp) {
+    conditions::set(
+        &mut status.conditions,
+        conditions::ACTIVATED,
+        false,
+        Reason::AwaitingCode,
+        "the code was sent; waiting for a person to enter it (in the AWS console, or in the Secret named by spec.activationCodeSecretRef)",
+        generation,
+        now,
+    );
+}
+
 /// What GetContactChannel said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelState {
@@ -154,7 +185,10 @@ pub fn record_check(
 ) -> (Status, Option<Note>) {
     let mut next = status.clone();
     next.last_activation_check_time = Some(Time(now));
-    next.activation_checks = next.activation_checks.saturating_add(1).min(i32::MAX as u32);
+    next.activation_checks = next
+        .activation_checks
+        .saturating_add(1)
+        .min(i32::MAX as u32);
     match outcome {
         Ok(state) => {
             next.activation_status = Some(state.activation_status.clone());
@@ -162,21 +196,12 @@ pub fn record_check(
                 next.channel_type = state.channel_type.clone();
             }
             if state.activation_status == ACTIVATED {
-                let message = "AWS reports the channel ACTIVATED";
-                conditions::set(
-                    &mut next.conditions,
-                    conditions::ACTIVATED,
-                    true,
-                    Reason::Activated,
-                    message,
+                let note = activated(
+                    &mut next,
                     generation,
+                    "AWS reports the channel ACTIVATED",
                     now,
                 );
-                let note = Note {
-                    type_: EventType::Normal,
-                    reason: Reason::Activated,
-                    message: message.to_owned(),
-                };
                 return (next, Some(note));
             }
             // Keep a more specific reason (a rejected or invalid code) until it changes.
@@ -186,15 +211,7 @@ pub fn record_check(
                         || c.reason == Reason::CodeSecretInvalid.as_str()
                 });
             if !keep {
-                conditions::set(
-                    &mut next.conditions,
-                    conditions::ACTIVATED,
-                    false,
-                    Reason::AwaitingCode,
-                    "the code was sent; waiting for a person to enter it (in the AWS console, or in the Secret named by spec.activationCodeSecretRef)",
-                    generation,
-                    now,
-                );
+                awaiting_code(&mut next, generation, now);
             }
             (next, None)
         }
@@ -237,24 +254,13 @@ pub fn record_entry(
         Ok(()) => {
             next.code_secret_tried = Some(version.to_owned());
             next.activation_status = Some(ACTIVATED.to_owned());
-            let message = "the code from the Secret was accepted; the channel is ACTIVATED";
-            conditions::set(
-                &mut next.conditions,
-                conditions::ACTIVATED,
-                true,
-                Reason::Activated,
-                message,
+            let note = activated(
+                &mut next,
                 generation,
+                "the code from the Secret was accepted; the channel is ACTIVATED",
                 now,
             );
-            (
-                next,
-                Note {
-                    type_: EventType::Normal,
-                    reason: Reason::Activated,
-                    message: message.to_owned(),
-                },
-            )
+            (next, note)
         }
         Err(failure) => {
             // A refused code is tried again only when the Secret changes; any other failure
@@ -269,7 +275,10 @@ pub fn record_entry(
                 next.code_secret_tried = Some(version.to_owned());
             }
             next.last_activation_check_time = Some(Time(now));
-            next.activation_checks = next.activation_checks.saturating_add(1).min(i32::MAX as u32);
+            next.activation_checks = next
+                .activation_checks
+                .saturating_add(1)
+                .min(i32::MAX as u32);
             let message = if rejected {
                 format!(
                     "AWS refused the code in the Secret ({}); put the latest code the channel received into the Secret",

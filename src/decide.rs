@@ -359,15 +359,7 @@ pub fn record_outcome(
             let summary = summary(generation, Reason::Sent, message.clone(), false, false);
             next.conditions = conditions::conditions(&status.conditions, &summary, now);
             if next.activation_status.as_deref() != Some(crate::activation::ACTIVATED) {
-                conditions::set(
-                    &mut next.conditions,
-                    conditions::ACTIVATED,
-                    false,
-                    Reason::AwaitingCode,
-                    "the code was sent; waiting for a person to enter it (in the AWS console, or in the Secret named by spec.activationCodeSecretRef)",
-                    generation,
-                    now,
-                );
+                crate::activation::awaiting_code(&mut next, generation, now);
             }
             return (
                 next,
