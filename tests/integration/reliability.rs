@@ -277,13 +277,11 @@ async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
         .write_status("max-attempts", json!({"attempts": u32::MAX}))
         .await;
     assert!(
-        refused
-            .as_ref()
-            .is_err_and(|e| {
-                // The schema's maximum (every version), or format int32 (1.36 and later).
-                let text = e.to_string();
-                text.contains("2147483647") || text.contains("int32")
-            }),
+        refused.as_ref().is_err_and(|e| {
+            // The schema's maximum (every version), or format int32 (1.36 and later).
+            let text = e.to_string();
+            text.contains("2147483647") || text.contains("int32")
+        }),
         "{refused:?}"
     );
     let statuses = [
