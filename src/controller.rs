@@ -383,6 +383,9 @@ pub async fn run(
             Err(kube::runtime::controller::Error::QueueError(error)) => {
                 ctx.metrics.watch_errors.inc();
                 if ctx.health.watch_failed(Instant::now()) {
+                    // The whole chain: the API server's answer (e.g. "cannot watch resource")
+                    // is in the innermost error.
+                    let error = chain(&error);
                     warn!(%error, "watch failed; retrying with backoff");
                 }
             }
@@ -416,6 +419,14 @@ impl Context {
             }
         }
     }
+}
+
+/// An error and its sources, as one line.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The label that makes the operator notice a code Secret's changes at once.
