@@ -136,8 +136,8 @@ pub fn next_step(
     }
 }
 
-/// Marks the channel activated; the Event that says so.
-fn activated(status: &mut Status, generation: i64, message: &str, now: Timestamp) -> Note {
+/// Sets the Activated condition True.
+fn mark_activated(status: &mut Status, generation: i64, message: &str, now: Timestamp) {
     conditions::set(
         &mut status.conditions,
         conditions::ACTIVATED,
@@ -147,6 +147,11 @@ fn activated(status: &mut Status, generation: i64, message: &str, now: Timestamp
         generation,
         now,
     );
+}
+
+/// Marks the channel activated; the Event that says so.
+fn activated(status: &mut Status, generation: i64, message: &str, now: Timestamp) -> Note {
+    mark_activated(status, generation, message, now);
     Note {
         type_: EventType::Normal,
         reason: Reason::Activated,
@@ -334,15 +339,7 @@ pub fn already_activated(
         stalled: false,
     };
     next.conditions = conditions::conditions(&before.conditions, &summary, now);
-    conditions::set(
-        &mut next.conditions,
-        conditions::ACTIVATED,
-        true,
-        Reason::Activated,
-        message,
-        generation,
-        now,
-    );
+    mark_activated(&mut next, generation, message, now);
     next
 }
 
