@@ -10,6 +10,7 @@ pub struct ChannelArn {
     partition: String,
     region: String,
     account: String,
+    resource: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +91,7 @@ impl ChannelArn {
             partition: partition.to_owned(),
             region: region.to_owned(),
             account: account.to_owned(),
+            resource: resource.to_owned(),
         })
     }
 
@@ -108,6 +110,13 @@ impl ChannelArn {
 
     pub fn account(&self) -> &str {
         &self.account
+    }
+
+    /// What identifies the channel whatever region part the ARN spells out: the per-channel
+    /// limits count sends under this key, so an ARN with and one without its region name
+    /// the same channel.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}", self.partition, self.account, self.resource)
     }
 
     /// The region part, or `None` where the ARN leaves it empty.
@@ -187,6 +196,20 @@ mod tests {
         let arn =
             ChannelArn::parse("arn:aws:ssm-contacts::111122223333:contact-channel/a/b").unwrap();
         assert_eq!(arn.region(), None);
+    }
+
+    #[test]
+    /// The channel key leaves the region part out, and keeps partition, account and id.
+    fn key_ignores_the_region_part() {
+        let with = ChannelArn::parse(ARN).unwrap();
+        let without =
+            ChannelArn::parse("arn:aws:ssm-contacts::111122223333:contact-channel/oncall/abc")
+                .unwrap();
+        assert_eq!(with.key(), without.key());
+        let other_account =
+            ChannelArn::parse("arn:aws:ssm-contacts::111122224444:contact-channel/oncall/abc")
+                .unwrap();
+        assert_ne!(with.key(), other_account.key());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ssmcontacts::Client;
 use aws_sdk_ssmcontacts::config::retry::RetryConfig;
@@ -24,6 +25,7 @@ use aws_smithy_runtime_api::http::Response as RawResponse;
 
 use crate::activation::{ChannelState, CheckOutcome};
 use crate::arn::ChannelArn;
+use crate::assume::{AssumedRoles, RoleSession};
 use crate::outcome::{Reason, SendFailure, SendOutcome, Sent, reason_for_code};
 
 /// AWS has about 40 regions; the cap leaves room for every one of them and all partitions.
@@ -44,6 +46,7 @@ pub struct SsmContacts {
     base: SdkConfig,
     timeouts: Timeouts,
     clients: Mutex<HashMap<String, Client>>,
+    roles: AssumedRoles,
 }
 
 impl SsmContacts {
@@ -57,6 +60,7 @@ impl SsmContacts {
 
     pub fn new(base: SdkConfig, timeouts: Timeouts) -> Self {
         Self {
+            roles: AssumedRoles::new(base.clone(), timeouts.call),
             base,
             timeouts,
             clients: Mutex::default(),
@@ -68,8 +72,12 @@ impl SsmContacts {
         self.base.region().map(ToString::to_string)
     }
 
-    fn build_client(&self, region: &str) -> Client {
-        let config = ConfigBuilder::from(&self.base)
+    fn build_client(&self, region: &str, credentials: Option<Credentials>) -> Client {
+        let mut builder = ConfigBuilder::from(&self.base);
+        if let Some(credentials) = credentials {
+            builder = builder.credentials_provider(credentials);
+        }
+        let config = builder
             .region(Region::new(region.to_owned()))
             .retry_config(RetryConfig::disabled())
             .timeout_config(
@@ -92,17 +100,39 @@ impl SsmContacts {
         if let Some(client) = clients.get(region) {
             return client.clone();
         }
-        let client = self.build_client(region);
+        let client = self.build_client(region, None);
         if clients.len() < MAX_CACHED_REGIONS {
             clients.insert(region.to_owned(), client.clone());
         }
         client
     }
 
+    /// The client for one call: the operator's own credentials, or the object's assumed
+    /// role (a failure to assume it is `AssumeRoleFailed`, and nothing reaches SSM Contacts).
+    async fn client_as(
+        &self,
+        region: &str,
+        role: Option<&RoleSession>,
+    ) -> Result<Client, SendFailure> {
+        match role {
+            None => Ok(self.client(region)),
+            Some(session) => {
+                let credentials = self.roles.credentials(session, region).await?;
+                Ok(self.build_client(region, Some(credentials)))
+            }
+        }
+    }
+
     /// Calls SendActivationCode once and classifies what happened.
-    pub async fn send_activation_code(&self, region: &str, channel: &ChannelArn) -> SendOutcome {
+    pub async fn send_activation_code(
+        &self,
+        region: &str,
+        channel: &ChannelArn,
+        role: Option<&RoleSession>,
+    ) -> SendOutcome {
         let result = self
-            .client(region)
+            .client_as(region, role)
+            .await?
             .send_activation_code()
             .contact_channel_id(channel.as_str())
             .send()
@@ -170,9 +200,15 @@ error_details!(
 
 impl SsmContacts {
     /// Calls GetContactChannel once: the channel's activation status and type.
-    pub async fn get_contact_channel(&self, region: &str, channel: &ChannelArn) -> CheckOutcome {
+    pub async fn get_contact_channel(
+        &self,
+        region: &str,
+        channel: &ChannelArn,
+        role: Option<&RoleSession>,
+    ) -> CheckOutcome {
         let result = self
-            .client(region)
+            .client_as(region, role)
+            .await?
             .get_contact_channel()
             .contact_channel_id(channel.as_str())
             .send()
@@ -195,8 +231,10 @@ impl SsmContacts {
         region: &str,
         channel: &ChannelArn,
         code: &crate::secret::ActivationCode,
+        role: Option<&RoleSession>,
     ) -> Result<(), SendFailure> {
-        self.client(region)
+        self.client_as(region, role)
+            .await?
             .activate_contact_channel()
             .contact_channel_id(channel.as_str())
             .activation_code(code.expose())
@@ -341,7 +379,7 @@ fn connect_failed(error: &(dyn StdError + 'static)) -> bool {
         .any(hyper_util::client::legacy::Error::is_connect)
 }
 
-fn chain_text(error: &(dyn StdError + 'static)) -> String {
+pub fn chain_text(error: &(dyn StdError + 'static)) -> String {
     sources(error)
         .map(ToString::to_string)
         .collect::<Vec<_>>()

@@ -8,9 +8,11 @@ use clap::{Args as ClapArgs, Parser};
 use crate::activation::CheckPolicy;
 use crate::backoff::BackoffPolicy;
 use crate::controller::ActivationSettings;
+use crate::cooldown::{self, ChannelLimits};
 use crate::decide::UnknownOutcomePolicy;
 use crate::pacing::RateSettings;
 use crate::telemetry::LogFormat;
+use crate::tenancy::{Accounts, RolePatterns, Tenancy};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,7 +30,64 @@ pub struct Args {
     #[command(flatten)]
     pub activation: ActivationArgs,
     #[command(flatten)]
+    pub tenancy: TenancyArgs,
+    #[command(flatten)]
     pub ops: OpsArgs,
+}
+
+/// Abuse guards: which accounts and roles objects may name, and how often a channel may
+/// receive a code.
+#[derive(Debug, ClapArgs)]
+pub struct TenancyArgs {
+    /// AWS account ids whose channels may get codes (comma-separated, 12 digits each);
+    /// empty allows any. The Namespace annotation ssmcontacts.oncall.dev/allowed-accounts
+    /// narrows it per namespace.
+    #[arg(
+        long,
+        env = "SSMC_ALLOWED_ACCOUNTS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub allowed_accounts: Vec<String>,
+    /// Role ARNs that spec.roleArn may name (comma-separated; `*` matches any run of
+    /// characters); empty allows no role.
+    #[arg(
+        long,
+        env = "SSMC_ALLOWED_ROLE_ARNS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub allowed_role_arns: Vec<String>,
+    /// Least time between two codes to one channel, whichever objects ask (0s turns it off).
+    #[arg(long, env = "SSMC_CHANNEL_COOLDOWN", default_value = "60s", value_parser = parse_duration)]
+    pub channel_cooldown: Duration,
+    /// Most codes one channel receives in any rolling hour, whichever objects ask.
+    #[arg(long, env = "SSMC_CHANNEL_SENDS_PER_HOUR", default_value_t = 5)]
+    pub channel_sends_per_hour: u32,
+}
+
+impl TenancyArgs {
+    /// The admission rules, or what is wrong with the flags.
+    pub fn tenancy(&self) -> Result<Tenancy, Vec<String>> {
+        let accounts = Accounts::parse(&self.allowed_accounts.join(","))
+            .map_err(|problem| format!("--allowed-accounts: {problem}"));
+        let roles = RolePatterns::parse(&self.allowed_role_arns)
+            .map_err(|problem| format!("--allowed-role-arns: {problem}"));
+        match (accounts, roles) {
+            (Ok(accounts), Ok(roles)) => Ok(Tenancy { accounts, roles }),
+            (accounts, roles) => Err([accounts.err(), roles.err()]
+                .into_iter()
+                .flatten()
+                .collect()),
+        }
+    }
+
+    pub fn limits(&self) -> ChannelLimits {
+        ChannelLimits {
+            cooldown: self.channel_cooldown,
+            per_hour: self.channel_sends_per_hour,
+        }
+    }
 }
 
 #[derive(Debug, ClapArgs)]
@@ -173,6 +232,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 const CALL_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
 const API_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(120));
 const MAX_NAME: usize = 63;
+/// A status keeps at most this many recent sends (the CRD's limit).
+const MAX_SENDS_PER_HOUR: u32 = 64;
 
 impl Args {
     /// Parses the command line and environment, then checks every value; on a bad value
@@ -281,6 +342,25 @@ impl Args {
             problems.push(format!(
                 "--activation-check-first must be at least 1s and --activation-check-max between it and 24h, got {:?} and {:?}",
                 activation.activation_check_first, activation.activation_check_max
+            ));
+        }
+
+        let tenancy = &self.tenancy;
+        if let Err(found) = tenancy.tenancy() {
+            problems.extend(found);
+        }
+        // Sends are remembered for an hour (status.recentSends): a longer cooldown would be
+        // forgotten across a restart.
+        if tenancy.channel_cooldown > cooldown::WINDOW {
+            problems.push(format!(
+                "--channel-cooldown must be at most 1h, got {:?}",
+                tenancy.channel_cooldown
+            ));
+        }
+        if !(1..=MAX_SENDS_PER_HOUR).contains(&tenancy.channel_sends_per_hour) {
+            problems.push(format!(
+                "--channel-sends-per-hour must be between 1 and {MAX_SENDS_PER_HOUR}, got {}",
+                tenancy.channel_sends_per_hour
             ));
         }
 
@@ -420,6 +500,14 @@ mod tests {
         assert_eq!(args.validate(), Ok(()));
         assert!(args.watch.namespaces.is_empty());
         assert_eq!(args.aws.on_unknown_outcome, OnUnknownOutcome::Resend);
+        assert_eq!(args.tenancy.tenancy(), Ok(Tenancy::default()));
+        assert_eq!(
+            args.tenancy.limits(),
+            ChannelLimits {
+                cooldown: Duration::from_secs(60),
+                per_hour: 5
+            }
+        );
         assert_eq!(args.pacing.backoff(), BackoffPolicy::default());
         let args =
             Args::try_parse_from(["x", "--namespace", "a,b", "--on-unknown-outcome", "hold"])
@@ -465,6 +553,23 @@ mod tests {
             (&["x", "--call-timeout", "2m"][..], "--in-flight-grace"),
             (&["x", "--concurrency", "0"][..], "--concurrency"),
             (&["x", "--namespace", "Bad_Name"][..], "--namespace"),
+            (
+                &["x", "--allowed-accounts", "12345"][..],
+                "--allowed-accounts",
+            ),
+            (
+                &["x", "--allowed-role-arns", "*"][..],
+                "--allowed-role-arns",
+            ),
+            (&["x", "--channel-cooldown", "2h"][..], "--channel-cooldown"),
+            (
+                &["x", "--channel-sends-per-hour", "0"][..],
+                "--channel-sends-per-hour",
+            ),
+            (
+                &["x", "--channel-sends-per-hour", "65"][..],
+                "--channel-sends-per-hour",
+            ),
             (
                 &["x", "--lease-grace-seconds", "15"][..],
                 "--lease-grace-seconds",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, stream::SelectAll};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::core::PartialObjectMeta;
@@ -21,24 +21,31 @@ use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
 use crate::activation::CheckPolicy;
+use crate::arn::ChannelArn;
+use crate::assume::RoleSession;
 use crate::aws::SsmContacts;
+use crate::channels::Channels;
 use crate::conditions;
 use crate::decide::{self, Decision, Local, Observed, Settings};
 use crate::follow;
 use crate::health::Health;
 use crate::inventory::Inventory;
 use crate::ledger::Ledger;
+use crate::namespaces::{Lookup, NamespaceAnnotations};
 use crate::outcome::Reason;
 use crate::pacing::{RateSettings, SendPacer};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
 use crate::send::{self, Planned};
 use crate::status::{self, StatusError};
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::{self, Metrics, Note};
+use crate::tenancy::{self, Tenancy};
 use crate::unreadable::{self, Reported};
 
 /// No requeue is ever longer than this: tokio's timers panic on durations far in the future,
 /// and a day is beyond every delay the decision can ask for.
 const MAX_REQUEUE: Duration = Duration::from_secs(24 * 3600);
+/// How soon an object is looked at again while a watch it depends on has not listed yet.
+pub const UNSYNCED_RECHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -74,6 +81,12 @@ pub struct Context {
     /// Activation checks and code entries: their own budget, so they never starve sends.
     pub check_pacer: SendPacer,
     pub checks: CheckPolicy,
+    /// Which accounts and roles objects may name.
+    pub tenancy: Tenancy,
+    /// Each watched Namespace's allowed-accounts annotation.
+    pub namespaces: NamespaceAnnotations,
+    /// Recent calls per channel, for its cooldown and hourly cap.
+    pub channels: Channels,
     stop: AtomicBool,
 }
 
@@ -91,6 +104,7 @@ impl Context {
         api_timeout: Duration,
         health: Arc<Health>,
         activation: ActivationSettings,
+        guards: Guards,
     ) -> Self {
         let reporter = Reporter {
             controller: "ssm-contacts-operator".into(),
@@ -110,6 +124,9 @@ impl Context {
             health,
             check_pacer: SendPacer::new(activation.rate),
             checks: activation.checks,
+            tenancy: guards.tenancy,
+            namespaces: NamespaceAnnotations::new(guards.namespace_watches),
+            channels: Channels::new(guards.limits),
             stop: AtomicBool::new(false),
         }
     }
@@ -137,6 +154,15 @@ impl Context {
         });
         result
     }
+}
+
+/// The abuse guards' settings.
+#[derive(Clone, Debug)]
+pub struct Guards {
+    pub tenancy: Tenancy,
+    pub limits: crate::cooldown::ChannelLimits,
+    /// How many Namespace watches feed the annotations (one per watched scope).
+    pub namespace_watches: usize,
 }
 
 /// How activation is followed: the check budget and the spacing of checks.
@@ -195,6 +221,10 @@ async fn reconcile_inner(
     else {
         return Err(ReconcileError::Incomplete);
     };
+    let admission = match admit(ctx, object, &namespace) {
+        Some(admission) => admission,
+        None => return Ok(Action::requeue(UNSYNCED_RECHECK)),
+    };
     let status = object.status_or_default();
     let flight = status.send_in_flight.as_ref();
     let unrecorded = ctx.ledger.unrecorded(&uid);
@@ -204,6 +234,7 @@ async fn reconcile_inner(
         flight_seen_for: ctx
             .ledger
             .seen_for(&uid, flight, tokio::time::Instant::now()),
+        not_allowed: admission.as_ref().err().map(String::as_str),
     };
     let observed = Observed {
         generation,
@@ -214,6 +245,7 @@ async fn reconcile_inner(
     let decision = decide::decide(observed, &ctx.settings, Timestamp::now(), local, jitter());
     if !matches!(decision, Decision::Send { .. }) {
         ctx.ledger.release_slot(&uid);
+        ctx.channels.release_all(&uid);
     }
     let standing = match &decision {
         Decision::Idle | Decision::Wait(_) => &status,
@@ -225,8 +257,12 @@ async fn reconcile_inner(
         ctx.inventory.set(&uid, reason);
     }
     match decision {
+        // An object refused since its code went out is not followed either: no AWS call.
         Decision::Idle if status.sent_generation == Some(generation) && !object.spec.suspend => {
-            follow::follow(ctx, object, &status, generation).await
+            match admission {
+                Ok(role) => follow::follow(ctx, object, &status, generation, role.as_ref()).await,
+                Err(_) => Ok(Action::await_change()),
+            }
         }
         Decision::Idle => Ok(Action::await_change()),
         Decision::Wait(delay) => Ok(Action::requeue(delay.min(MAX_REQUEUE))),
@@ -234,20 +270,7 @@ async fn reconcile_inner(
             status,
             requeue,
             note,
-        } => {
-            let api: Api<ContactChannelActivation> =
-                Api::namespaced(ctx.client.clone(), &namespace);
-            let written = ctx.write_status(&api, object, status).await?;
-            let flight = written
-                .status
-                .as_ref()
-                .and_then(|s| s.send_in_flight.as_ref());
-            ctx.ledger.recorded(&uid, flight);
-            if let Some(note) = note {
-                telemetry::publish(&ctx.recorder, &written, &note).await;
-            }
-            Ok(requeue_after(requeue))
-        }
+        } => record(ctx, object, &uid, status, requeue, note).await,
         Decision::Send {
             channel,
             region,
@@ -263,11 +286,59 @@ async fn reconcile_inner(
                     region,
                     intent,
                     check_first,
+                    role: admission.ok().flatten(),
                 },
             )
             .await
         }
     }
+}
+
+/// Writes a decided status and publishes its note.
+pub async fn record(
+    ctx: &Context,
+    object: &ContactChannelActivation,
+    uid: &str,
+    status: ContactChannelActivationStatus,
+    requeue: Option<Duration>,
+    note: Option<Note>,
+) -> Result<Action, ReconcileError> {
+    let api: Api<ContactChannelActivation> =
+        Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    let written = ctx.write_status(&api, object, status).await?;
+    let flight = written
+        .status
+        .as_ref()
+        .and_then(|s| s.send_in_flight.as_ref());
+    ctx.ledger.recorded(uid, flight);
+    if let Some(note) = note {
+        telemetry::publish(&ctx.recorder, &written, &note).await;
+    }
+    Ok(requeue_after(requeue))
+}
+
+/// The tenancy guards' verdict on the object: the role session to call with (if any), or
+/// why it is refused; `None` while its Namespace has not been seen yet (nothing may be
+/// decided before the annotation that may narrow it is known).
+fn admit(
+    ctx: &Context,
+    object: &ContactChannelActivation,
+    namespace: &str,
+) -> Option<Result<Option<RoleSession>, String>> {
+    let annotation = match ctx.namespaces.lookup(namespace) {
+        Lookup::Unknown => return None,
+        Lookup::Known(annotation) => annotation,
+    };
+    // An ARN that does not parse is the decision's to refuse (InvalidSpec).
+    let Ok(channel) = ChannelArn::parse(&object.spec.contact_channel_id) else {
+        return Some(Ok(None));
+    };
+    let role = object.spec.role_arn.as_deref();
+    Some(
+        tenancy::admit(&ctx.tenancy, annotation.as_deref(), &channel, role).map(|()| {
+            role.map(|role| RoleSession::for_object(role, namespace, &object.name_any()))
+        }),
+    )
 }
 
 pub fn error_policy(
@@ -293,10 +364,22 @@ pub enum Scope {
     Namespaces(Vec<String>),
 }
 
-/// The objects of one scope, and the code Secrets (metadata only) of the same scope.
+impl Scope {
+    /// How many watches of each kind the scope takes.
+    pub fn watches(&self) -> usize {
+        match self {
+            Self::Cluster => 1,
+            Self::Namespaces(namespaces) => namespaces.len(),
+        }
+    }
+}
+
+/// The objects of one scope, the code Secrets (metadata only) of the same scope, and the
+/// selector of its Namespaces (all of them, or the one by name).
 type Watched = (
     Api<DeserializeGuard<ContactChannelActivation>>,
     Api<PartialObjectMeta<Secret>>,
+    watcher::Config,
 );
 
 /// Runs one controller per watched scope until `shutdown` resolves; in-flight reconciles
@@ -308,20 +391,27 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) {
     let apis: Vec<Watched> = match scope {
-        Scope::Cluster => vec![(Api::all(ctx.client.clone()), Api::all(ctx.client.clone()))],
+        Scope::Cluster => vec![(
+            Api::all(ctx.client.clone()),
+            Api::all(ctx.client.clone()),
+            watcher::Config::default(),
+        )],
+        // One Namespace by name: RBAC can then grant it by resourceNames, with no right
+        // to list the cluster's other Namespaces.
         Scope::Namespaces(namespaces) => namespaces
             .iter()
             .map(|ns| {
                 (
                     Api::namespaced(ctx.client.clone(), ns),
                     Api::namespaced(ctx.client.clone(), ns),
+                    watcher::Config::default().fields(&format!("metadata.name={ns}")),
                 )
             })
             .collect(),
     };
     let mut streams = SelectAll::new();
     let mut stores = Vec::new();
-    for (api, secrets) in apis {
+    for (api, secrets, namespace_selector) in apis {
         let (store, writer) = reflector::store();
         let watch_ctx = ctx.clone();
         let objects = watcher(api, watcher::Config::default().any_semantic())
@@ -347,15 +437,24 @@ pub async fn run(
         .default_backoff()
         .touched_objects();
         let referencing = store.clone();
+        let in_namespace = store.clone();
+        let namespaces = namespace_changes(ctx.clone(), namespace_selector);
         let controller = Controller::for_stream(objects, store)
             .watches_stream(code_secrets, move |secret: PartialObjectMeta<Secret>| {
                 objects_using(&referencing, &secret)
             })
+            .watches_stream(
+                namespaces,
+                move |namespace: PartialObjectMeta<Namespace>| {
+                    objects_in(&in_namespace, &namespace)
+                },
+            )
             .with_config(ControllerConfig::default().concurrency(concurrency))
             .graceful_shutdown_on(stopped(shutdown.clone()));
         streams.push(controller.run(reconcile, error_policy, ctx.clone()).boxed());
     }
     let health = ctx.health.clone();
+    let channels_ctx = ctx.clone();
     tokio::spawn(async move {
         for store in stores {
             // The store's readiness future wakes only its most recent poller, and the
@@ -374,6 +473,8 @@ pub async fn run(
                 }
             }
         }
+        // Every object's recent calls are known now: the channels' limits may be applied.
+        channels_ctx.channels.set_synced();
         info!("watch caches synced; ready");
         health.set_ready(true);
     });
@@ -406,16 +507,25 @@ impl Context {
         // Errors are counted where the controller reports them, with the code-Secret watch's.
         if let Ok(event) = event {
             self.health.watch_ok();
-            if let watcher::Event::Delete(object) = event {
-                let meta = match &object.0 {
-                    Ok(object) => object.meta(),
-                    Err(invalid) => &invalid.metadata,
-                };
-                if let Some(uid) = &meta.uid {
-                    self.ledger.forget(uid);
-                    self.unreadable.forget(uid);
-                    self.inventory.forget(uid);
+            match event {
+                watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
+                    if let Ok(object) = &object.0 {
+                        self.channels.observe(object, Timestamp::now());
+                    }
                 }
+                watcher::Event::Delete(object) => {
+                    let meta = match &object.0 {
+                        Ok(object) => object.meta(),
+                        Err(invalid) => &invalid.metadata,
+                    };
+                    if let Some(uid) = &meta.uid {
+                        self.ledger.forget(uid);
+                        self.unreadable.forget(uid);
+                        self.inventory.forget(uid);
+                        self.channels.forget(uid);
+                    }
+                }
+                watcher::Event::Init | watcher::Event::InitDone => {}
             }
         }
     }
@@ -453,6 +563,52 @@ fn objects_using(
                     .is_some_and(|r| &r.name == name)
         })
         .map(|object| ObjectRef::new(&object.name_any()).within(namespace))
+        .collect()
+}
+
+/// The Namespaces of one scope, metadata only, kept in [`Context::namespaces`]; yields a
+/// Namespace only when its allowed-accounts annotation changed, so that its objects are
+/// decided again at once.
+fn namespace_changes(
+    ctx: Arc<Context>,
+    selector: watcher::Config,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send + 'static
+{
+    let api: Api<PartialObjectMeta<Namespace>> = Api::all(ctx.client.clone());
+    watcher(api, selector)
+        .default_backoff()
+        .filter_map(move |event| {
+            let changed = match event {
+                Ok(watcher::Event::Apply(namespace) | watcher::Event::InitApply(namespace)) => {
+                    ctx.namespaces.observe(&namespace).then_some(Ok(namespace))
+                }
+                Ok(watcher::Event::Delete(namespace)) => {
+                    ctx.namespaces.forget(&namespace.name_any());
+                    None
+                }
+                Ok(watcher::Event::InitDone) => {
+                    ctx.namespaces.watch_synced();
+                    None
+                }
+                Ok(watcher::Event::Init) => None,
+                Err(error) => Some(Err(error)),
+            };
+            futures::future::ready(changed)
+        })
+}
+
+/// The objects in `namespace`.
+fn objects_in(
+    store: &reflector::Store<DeserializeGuard<ContactChannelActivation>>,
+    namespace: &PartialObjectMeta<Namespace>,
+) -> Vec<ObjectRef<DeserializeGuard<ContactChannelActivation>>> {
+    let name = namespace.name_any();
+    store
+        .state()
+        .iter()
+        .filter_map(|guard| guard.0.as_ref().ok())
+        .filter(|object| object.namespace().as_deref() == Some(name.as_str()))
+        .map(|object| ObjectRef::new(&object.name_any()).within(&name))
         .collect()
 }
 

@@ -14,12 +14,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::arn::{ChannelArn, region_in_partition, resolve_region};
 use crate::backoff::BackoffPolicy;
 use crate::conditions::{self, Summary};
-use crate::outcome::{Reason, Retry, SendFailure, SendOutcome};
+use crate::cooldown;
+use crate::outcome::{Reason, Retry, SendFailure, SendOutcome, may_have_sent};
 use crate::resource::{
     ContactChannelActivationSpec as Spec, ContactChannelActivationStatus as Status, LastError,
-    ReadyWhen, SendInFlight,
+    ReadyWhen, RecentSend, SendInFlight,
 };
 use crate::telemetry::{EventType, Note};
+
+/// The most recent sends a status keeps (the CRD's limit); the hourly cap is far below it.
+const MAX_RECENT_SENDS: usize = 64;
 
 /// The largest attempt count the CRD can store (int32).
 const MAX_ATTEMPTS: u32 = i32::MAX as u32;
@@ -77,6 +81,9 @@ pub struct Local<'a> {
     pub running_here: bool,
     /// How long this process has seen the status's current `sendInFlight` record.
     pub flight_seen_for: Duration,
+    /// Why the operator's tenancy guards refuse the object (account or role not allowed),
+    /// if they do.
+    pub not_allowed: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -236,6 +243,10 @@ pub fn decide(
         };
     }
 
+    if let Some(why) = local.not_allowed {
+        return refuse(status, spec, fresh, Reason::NotAllowed, why.to_owned(), now);
+    }
+
     if current && flight.is_none() && is_terminal(status, generation) {
         return Decision::Idle;
     }
@@ -266,6 +277,7 @@ pub fn decide(
         attempt,
         holder: settings.instance.clone(),
         started_time: Time(now),
+        contact_channel_id: Some(spec.contact_channel_id.clone()),
     });
     let (reason, message) = match (&status.last_error, current && attempt > 1) {
         (Some(error), true) => (
@@ -340,6 +352,7 @@ pub fn record_outcome(
     next.send_in_flight = None;
     next.observed_generation = Some(generation);
     next.attempts = attempt;
+    next.recent_sends = recent_sends(status, may_have_sent(outcome), now);
 
     let failure = match outcome {
         Ok(sent) => {
@@ -422,6 +435,74 @@ pub fn record_outcome(
             message,
         },
     )
+}
+
+/// The status's recent sends, with the in-flight call added when it sent or may have sent a
+/// code, and without those older than the per-channel window.
+fn recent_sends(status: &Status, may_have_sent: bool, now: Timestamp) -> Vec<RecentSend> {
+    let horizon = now.checked_sub(cooldown::WINDOW).unwrap_or(Timestamp::MIN);
+    let mut sends: Vec<RecentSend> = status
+        .recent_sends
+        .iter()
+        .filter(|send| send.time.0 > horizon)
+        .cloned()
+        .collect();
+    if may_have_sent
+        && let Some(flight) = &status.send_in_flight
+        && let Some(channel) = &flight.contact_channel_id
+    {
+        sends.push(RecentSend {
+            contact_channel_id: channel.clone(),
+            time: flight.started_time.clone(),
+        });
+    }
+    let excess = sends.len().saturating_sub(MAX_RECENT_SENDS);
+    sends.drain(..excess);
+    sends
+}
+
+/// A send that must wait for its channel's cooldown or hourly cap: recorded as
+/// `ChannelCooldown` (Reconciling), with the time it may go, and no call now. `intent` is the
+/// status the send would have written.
+pub fn defer_for_channel(
+    previous: &Status,
+    spec: &Spec,
+    intent: Status,
+    until: Timestamp,
+    why: String,
+    now: Timestamp,
+) -> Decision {
+    let mut deferred = intent;
+    let generation = deferred.observed_generation.unwrap_or_default();
+    deferred.attempts = deferred.attempts.saturating_sub(1);
+    deferred.send_in_flight = None;
+    let due = ceil_to_second(until);
+    deferred.next_attempt_time = Some(Time(due));
+    let message = format!("{why}; the code goes at {due}");
+    let summary = summary(
+        generation,
+        Reason::ChannelCooldown,
+        message.clone(),
+        true,
+        false,
+    );
+    deferred.conditions = conditions::conditions(&previous.conditions, &summary, now);
+    finish(&mut deferred, spec, now);
+    let wait = self::until(now, due).unwrap_or(Duration::ZERO);
+    if *previous == deferred {
+        return Decision::Wait(wait);
+    }
+    let already_reported = conditions::find(&previous.conditions, conditions::CODE_SENT)
+        .is_some_and(|c| c.reason == Reason::ChannelCooldown.as_str());
+    Decision::Record {
+        status: deferred,
+        requeue: Some(wait),
+        note: (!already_reported).then_some(Note {
+            type_: EventType::Normal,
+            reason: Reason::ChannelCooldown,
+            message,
+        }),
+    }
 }
 
 fn describe(failure: &SendFailure) -> String {

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::activation::{self, CodeSecret, Step};
 use crate::arn::{ChannelArn, resolve_region};
+use crate::assume::RoleSession;
 use crate::controller::{Context, ReconcileError};
 use crate::decide;
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus as Status};
@@ -25,6 +26,7 @@ pub async fn follow(
     object: &ContactChannelActivation,
     status: &Status,
     generation: i64,
+    role: Option<&RoleSession>,
 ) -> Result<Action, ReconcileError> {
     let spec = &object.spec;
     let Ok(channel) = ChannelArn::parse(&spec.contact_channel_id) else {
@@ -55,7 +57,7 @@ pub async fn follow(
                 return Ok(Action::requeue(wait));
             }
             let called = Instant::now();
-            let answer = ctx.aws.get_contact_channel(&region, &channel).await;
+            let answer = ctx.aws.get_contact_channel(&region, &channel, role).await;
             observe_call(ctx, "GetContactChannel", called);
             activation::record_check(status, generation, &answer, Timestamp::now())
         }
@@ -69,7 +71,7 @@ pub async fn follow(
             let called = Instant::now();
             let answer = ctx
                 .aws
-                .activate_contact_channel(&region, &channel, &code)
+                .activate_contact_channel(&region, &channel, &code, role)
                 .await;
             observe_call(ctx, "ActivateContactChannel", called);
             let (next, note) =

@@ -177,6 +177,7 @@ mod tests {
             attempt,
             holder: holder.into(),
             started_time: Time(Timestamp::UNIX_EPOCH),
+            contact_channel_id: None,
         }
     }
 

@@ -11,6 +11,10 @@
 //! - [`resource`]: the custom resource, source of the CRD.
 //! - [`arn`], [`outcome`], [`backoff`], [`conditions`], [`decide`]: pure domain logic.
 //! - [`aws`]: SSM Contacts clients per region; SDK errors classified into [`outcome::Reason`]s.
+//! - [`tenancy`], [`cooldown`]: pure abuse guards (allowed accounts and roles; per-channel
+//!   cooldown and hourly cap); [`namespaces`] and [`channels`] hold what the watches tell
+//!   them (Namespace annotations; recent calls per channel and who waits for which).
+//! - [`assume`]: cross-account credentials through STS AssumeRole.
 //! - [`pacing`]: the global adaptive send rate.
 //! - [`status`]: conflict-safe status writes.
 //! - [`controller`]: kube-runtime wiring.
@@ -20,11 +24,14 @@
 pub mod activation;
 pub mod admin;
 pub mod arn;
+pub mod assume;
 pub mod aws;
 pub mod backoff;
+pub mod channels;
 pub mod conditions;
 pub mod config;
 pub mod controller;
+pub mod cooldown;
 pub mod crd;
 pub mod decide;
 pub mod follow;
@@ -32,6 +39,7 @@ pub mod health;
 pub mod inventory;
 pub mod ledger;
 pub mod lenient;
+pub mod namespaces;
 pub mod outcome;
 pub mod pacing;
 pub mod resource;
@@ -39,4 +47,5 @@ pub mod secret;
 pub mod send;
 pub mod status;
 pub mod telemetry;
+pub mod tenancy;
 pub mod unreadable;

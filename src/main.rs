@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use ssm_contacts_operator::admin;
 use ssm_contacts_operator::aws::{SsmContacts, Timeouts};
 use ssm_contacts_operator::config::Args;
-use ssm_contacts_operator::controller::{self, Context, Scope};
+use ssm_contacts_operator::controller::{self, Context, Guards, Scope};
 use ssm_contacts_operator::decide::Settings;
 use ssm_contacts_operator::health::Health;
 use ssm_contacts_operator::pacing::SendPacer;
@@ -63,6 +63,20 @@ async fn main() -> anyhow::Result<()> {
         in_flight_grace: args.pacing.in_flight_grace,
         instance: instance.clone(),
     };
+    let scope = if args.watch.namespaces.is_empty() {
+        Scope::Cluster
+    } else {
+        Scope::Namespaces(args.watch.namespaces.clone())
+    };
+    let guards = Guards {
+        // Validated by Args::load.
+        tenancy: args
+            .tenancy
+            .tenancy()
+            .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?,
+        limits: args.tenancy.limits(),
+        namespace_watches: scope.watches(),
+    };
     let pacer = SendPacer::new(args.pacing.rate());
     metrics.send_rate.set(pacer.rate());
     let ctx = Arc::new(Context::new(
@@ -74,12 +88,8 @@ async fn main() -> anyhow::Result<()> {
         args.ops.api_timeout,
         health.clone(),
         args.activation.settings(),
+        guards,
     ));
-    let scope = if args.watch.namespaces.is_empty() {
-        Scope::Cluster
-    } else {
-        Scope::Namespaces(args.watch.namespaces.clone())
-    };
 
     // Served from the start: a standby replica must answer its probes too.
     let mut admin = tokio::spawn(admin_server);

@@ -31,6 +31,9 @@ pub enum Reason {
     AwaitingCode,
     CodeRejected,
     CodeSecretInvalid,
+    NotAllowed,
+    ChannelCooldown,
+    AssumeRoleFailed,
 }
 
 /// How soon, if ever, a failed attempt is tried again.
@@ -69,6 +72,9 @@ impl Reason {
             Self::AwaitingCode => "AwaitingCode",
             Self::CodeRejected => "CodeRejected",
             Self::CodeSecretInvalid => "CodeSecretInvalid",
+            Self::NotAllowed => "NotAllowed",
+            Self::ChannelCooldown => "ChannelCooldown",
+            Self::AssumeRoleFailed => "AssumeRoleFailed",
         }
     }
 
@@ -89,7 +95,8 @@ impl Reason {
             | Self::AccessDenied
             | Self::DataEncryptionError
             | Self::ChannelNotFound
-            | Self::CredentialsUnavailable => Retry::Slow,
+            | Self::CredentialsUnavailable
+            | Self::AssumeRoleFailed => Retry::Slow,
             Self::ValidationFailed
             | Self::RegionUnknown
             | Self::InvalidSpec
@@ -99,6 +106,8 @@ impl Reason {
             | Self::AwaitingCode
             | Self::CodeRejected
             | Self::CodeSecretInvalid
+            | Self::NotAllowed
+            | Self::ChannelCooldown
             | Self::Pending
             | Self::Sent
             | Self::Suspended => Retry::Never,
@@ -117,11 +126,13 @@ impl Reason {
                 | Self::RegionUnknown
                 | Self::InvalidSpec
                 | Self::InvalidStatus
+                | Self::NotAllowed
+                | Self::AssumeRoleFailed
         )
     }
 }
 
-pub const ALL_REASONS: [Reason; 22] = [
+pub const ALL_REASONS: [Reason; 25] = [
     Reason::Pending,
     Reason::Sent,
     Reason::Suspended,
@@ -144,6 +155,9 @@ pub const ALL_REASONS: [Reason; 22] = [
     Reason::AwaitingCode,
     Reason::CodeRejected,
     Reason::CodeSecretInvalid,
+    Reason::NotAllowed,
+    Reason::ChannelCooldown,
+    Reason::AssumeRoleFailed,
 ];
 
 /// A failed attempt, classified, with everything AWS told us about it.
@@ -175,6 +189,15 @@ impl SendFailure {
 
 /// The result of one SendActivationCode call.
 pub type SendOutcome = Result<Sent, SendFailure>;
+
+/// Whether a call may have made AWS send a code: it did, or nobody knows. Such calls count
+/// for the channel's cooldown and hourly cap.
+pub fn may_have_sent(outcome: &SendOutcome) -> bool {
+    match outcome {
+        Ok(_) => true,
+        Err(failure) => failure.reason == Reason::OutcomeUnknown,
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sent {

@@ -42,6 +42,9 @@ pub const CHANNEL_ARN_PATTERN: &str =
 #[x_kube(validation = Rule::new(
     "!has(self.region) || (self.contactChannelId.startsWith('arn:aws-cn:') == self.region.startsWith('cn-') && self.contactChannelId.startsWith('arn:aws-us-gov:') == self.region.startsWith('us-gov-'))"
 ).message("region must belong to the ARN's partition: cn-* regions with arn:aws-cn, us-gov-* regions with arn:aws-us-gov, all others with arn:aws").field_path(".region"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.roleArn) || (self.roleArn.startsWith('arn:aws:') == self.contactChannelId.startsWith('arn:aws:') && self.roleArn.startsWith('arn:aws-cn:') == self.contactChannelId.startsWith('arn:aws-cn:'))"
+).message("roleArn must be in the same partition as contactChannelId (aws, aws-cn or aws-us-gov)").field_path(".roleArn"))]
 pub struct ContactChannelActivationSpec {
     /// ARN of the SSM Contacts contact channel that should receive an activation code, for
     /// example arn:aws:ssm-contacts:us-east-1:111122223333:contact-channel/oncall/0c4e1a.
@@ -91,6 +94,16 @@ pub struct ContactChannelActivationSpec {
     /// it anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation_code_secret_ref: Option<CodeSecretRef>,
+
+    /// An IAM role to assume (STS AssumeRole) for the calls about this channel, typically
+    /// in the channel's own account. The operator assumes it only where it matches its
+    /// --allowed-role-arns; otherwise the object is refused with reason NotAllowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 20, max = 2048))]
+    #[x_kube(validation = Rule::new(
+        "self.matches('^arn:(aws|aws-cn|aws-us-gov):iam::[0-9]{12}:role/[\\\\w+=,.@/-]+$')"
+    ).message("must be the ARN of an IAM role, such as arn:aws:iam::111122223333:role/ssm-contacts-activation"))]
+    pub role_arn: Option<String>,
 }
 
 fn enabled() -> bool {
@@ -108,6 +121,7 @@ impl Default for ContactChannelActivationSpec {
             ready_when: ReadyWhen::default(),
             skip_if_activated: true,
             activation_code_secret_ref: None,
+            role_arn: None,
         }
     }
 }
@@ -227,6 +241,13 @@ pub struct ContactChannelActivationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_secret_tried: Option<String>,
 
+    /// Calls of the last hour that sent, or may have sent, a code, with the channel each
+    /// went to. The per-channel cooldown and hourly cap count these across all objects, so
+    /// that they hold across operator restarts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub recent_sends: Vec<RecentSend>,
+
     /// A call that was started but whose outcome is not yet recorded. Written before the call
     /// so that a crash between the call and its record is detected instead of repeated blindly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -258,6 +279,18 @@ pub struct LastError {
     pub time: Time,
 }
 
+/// One call that sent, or may have sent, a code.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentSend {
+    /// The channel's ARN, as spec.contactChannelId named it then.
+    #[schemars(length(max = 2048))]
+    pub contact_channel_id: String,
+    /// When the call started.
+    #[serde(deserialize_with = "crate::lenient::time")]
+    pub time: Time,
+}
+
 /// A SendActivationCode call in progress.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -272,6 +305,11 @@ pub struct SendInFlight {
     /// When the call was started.
     #[serde(deserialize_with = "crate::lenient::time")]
     pub started_time: Time,
+    /// The channel called (spec.contactChannelId at the time), so that a call in progress
+    /// counts for that channel's limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub contact_channel_id: Option<String>,
 }
 
 impl SendInFlight {

@@ -14,10 +14,11 @@ use tracing::{info, warn};
 
 use crate::activation;
 use crate::arn::ChannelArn;
-use crate::controller::{Context, ReconcileError, jitter, requeue_after};
-use crate::decide::{self, Remembered};
+use crate::assume::RoleSession;
+use crate::controller::{Context, ReconcileError, UNSYNCED_RECHECK, jitter, requeue_after};
+use crate::decide::{self, Decision, Remembered};
 use crate::ledger::Unrecorded;
-use crate::outcome::{Reason, SendOutcome};
+use crate::outcome::{Reason, SendOutcome, may_have_sent};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus, SendInFlight};
 use crate::status::{self, StatusError};
 use crate::telemetry;
@@ -34,6 +35,8 @@ pub struct Planned<'a> {
     pub intent: ContactChannelActivationStatus,
     /// Ask GetContactChannel first (spec.skipIfActivated, first call of the generation).
     pub check_first: bool,
+    /// The role to call as (spec.roleArn, admitted by the tenancy guards).
+    pub role: Option<RoleSession>,
 }
 
 pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, ReconcileError> {
@@ -44,7 +47,15 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         region,
         mut intent,
         check_first,
+        role,
     } = planned;
+    // The channel's limits come first: a deferred send holds no slot of the global rate.
+    if !ctx.channels.is_synced() {
+        return Ok(Action::requeue(UNSYNCED_RECHECK));
+    }
+    if let Err(until) = ctx.channels.book(&channel, uid, Timestamp::now()) {
+        return defer(ctx, object, uid, &channel, intent, until).await;
+    }
     if let Err(wait) = ctx
         .ledger
         .take_slot(uid, Instant::now(), || ctx.pacer.reserve())
@@ -59,17 +70,29 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         .set(gauge(ctx.ledger.booked_slots()));
     // After SIGTERM or a lost lease no new call starts: the next instance decides afresh.
     if ctx.stopping() {
+        ctx.channels.release(&channel, uid);
         return Ok(Action::await_change());
     }
     let namespace = object.namespace().unwrap_or_default();
     let api: Api<ContactChannelActivation> = Api::namespaced(ctx.client.clone(), &namespace);
     // The read comes before the intent, so it cannot make a second code: at worst a channel
     // activated a moment later still gets this generation's one code.
-    if check_first && skip_activated(ctx, &api, object, uid, &region, &channel, &mut intent).await?
-    {
-        return Ok(Action::await_change());
+    let target = Target {
+        region: &region,
+        channel: &channel,
+        role: role.as_ref(),
+    };
+    let skipped = if check_first {
+        skip_activated(ctx, &api, object, uid, &target, &mut intent).await
+    } else {
+        Ok(false)
+    };
+    if !matches!(skipped, Ok(false)) {
+        ctx.channels.release(&channel, uid);
+        return skipped.map(|_| Action::await_change());
     }
     let Some(flight) = intent.send_in_flight.as_mut() else {
+        ctx.channels.release(&channel, uid);
         return Ok(Action::await_change());
     };
     flight.started_time = Time(Timestamp::now());
@@ -82,13 +105,23 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         Ok(written) => written,
         Err(error) => {
             ctx.ledger.finish(uid);
+            ctx.channels.release(&channel, uid);
             return Err(error.into());
         }
     };
 
     let called = Instant::now();
-    let outcome = ctx.aws.send_activation_code(&region, &channel).await;
+    let outcome = ctx
+        .aws
+        .send_activation_code(&region, &channel, role.as_ref())
+        .await;
     observe_call(ctx, "SendActivationCode", called);
+    ctx.channels.called(
+        &channel,
+        uid,
+        flight.started_time.0,
+        may_have_sent(&outcome),
+    );
     observe(ctx, &outcome);
     info!(object = %object.name_any(), %namespace, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), "SendActivationCode");
 
@@ -125,12 +158,14 @@ async fn skip_activated(
     api: &Api<ContactChannelActivation>,
     object: &ContactChannelActivation,
     uid: &str,
-    region: &str,
-    channel: &ChannelArn,
+    target: &Target<'_>,
     intent: &mut ContactChannelActivationStatus,
 ) -> Result<bool, ReconcileError> {
     let called = Instant::now();
-    let answer = ctx.aws.get_contact_channel(region, channel).await;
+    let answer = ctx
+        .aws
+        .get_contact_channel(target.region, target.channel, target.role)
+        .await;
     observe_call(ctx, "GetContactChannel", called);
     let now = Timestamp::now();
     match answer {
@@ -168,6 +203,48 @@ async fn skip_activated(
             telemetry::publish(&ctx.recorder, object, &note).await;
             Ok(false)
         }
+    }
+}
+
+/// Where a call goes, and as whom.
+struct Target<'a> {
+    region: &'a str,
+    channel: &'a ChannelArn,
+    role: Option<&'a RoleSession>,
+}
+
+/// Records that the send waits for its channel's cooldown or hourly cap, until `until`.
+async fn defer(
+    ctx: &Context,
+    object: &ContactChannelActivation,
+    uid: &str,
+    channel: &ChannelArn,
+    intent: ContactChannelActivationStatus,
+    until: Timestamp,
+) -> Result<Action, ReconcileError> {
+    let limits = ctx.channels.limits();
+    let why = format!(
+        "{channel} may get at most one code every {} and {} an hour, whichever objects ask (the operator's --channel-cooldown and --channel-sends-per-hour)",
+        jiff::SignedDuration::try_from(limits.cooldown)
+            .map_or_else(|_| format!("{:?}", limits.cooldown), |d| format!("{d:#}")),
+        limits.per_hour
+    );
+    let previous = object.status_or_default();
+    match decide::defer_for_channel(
+        &previous,
+        &object.spec,
+        intent,
+        until,
+        why,
+        Timestamp::now(),
+    ) {
+        Decision::Record {
+            status,
+            requeue,
+            note,
+        } => crate::controller::record(ctx, object, uid, status, requeue, note).await,
+        Decision::Wait(wait) => Ok(requeue_after(Some(wait))),
+        Decision::Idle | Decision::Send { .. } => Ok(Action::await_change()),
     }
 }
 

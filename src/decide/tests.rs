@@ -762,7 +762,7 @@ proptest! {
             let spec = spec_for(generation);
             let observed = Observed { generation, spec: &spec, status: &status };
             // The worst case for guarantee 1: another instance's intent counts as lost at once.
-            let local = Local { unrecorded: memory.as_ref(), running_here: false, flight_seen_for: Duration::MAX };
+            let local = Local { unrecorded: memory.as_ref(), flight_seen_for: Duration::MAX, ..Local::default() };
             match step {
                 Step::SpecChange => { generation += 1; continue; }
                 Step::Restart => {
@@ -871,6 +871,7 @@ fn any_status() -> impl Strategy<Value = Status> {
             attempt,
             holder,
             started_time: Time(at),
+            contact_channel_id: Some(ARN.to_owned()),
         });
     (
         any::<Option<i64>>(),
@@ -944,7 +945,7 @@ proptest! {
         suspend in any::<bool>(),
     ) {
         let spec = Spec { suspend, ..spec(ARN) };
-        let local = Local { unrecorded: None, running_here: running, flight_seen_for: seen };
+        let local = Local { running_here: running, flight_seen_for: seen, ..Local::default() };
         let observed = Observed { generation, spec: &spec, status: &status };
         let _ = decide(observed, &settings, now, local, jitter);
         let mut failure = aws_error("ThrottlingException", None);
@@ -995,4 +996,120 @@ fn default_region_of_another_partition_is_invalid_spec() {
         reason_of(&status, "Stalled").as_deref(),
         Some("True/InvalidSpec")
     );
+}
+
+#[test]
+/// An object the tenancy guards refuse: NotAllowed, Stalled, a Warning, no call; the same
+/// answer again writes nothing; once admitted, the send goes.
+fn refused_objects_are_stalled_without_a_call() {
+    let refused = Local {
+        not_allowed: Some("account 111122223333 is not allowed"),
+        ..Local::default()
+    };
+    let (status, requeue, note) =
+        expect_record(decide_with(&Status::default(), &settings(), t(0), refused));
+    assert_eq!(requeue, None);
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/NotAllowed")
+    );
+    assert_eq!(
+        reason_of(&status, "Stalled").as_deref(),
+        Some("True/NotAllowed")
+    );
+    let note = note.unwrap();
+    assert_eq!(
+        (note.type_, note.reason),
+        (EventType::Warning, Reason::NotAllowed)
+    );
+    assert!(note.message.contains("not allowed"), "{}", note.message);
+    assert_eq!(status.attempts, 0);
+    assert!(status.send_in_flight.is_none());
+    assert_eq!(
+        decide_with(&status, &settings(), t(30), refused),
+        Decision::Idle
+    );
+    expect_send(decide_with(&status, &settings(), t(60), Local::default()));
+}
+
+#[test]
+/// A send held by its channel's limits is deferred, not dropped: ChannelCooldown,
+/// Reconciling, the time it goes, the attempt not counted, one Event.
+fn channel_cooldown_defers_the_send() {
+    let previous = Status::default();
+    let (_, _, intent) = expect_send(run(&spec(ARN), &previous, 1, t(0)));
+    let until = t(59).checked_add(Duration::from_millis(300)).unwrap();
+    let decision = defer_for_channel(
+        &previous,
+        &spec(ARN),
+        intent.clone(),
+        until,
+        "one code a minute".into(),
+        t(0),
+    );
+    let (status, requeue, note) = expect_record(decision);
+    assert_eq!(requeue, Some(Duration::from_secs(60)));
+    assert_eq!(status.next_attempt_time, Some(Time(t(60))));
+    assert_eq!(status.attempts, 0);
+    assert!(status.send_in_flight.is_none());
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/ChannelCooldown")
+    );
+    assert!(reason_of(&status, "Reconciling").is_some());
+    assert_eq!(reason_of(&status, "Stalled"), None);
+    assert_eq!(note.unwrap().reason, Reason::ChannelCooldown);
+
+    // Decided again before its time: the same deferral, nothing to write.
+    let (_, _, again) = expect_send(run(&spec(ARN), &status, 1, t(10)));
+    assert_eq!(again.attempts, 1);
+    assert_eq!(
+        defer_for_channel(
+            &status,
+            &spec(ARN),
+            again.clone(),
+            until,
+            "one code a minute".into(),
+            t(10)
+        ),
+        Decision::Wait(Duration::from_secs(50))
+    );
+    // Pushed further out (another object went first): a new time, but no second Event.
+    let later = t(120);
+    let (moved, _, note) = expect_record(defer_for_channel(
+        &status,
+        &spec(ARN),
+        again,
+        later,
+        "one code a minute".into(),
+        t(10),
+    ));
+    assert_eq!(moved.next_attempt_time, Some(Time(t(120))));
+    assert!(note.is_none());
+}
+
+#[test]
+/// Calls that sent or may have sent a code are remembered for an hour, with their channel.
+fn recent_sends_are_remembered_for_an_hour() {
+    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    let sent = Ok(Sent {
+        request_id: Some("r".into()),
+    });
+    let (after, _, _) = record_outcome(&intent, &sent, &settings(), t(1), 0.5);
+    assert_eq!(after.recent_sends.len(), 1);
+    assert_eq!(after.recent_sends[0].contact_channel_id, ARN);
+    assert_eq!(after.recent_sends[0].time, Time(t(0)));
+
+    let unknown = Err(SendFailure::local(Reason::OutcomeUnknown, "cut"));
+    let throttled = Err(aws_error("ThrottlingException", None));
+    let (_, _, second) = expect_send(run(&spec(ARN), &Status::default(), 1, t(1800)));
+    let mut second = second;
+    second.recent_sends = after.recent_sends.clone();
+    let (kept, _, _) = record_outcome(&second, &unknown, &settings(), t(1801), 0.5);
+    assert_eq!(kept.recent_sends.len(), 2);
+    let (not_sent, _, _) = record_outcome(&second, &throttled, &settings(), t(1801), 0.5);
+    assert_eq!(not_sent.recent_sends.len(), 1);
+    // An hour after the first call it is forgotten.
+    let (aged, _, _) = record_outcome(&second, &throttled, &settings(), t(3601), 0.5);
+    assert!(aged.recent_sends.is_empty());
 }

@@ -1,0 +1,379 @@
+//! Who sent to which channel lately, and who waits for it.
+//!
+//! The recent calls come from the cluster: every object's `status.recentSends` and in-flight
+//! call, as the watch delivers them, so a restarted operator knows them once its caches are
+//! synced. On top of that, this process's own bookings cover the moment between deciding to
+//! send and the call, and its own calls count from the moment they are made, before the
+//! watch shows them. Objects waiting for a channel queue in order of arrival, each told its
+//! own slot, so none can be overtaken forever and no two can wait for each other.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::arn::ChannelArn;
+use crate::cooldown::{self, ChannelLimits};
+use crate::resource::ContactChannelActivation;
+
+/// A booking not followed by a call within this time is dropped (the send path ended
+/// without calling and without saying so).
+const BOOKING_TTL: Duration = Duration::from_secs(300);
+/// A waiter that does not come back this long after its slot has left the line.
+const WAITER_TTL: Duration = Duration::from_secs(60);
+/// Bound on the line of one channel; later arrivals get the last slot's successor.
+const MAX_WAITERS: usize = 1000;
+
+pub struct Channels {
+    limits: ChannelLimits,
+    synced: AtomicBool,
+    inner: Mutex<Inner>,
+}
+
+/// A call to a channel: which object made it, and when (to the second, as a status keeps
+/// it, so the same call seen in memory and in a status counts once).
+type Call = (String, i64);
+
+#[derive(Default)]
+struct Inner {
+    /// channel key -> recent calls. Calls of deleted objects stay until they age out:
+    /// deleting an object does not reset a channel's limits.
+    calls: HashMap<String, HashSet<Call>>,
+    /// channel key -> this process's bookings not yet followed by a call.
+    booked: HashMap<String, Vec<Booking>>,
+    /// channel key -> objects waiting, in order of arrival.
+    waiting: HashMap<String, Vec<Waiter>>,
+}
+
+#[derive(Clone, Debug)]
+struct Booking {
+    uid: String,
+    at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+struct Waiter {
+    uid: String,
+    slot: Timestamp,
+}
+
+impl Channels {
+    pub fn new(limits: ChannelLimits) -> Self {
+        Self {
+            limits,
+            synced: AtomicBool::new(false),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    pub fn limits(&self) -> ChannelLimits {
+        self.limits
+    }
+
+    /// Every watch cache of objects has been listed once: the recent calls are complete.
+    pub fn set_synced(&self) {
+        self.synced.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+
+    /// Takes in what an object's status says about its calls (from the watch). Calls leave
+    /// a status only by ageing out, so what was seen once is kept until then.
+    pub fn observe(&self, object: &ContactChannelActivation, now: Timestamp) {
+        let (Some(uid), Some(status)) = (object.metadata.uid.as_deref(), &object.status) else {
+            return;
+        };
+        let mut seen: Vec<(&str, Timestamp)> = status
+            .recent_sends
+            .iter()
+            .map(|send| (send.contact_channel_id.as_str(), send.time.0))
+            .collect();
+        if let Some(flight) = &status.send_in_flight {
+            let arn = flight
+                .contact_channel_id
+                .as_deref()
+                .unwrap_or(&object.spec.contact_channel_id);
+            seen.push((arn, flight.started_time.0));
+        }
+        let horizon = self.horizon(now);
+        let mut inner = self.lock();
+        for (arn, at) in seen.into_iter().filter(|(_, at)| *at > horizon) {
+            if let Ok(channel) = ChannelArn::parse(arn) {
+                inner.add_call(channel.key(), uid, at);
+            }
+        }
+    }
+
+    /// The object is gone: it waits for nothing. Its calls still count until they age out.
+    pub fn forget(&self, uid: &str) {
+        let mut inner = self.lock();
+        for line in inner.waiting.values_mut() {
+            line.retain(|w| w.uid != uid);
+        }
+        for bookings in inner.booked.values_mut() {
+            bookings.retain(|b| b.uid != uid);
+        }
+    }
+
+    /// Books the channel for the object's next call, or says when its turn comes. Asking
+    /// again while holding an unused booking keeps it (a send waiting for the global rate).
+    pub fn book(&self, channel: &ChannelArn, uid: &str, now: Timestamp) -> Result<(), Timestamp> {
+        let key = channel.key();
+        let horizon = self.horizon(now);
+        let mut inner = self.lock();
+        inner.prune(horizon, now);
+        if inner
+            .booked
+            .get(&key)
+            .is_some_and(|bookings| bookings.iter().any(|b| b.uid == uid))
+        {
+            return Ok(());
+        }
+        let history = inner.history(&key);
+        let line = inner.waiting.entry(key.clone()).or_default();
+        let position = match line.iter().position(|w| w.uid == uid) {
+            Some(position) => position,
+            None => {
+                line.push(Waiter {
+                    uid: uid.to_owned(),
+                    slot: now,
+                });
+                line.len().saturating_sub(1)
+            }
+        };
+        let slot = cooldown::slot(position.min(MAX_WAITERS), &history, &self.limits, now);
+        if slot <= now {
+            line.retain(|w| w.uid != uid);
+            inner.booked.entry(key).or_default().push(Booking {
+                uid: uid.to_owned(),
+                at: now,
+            });
+            return Ok(());
+        }
+        if let Some(waiter) = line.iter_mut().find(|w| w.uid == uid) {
+            waiter.slot = slot;
+        }
+        line.truncate(MAX_WAITERS);
+        Err(slot)
+    }
+
+    /// The object's booking was used for a call that started at `at`: the call counts from
+    /// now on when it may have sent a code, and the booking is done either way.
+    pub fn called(&self, channel: &ChannelArn, uid: &str, at: Timestamp, may_have_sent: bool) {
+        let key = channel.key();
+        let mut inner = self.lock();
+        if may_have_sent {
+            inner.add_call(key.clone(), uid, at);
+        }
+        inner.release(&key, uid);
+    }
+
+    /// The booking was not used for a call (the channel was already active, the intent was
+    /// not written, the operator is stopping): the next in line may go.
+    pub fn release(&self, channel: &ChannelArn, uid: &str) {
+        self.lock().release(&channel.key(), uid);
+    }
+
+    /// Drops every booking of the object, on any channel: it decided not to send now.
+    pub fn release_all(&self, uid: &str) {
+        let mut inner = self.lock();
+        for bookings in inner.booked.values_mut() {
+            bookings.retain(|b| b.uid != uid);
+        }
+    }
+
+    /// Objects waiting for some channel, for metrics.
+    pub fn waiting(&self) -> usize {
+        self.lock().waiting.values().map(Vec::len).sum()
+    }
+
+    fn horizon(&self, now: Timestamp) -> Timestamp {
+        now.checked_sub(self.limits.memory())
+            .unwrap_or(Timestamp::MIN)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    fn add_call(&mut self, key: String, uid: &str, at: Timestamp) {
+        self.calls
+            .entry(key)
+            .or_default()
+            .insert((uid.to_owned(), at.as_second()));
+    }
+
+    fn release(&mut self, key: &str, uid: &str) {
+        if let Some(bookings) = self.booked.get_mut(key) {
+            bookings.retain(|b| b.uid != uid);
+        }
+    }
+
+    /// The channel's recent calls and this process's bookings, as start times.
+    fn history(&self, key: &str) -> Vec<Timestamp> {
+        let calls = self
+            .calls
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, second)| Timestamp::from_second(*second).ok());
+        let booked = self.booked.get(key).into_iter().flatten().map(|b| b.at);
+        calls.chain(booked).collect()
+    }
+
+    fn prune(&mut self, horizon: Timestamp, now: Timestamp) {
+        let horizon = horizon.as_second();
+        self.calls.retain(|_, calls| {
+            calls.retain(|(_, second)| *second > horizon);
+            !calls.is_empty()
+        });
+        let booking_horizon = now.checked_sub(BOOKING_TTL).unwrap_or(Timestamp::MIN);
+        self.booked.retain(|_, bookings| {
+            bookings.retain(|b| b.at > booking_horizon);
+            !bookings.is_empty()
+        });
+        self.waiting.retain(|_, line| {
+            line.retain(|w| w.slot.checked_add(WAITER_TTL).is_ok_and(|due| due > now));
+            !line.is_empty()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::{
+        ContactChannelActivationSpec, ContactChannelActivationStatus, RecentSend,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    const ARN: &str = "arn:aws:ssm-contacts:us-east-1:111122223333:contact-channel/a/b";
+    const LIMITS: ChannelLimits = ChannelLimits {
+        cooldown: Duration::from_secs(60),
+        per_hour: 5,
+    };
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + second).unwrap()
+    }
+
+    fn channel() -> ChannelArn {
+        ChannelArn::parse(ARN).unwrap()
+    }
+
+    fn object(uid: &str, sent_at: &[i64]) -> ContactChannelActivation {
+        let mut object = ContactChannelActivation::new(
+            uid,
+            ContactChannelActivationSpec {
+                contact_channel_id: ARN.into(),
+                ..Default::default()
+            },
+        );
+        object.metadata.uid = Some(uid.into());
+        object.status = Some(ContactChannelActivationStatus {
+            recent_sends: sent_at
+                .iter()
+                .map(|s| RecentSend {
+                    contact_channel_id: ARN.into(),
+                    time: Time(at(*s)),
+                })
+                .collect(),
+            ..Default::default()
+        });
+        object
+    }
+
+    #[test]
+    /// A second object on the same channel waits the cooldown after the first one's send.
+    fn second_object_waits_the_cooldown() {
+        let channels = Channels::new(LIMITS);
+        assert_eq!(channels.book(&channel(), "a", at(0)), Ok(()));
+        // Booked by this process but not yet visible in the cluster: still counts.
+        assert_eq!(channels.book(&channel(), "b", at(1)), Err(at(60)));
+        // Asking again while holding a booking is not a second booking.
+        assert_eq!(channels.book(&channel(), "a", at(2)), Ok(()));
+        assert_eq!(channels.book(&channel(), "b", at(60)), Ok(()));
+    }
+
+    #[test]
+    /// A call made with a booking counts at once, for the same object's next generation too.
+    fn own_calls_count_before_the_watch_shows_them() {
+        let channels = Channels::new(LIMITS);
+        assert_eq!(channels.book(&channel(), "a", at(0)), Ok(()));
+        channels.called(&channel(), "a", at(0), true);
+        assert_eq!(channels.book(&channel(), "a", at(10)), Err(at(60)));
+        // The watch then shows the same call: it still counts once, not twice.
+        channels.observe(&object("a", &[0]), at(11));
+        assert_eq!(channels.book(&channel(), "b", at(60)), Err(at(120)));
+    }
+
+    #[test]
+    /// A call that surely sent nothing (an AWS error) does not hold the channel.
+    fn failed_calls_free_the_channel() {
+        let channels = Channels::new(LIMITS);
+        assert_eq!(channels.book(&channel(), "a", at(0)), Ok(()));
+        channels.called(&channel(), "a", at(0), false);
+        assert_eq!(channels.book(&channel(), "b", at(1)), Ok(()));
+    }
+
+    #[test]
+    /// What the cluster shows counts after a restart (a new, empty process).
+    fn cluster_sends_count_after_a_restart() {
+        let channels = Channels::new(LIMITS);
+        channels.observe(&object("a", &[-10]), at(0));
+        assert_eq!(channels.book(&channel(), "b", at(0)), Err(at(50)));
+        // Deleting the object that sent does not reset the channel.
+        channels.forget("a");
+        assert_eq!(channels.book(&channel(), "b", at(1)), Err(at(50)));
+    }
+
+    #[test]
+    /// Waiters are served in order of arrival, each with its own slot.
+    fn waiters_in_order() {
+        let channels = Channels::new(LIMITS);
+        channels.observe(&object("sent", &[0]), at(0));
+        assert_eq!(channels.book(&channel(), "first", at(1)), Err(at(60)));
+        assert_eq!(channels.book(&channel(), "second", at(2)), Err(at(120)));
+        // The second cannot overtake the first when the channel frees up.
+        assert_eq!(channels.book(&channel(), "second", at(60)), Err(at(120)));
+        assert_eq!(channels.book(&channel(), "first", at(60)), Ok(()));
+        channels.observe(&object("first", &[60]), at(61));
+        assert_eq!(channels.book(&channel(), "second", at(120)), Ok(()));
+    }
+
+    #[test]
+    /// A waiter that never comes back does not block the line for long.
+    fn absent_waiters_leave_the_line() {
+        let channels = Channels::new(LIMITS);
+        channels.observe(&object("sent", &[0]), at(0));
+        assert_eq!(channels.book(&channel(), "gone", at(1)), Err(at(60)));
+        assert_eq!(channels.book(&channel(), "late", at(2)), Err(at(120)));
+        assert_eq!(channels.book(&channel(), "late", at(121)), Ok(()));
+    }
+
+    #[test]
+    /// A released booking frees the channel at once.
+    fn release_frees_the_channel() {
+        let channels = Channels::new(LIMITS);
+        assert_eq!(channels.book(&channel(), "a", at(0)), Ok(()));
+        channels.release(&channel(), "a");
+        assert_eq!(channels.book(&channel(), "b", at(1)), Ok(()));
+    }
+
+    #[test]
+    /// Five sends in the hour hold the sixth until the first ages out.
+    fn hourly_cap_across_objects() {
+        let channels = Channels::new(LIMITS);
+        for (uid, second) in [("a", -3000), ("b", -2000), ("c", -1000), ("d", -500)] {
+            channels.observe(&object(uid, &[second]), at(0));
+        }
+        channels.observe(&object("e", &[-100]), at(0));
+        assert_eq!(channels.book(&channel(), "f", at(0)), Err(at(600)));
+    }
+}

@@ -1,0 +1,130 @@
+//! Per-channel limits, as pure time arithmetic: at least `cooldown` between two sends to a
+//! channel and at most `per_hour` in any rolling hour, whichever objects made them.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+/// The rolling window of the hourly cap.
+pub const WINDOW: Duration = Duration::from_secs(3600);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelLimits {
+    pub cooldown: Duration,
+    pub per_hour: u32,
+}
+
+impl ChannelLimits {
+    /// How long a send still counts for either limit.
+    pub fn memory(&self) -> Duration {
+        self.cooldown.max(WINDOW)
+    }
+}
+
+/// The earliest time, not before `now`, at which a new send to the channel may start, given
+/// the start times of the sends it already had (in any order).
+pub fn next_free(sends: &[Timestamp], limits: &ChannelLimits, now: Timestamp) -> Timestamp {
+    let mut free = now;
+    if let Some(last) = sends.iter().max() {
+        free = free.max(later(*last, limits.cooldown));
+    }
+    let per_hour = usize::try_from(limits.per_hour).unwrap_or(usize::MAX);
+    if per_hour == 0 {
+        return Timestamp::MAX;
+    }
+    let mut newest_first: Vec<Timestamp> = sends.to_vec();
+    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    // A new send may start once the `per_hour`-th newest send has left the window.
+    if let Some(oldest_counted) = newest_first.get(per_hour - 1) {
+        free = free.max(later(*oldest_counted, WINDOW));
+    }
+    free
+}
+
+/// The start time of the waiter at `position` in line (0 is first): each waiter ahead of it
+/// takes its own slot first.
+pub fn slot(
+    position: usize,
+    sends: &[Timestamp],
+    limits: &ChannelLimits,
+    now: Timestamp,
+) -> Timestamp {
+    let mut sends = sends.to_vec();
+    let mut at = next_free(&sends, limits, now);
+    for _ in 0..position {
+        if at == Timestamp::MAX {
+            break;
+        }
+        sends.push(at);
+        at = next_free(&sends, limits, at);
+    }
+    at
+}
+
+fn later(at: Timestamp, by: Duration) -> Timestamp {
+    at.checked_add(by).unwrap_or(Timestamp::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ChannelLimits = ChannelLimits {
+        cooldown: Duration::from_secs(60),
+        per_hour: 5,
+    };
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + second).unwrap()
+    }
+
+    #[test]
+    /// A channel with no recent send is free now.
+    fn quiet_channel_is_free() {
+        assert_eq!(next_free(&[], &LIMITS, at(0)), at(0));
+        assert_eq!(next_free(&[at(-600)], &LIMITS, at(0)), at(0));
+    }
+
+    #[test]
+    /// The cooldown counts from the newest send, whatever the order given.
+    fn cooldown_from_the_newest_send() {
+        assert_eq!(next_free(&[at(-10), at(-50)], &LIMITS, at(0)), at(50));
+    }
+
+    #[test]
+    /// The sixth send in an hour waits until the oldest of the five leaves the window.
+    fn hourly_cap() {
+        let five = [at(-3000), at(-2000), at(-1000), at(-500), at(-100)];
+        assert_eq!(next_free(&five, &LIMITS, at(0)), at(600));
+        // Older sends than the window do not count.
+        let old = [at(-7200), at(-1000), at(-500), at(-100)];
+        assert_eq!(next_free(&old, &LIMITS, at(0)), at(0));
+    }
+
+    #[test]
+    /// Waiters in line get successive slots: one cooldown apart, then the cap's pause.
+    fn slots_in_line() {
+        assert_eq!(slot(0, &[at(-10)], &LIMITS, at(0)), at(50));
+        assert_eq!(slot(1, &[at(-10)], &LIMITS, at(0)), at(110));
+        assert_eq!(slot(3, &[], &LIMITS, at(0)), at(180));
+        // Five sends fill the hour; the sixth waits for the first to age out.
+        assert_eq!(slot(5, &[], &LIMITS, at(0)), at(3600));
+    }
+
+    #[test]
+    /// Extreme settings and times saturate instead of overflowing.
+    fn extremes_saturate() {
+        let forever = ChannelLimits {
+            cooldown: Duration::MAX,
+            per_hour: 1,
+        };
+        assert_eq!(next_free(&[at(0)], &forever, at(0)), Timestamp::MAX);
+        assert_eq!(slot(1000, &[at(0)], &forever, at(0)), Timestamp::MAX);
+        let none = ChannelLimits {
+            cooldown: Duration::ZERO,
+            per_hour: 0,
+        };
+        assert_eq!(next_free(&[], &none, at(0)), Timestamp::MAX);
+        assert_eq!(next_free(&[Timestamp::MAX], &LIMITS, at(0)), Timestamp::MAX);
+    }
+}
