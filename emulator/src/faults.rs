@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::sts::ASSUME_ROLE;
 use crate::wire::{AwsError, Operation, ValidationReason};
 
 /// What an injected fault makes the emulator answer.
@@ -29,6 +30,17 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Whether an STS AssumeRole call can answer this kind: STS has no quota, encryption
+    /// or not-found error for it. A fault of another kind never applies to AssumeRole.
+    pub fn applies_to_sts(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::ServiceQuotaExceededException
+                | FaultKind::DataEncryptionException
+                | FaultKind::ResourceNotFoundException
+        )
+    }
+
     /// Whether the operation itself runs when this fault applies.
     pub fn runs_operation(self) -> bool {
         matches!(
@@ -42,7 +54,8 @@ impl FaultKind {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FaultSpec {
-    /// Operation name (e.g. `SendActivationCode`); absent matches every operation.
+    /// Operation name (e.g. `SendActivationCode`, or STS `AssumeRole`); absent matches
+    /// every operation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
     /// The call's `ContactChannelId`; absent matches every call.
@@ -104,12 +117,25 @@ impl FaultSpec {
             return Err("a fault needs an `error`, a `latencyMs`, or both".into());
         }
         if let Some(operation) = &self.operation
+            && operation != ASSUME_ROLE
             && Operation::from_name(operation).is_none()
         {
             return Err(format!(
-                "`operation` {operation:?} is not one the emulator serves ({}), so the fault \
-                 would never apply",
+                "`operation` {operation:?} is not one the emulator serves ({}, {ASSUME_ROLE}), \
+                 so the fault would never apply",
                 Operation::ALL.map(Operation::name).join(", ")
+            ));
+        }
+        if self.operation.as_deref() == Some(ASSUME_ROLE)
+            && let Some(kind) = self.error.filter(|kind| !kind.applies_to_sts())
+        {
+            return Err(format!(
+                "STS has no {kind:?} for {ASSUME_ROLE}, so the fault would never apply"
+            ));
+        }
+        if self.operation.as_deref() == Some(ASSUME_ROLE) && self.channel_arn.is_some() {
+            return Err(format!(
+                "{ASSUME_ROLE} names no channel, so a fault with `channelArn` would never apply"
             ));
         }
         if self.times == Some(0) {
@@ -129,6 +155,7 @@ impl FaultSpec {
                 .channel_arn
                 .as_deref()
                 .is_none_or(|arn| Some(arn) == channel_arn)
+            && (operation != ASSUME_ROLE || self.error.is_none_or(FaultKind::applies_to_sts))
     }
 
     /// The error answer of a modeled-error fault; `None` for the other kinds.
@@ -401,6 +428,20 @@ mod tests {
             assert!(book.take(op, None).is_some());
         }
         assert_eq!(book.list()[0].hits, 2);
+        // An unrestricted fault of a kind STS cannot answer passes AssumeRole by.
+        let quota = book.add(FaultSpec {
+            error: Some(FaultKind::ResourceNotFoundException),
+            ..FaultSpec::default()
+        });
+        book.remove(id);
+        assert_eq!(book.take("AssumeRole", None), None);
+        assert!(book.take("GetContactChannel", None).is_some());
+        assert!(book.remove(quota));
+        let id = book.add(FaultSpec {
+            latency_ms: Some(10),
+            ..FaultSpec::default()
+        });
+        assert!(book.take("AssumeRole", None).is_some());
         assert!(book.remove(id));
         assert!(!book.remove(id));
         assert_eq!(book.take("CreateContact", None), None);
@@ -418,13 +459,22 @@ mod tests {
         );
         let typo = FaultSpec::error("GetContactChanel", FaultKind::AccessDeniedException);
         assert!(typo.check().is_err_and(|e| e.contains("GetContactChannel")));
-        for op in ["GetContactChannel", "ActivateContactChannel"] {
+        for op in ["GetContactChannel", "ActivateContactChannel", "AssumeRole"] {
             assert!(
                 FaultSpec::error(op, FaultKind::AccessDeniedException)
                     .check()
                     .is_ok()
             );
         }
+        // AssumeRole takes the kinds STS can answer, and no channel.
+        let quota = FaultSpec::error("AssumeRole", FaultKind::ServiceQuotaExceededException);
+        assert!(quota.check().is_err_and(|e| e.contains("STS has no")));
+        let scoped = FaultSpec::error("AssumeRole", FaultKind::Html502).for_channel("arn:x");
+        assert!(
+            scoped
+                .check()
+                .is_err_and(|e| e.contains("names no channel"))
+        );
         let throttle =
             FaultSpec::error("SendActivationCode", FaultKind::ThrottlingException).retry_after(9);
         assert!(throttle.check().is_ok());

@@ -1,4 +1,5 @@
-//! One wire call: read -> authenticate (SigV4) -> injected fault or chaos -> quota ->
+//! One wire call: read -> pick the protocol (an awsQuery call goes to `sts`) ->
+//! authenticate (`auth`) -> authorize the account -> injected fault or chaos -> quota ->
 //! operation -> journal -> answer (or cut the connection).
 
 use std::sync::Arc;
@@ -11,29 +12,37 @@ use axum::response::Response;
 use serde_json::Value;
 
 use crate::App;
+use crate::auth;
 use crate::connection::ConnectionControl;
 use crate::faults::{self, FaultKind, FaultSpec};
 use crate::journal::{JournalEntry, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK};
 use crate::ops::{self, Caller, Done};
-use crate::sigv4::Verifier;
+use crate::sts;
 use crate::wire::{self, AwsError, Operation, TARGET_PREFIX};
 
 /// Larger bodies are refused; no SSM Contacts input comes near it.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The signing name of the service.
 const SIGNING_NAME: &str = "ssm-contacts";
-const BAD_GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
+pub(crate) const BAD_GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
      <center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
 
 /// What the journal will say about the call, filled in as it progresses.
-struct Call {
-    request_id: String,
-    operation: String,
-    channel_arn: Option<String>,
-    region: Option<String>,
-    access_key_id: Option<String>,
-    fault: Option<String>,
-    chaos_draw: Option<u64>,
+#[derive(Debug, Default)]
+pub(crate) struct Call {
+    pub request_id: String,
+    pub operation: String,
+    pub channel_arn: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    /// Who signed it, once authenticated.
+    pub caller_arn: Option<String>,
+    /// AssumeRole's parameters and the key it issued.
+    pub role_arn: Option<String>,
+    pub role_session_name: Option<String>,
+    pub issued_access_key_id: Option<String>,
+    pub fault: Option<String>,
+    pub chaos_draw: Option<u64>,
 }
 
 /// The axum handler for everything outside `/_emulator/`.
@@ -54,39 +63,34 @@ pub(crate) async fn wire_call(
             .strip_prefix(TARGET_PREFIX)
             .unwrap_or(target)
             .to_string(),
-        channel_arn: None,
-        region: None,
-        access_key_id: None,
-        fault: None,
-        chaos_draw: None,
+        ..Call::default()
     };
     let body = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(e) => {
+            // Answered in awsJson even to an STS caller: no real client sends a megabyte.
             let error = AwsError::Serialization {
                 message: format!("The request body could not be read: {e}"),
             };
             return app.answer_error(&call, &error);
         }
     };
+    if !parts.headers.contains_key("x-amz-target") && sts::is_query_call(&parts.headers, &body) {
+        return sts::call(&app, connection, &parts, &body, call).await;
+    }
     call.channel_arn = peek_channel(&body);
 
-    let verifier = Verifier {
-        service: SIGNING_NAME,
-        credentials: &app.config.credentials,
-        now: jiff::Timestamp::now(),
-    };
-    match verifier.verify(&parts.method, &parts.uri, &parts.headers, &body) {
-        Ok(verified) => {
-            call.region = Some(verified.region);
-            call.access_key_id = Some(verified.access_key_id);
-        }
+    let principal = match auth::authenticate(&app, SIGNING_NAME, &parts, &body) {
+        Ok(principal) => principal,
         Err(rejected) => {
             call.region = rejected.region;
             call.access_key_id = rejected.access_key_id;
             return app.answer_error(&call, &rejected.error);
         }
-    }
+    };
+    call.region = Some(principal.region.clone());
+    call.access_key_id = Some(principal.access_key_id.clone());
+    call.caller_arn = Some(principal.identity.arn().to_string());
     let operation = match Operation::from_name(&call.operation) {
         Some(op) if parts.method == Method::POST && parts.uri.path() == "/" => op,
         _ => {
@@ -102,6 +106,12 @@ pub(crate) async fn wire_call(
             return app.answer_error(&call, &error);
         }
     };
+    // IAM decides before the service does: a call on another account's resource never
+    // reaches faults, quota or the operation.
+    let strict_accounts = app.state().sts.current.strict_accounts;
+    if let Err(error) = auth::authorize(&principal.identity, strict_accounts, operation, &body) {
+        return app.answer_error(&call, &error);
+    }
 
     let (fault, chaos_draw) = pick_fault(&app, operation.name(), call.channel_arn.as_deref());
     call.chaos_draw = chaos_draw;
@@ -144,9 +154,11 @@ pub(crate) async fn wire_call(
         }
     }
 
+    // Resources a call creates belong to the caller's account (the role's, for
+    // temporary credentials).
     let caller = Caller {
         region: call.region.as_deref().unwrap_or(""),
-        account_id: &app.config.account_id,
+        account_id: principal.identity.account(),
     };
     let result = ops::run(operation, &body, &caller, &mut app.state());
     if let Ok(done) = &result
@@ -187,7 +199,7 @@ pub(crate) async fn wire_call(
     }
 }
 
-fn status_or(spec: &FaultSpec, default: StatusCode) -> StatusCode {
+pub(crate) fn status_or(spec: &FaultSpec, default: StatusCode) -> StatusCode {
     spec.http_status
         .and_then(|code| StatusCode::from_u16(code).ok())
         .unwrap_or(default)
@@ -228,7 +240,7 @@ fn pick_fault(
 /// closes its connection; hyper notices the end of input mid-call, ends the connection and
 /// drops this future during the sleep. The guard then journals the call as `abandoned`:
 /// the operation never ran, so nothing was sent, however long the delay would have been.
-async fn hold(app: &App, call: &Call, delay: Duration) {
+pub(crate) async fn hold(app: &App, call: &Call, delay: Duration) {
     let mut guard = AbandonedIfDropped {
         app,
         call,
@@ -260,7 +272,7 @@ impl App {
         error.to_response(&call.request_id)
     }
 
-    fn record(
+    pub(crate) fn record(
         &self,
         call: &Call,
         outcome: &str,
@@ -273,6 +285,9 @@ impl App {
             channel = call.channel_arn.as_deref().unwrap_or("-"),
             region = call.region.as_deref().unwrap_or("-"),
             access_key_id = call.access_key_id.as_deref().unwrap_or("-"),
+            caller = call.caller_arn.as_deref().unwrap_or("-"),
+            role = call.role_arn.as_deref(),
+            issued_access_key_id = call.issued_access_key_id.as_deref(),
             outcome,
             status = status.map(|s| s.as_u16()),
             connection_dropped,
@@ -288,6 +303,10 @@ impl App {
             channel_arn: call.channel_arn.clone(),
             region: call.region.clone(),
             access_key_id: call.access_key_id.clone(),
+            caller_arn: call.caller_arn.clone(),
+            role_arn: call.role_arn.clone(),
+            role_session_name: call.role_session_name.clone(),
+            issued_access_key_id: call.issued_access_key_id.clone(),
             outcome: outcome.to_string(),
             http_status: status.map(|s| s.as_u16()),
             request_id: call.request_id.clone(),

@@ -27,15 +27,33 @@ pub const DEFAULT_JOURNAL_CAPACITY: NonZeroUsize = match NonZeroUsize::new(200_0
 pub struct JournalEntry {
     pub seq: u64,
     pub time: jiff::Timestamp,
-    /// From `X-Amz-Target`; empty when the header was missing.
+    /// From `X-Amz-Target` (SSM Contacts) or the form's `Action` (STS, e.g.
+    /// `AssumeRole`); empty when neither was there.
     pub operation: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_arn: Option<String>,
     /// The signing region; absent when the signature could not be parsed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The access key the call was signed with (claimed, when the signature was refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
+    /// Who signed the call, once authenticated: `arn:aws:iam::<account>:user/emulator` for
+    /// a configured long-term key, `arn:<partition>:sts::<account>:assumed-role/<role
+    /// name>/<session>` for temporary credentials from AssumeRole. Absent when
+    /// authentication failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_arn: Option<String>,
+    /// AssumeRole: the `RoleArn` asked for (as sent, valid or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// AssumeRole: the `RoleSessionName` asked for (as sent, valid or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_session_name: Option<String>,
+    /// A successful AssumeRole: the access key id of the credentials it issued (never
+    /// their secret or session token), to match against later calls' `accessKeyId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_access_key_id: Option<String>,
     /// `ok`, the error's `__type`, `Html502`, `dropped`, or `abandoned`.
     pub outcome: String,
     /// Absent when no answer was sent.
@@ -178,6 +196,10 @@ mod tests {
             channel_arn: channel.map(String::from),
             region: Some("us-east-1".into()),
             access_key_id: Some("AK".into()),
+            caller_arn: None,
+            role_arn: None,
+            role_session_name: None,
+            issued_access_key_id: None,
             outcome: OUTCOME_OK.into(),
             http_status: Some(200),
             request_id: "r".into(),

@@ -1,32 +1,45 @@
-//! A local emulator of AWS SSM Contacts (ssm-contacts 2021-05-03) for tests and demos.
+//! A local emulator of AWS SSM Contacts (ssm-contacts 2021-05-03), with the STS AssumeRole
+//! its clients use for cross-account calls, for tests and demos.
 //!
-//! It speaks the real wire protocol, so the unmodified AWS SDK and CLI talk to it:
-//! awsJson1.1 on `POST /`, `X-Amz-Target: SSMContacts.<Operation>`, SigV4 verified against
-//! configured keys, errors as `__type` + members with `x-amzn-RequestId`/`x-amzn-ErrorType`.
+//! It speaks the real wire protocols on one endpoint, so the unmodified AWS SDK and CLI
+//! talk to it: SSM Contacts as awsJson1.1 on `POST /` with `X-Amz-Target:
+//! SSMContacts.<Operation>` (errors as `__type` + members with
+//! `x-amzn-RequestId`/`x-amzn-ErrorType`), STS as awsQuery (a form-encoded `POST /` with
+//! `Action=AssumeRole`, XML answers). Both are SigV4-signed (signing names `ssm-contacts`
+//! and `sts`) with a configured long-term key or with temporary credentials the emulator
+//! issued (`ASIA...` key plus `X-Amz-Security-Token`).
 //!
-//! A wire call flows `server` (hyper accept loop) -> `handler` (read, `sigv4`, `faults`,
-//! quota) -> `ops` (validate with `validate`/`arn`, act on `state`) -> journal -> answer
-//! (`wire`). The `admin` API under `/_emulator/` seeds channels, reads the journal and
-//! codes (and activates channels "from the console"), and injects faults (errors, an HTML 502, a broken body, cut connections,
-//! latency), seeded random faults (`chaos`) and a request-rate quota. The journal is a
-//! ring of the newest [`EmulatorConfig::journal_capacity`] calls that counts what it let go.
+//! A wire call flows `server` (hyper accept loop) -> `handler` (read, pick the protocol,
+//! `auth` over `sigv4`, `faults`, quota) -> `ops` (validate with `validate`/`arn`, act on
+//! `state`) or `sts` (AssumeRole against `roles`, issuing `sessions`) -> journal -> answer
+//! (`wire`, or `sts`'s XML). The `admin` API under `/_emulator/` seeds channels, reads the
+//! journal and codes (and activates channels "from the console"), manages assumable roles
+//! and STS settings, and injects faults (errors, an HTML 502, a broken body, cut
+//! connections, latency), seeded random faults (`chaos`) and a request-rate quota. The
+//! journal is a ring of the newest [`EmulatorConfig::journal_capacity`] calls that counts
+//! what it let go; each entry names who signed the call (`accessKeyId`, `callerArn`).
 //!
 //! Implemented operations: SendActivationCode, GetContactChannel, ActivateContactChannel,
-//! CreateContact, CreateContactChannel, ListContactChannels, DeleteContactChannel.
+//! CreateContact, CreateContactChannel, ListContactChannels, DeleteContactChannel; STS
+//! AssumeRole.
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
 mod arn;
+mod auth;
 pub mod chaos;
 mod connection;
 pub mod faults;
 mod handler;
 pub mod journal;
 mod ops;
+pub mod roles;
 mod server;
+pub mod sessions;
 pub mod sigv4;
 pub mod state;
+mod sts;
 mod validate;
 pub mod wire;
 
@@ -41,6 +54,8 @@ use tokio::task::JoinHandle;
 use crate::chaos::{Chaos, ChaosError, ChaosSpec, ChaosStatus};
 pub use crate::journal::DEFAULT_JOURNAL_CAPACITY;
 use crate::journal::JournalStats;
+use crate::roles::{InvalidRoleArn, Roles};
+use crate::sessions::{LifetimeOutOfRange, Settings, StsSettings, StsSettingsUpdate};
 use crate::state::{
     ActivationStatus, Channel, ChannelCode, SeedChannel, SeedError, State, UnknownChannel,
 };
@@ -54,6 +69,12 @@ pub struct EmulatorConfig {
     pub account_id: String,
     /// Journal entries kept (the newest); older ones are dropped and counted.
     pub journal_capacity: NonZeroUsize,
+    /// Role ARNs STS AssumeRole accepts at start (and after `/_emulator/reset`); any
+    /// other role is AccessDenied, as a role that does not exist or does not trust the
+    /// caller is at AWS. Default: none.
+    pub roles: Vec<String>,
+    /// STS settings at start (and after `/_emulator/reset`).
+    pub sts: StsSettings,
 }
 
 /// Access key id of [`EmulatorConfig::default`].
@@ -72,6 +93,8 @@ impl Default for EmulatorConfig {
             )],
             account_id: DEFAULT_ACCOUNT_ID.to_string(),
             journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+            roles: Vec::new(),
+            sts: StsSettings::default(),
         }
     }
 }
@@ -80,6 +103,29 @@ impl EmulatorConfig {
     /// Keeps at most `capacity` journal entries (default [`DEFAULT_JOURNAL_CAPACITY`]).
     pub fn with_journal_capacity(mut self, capacity: NonZeroUsize) -> Self {
         self.journal_capacity = capacity;
+        self
+    }
+
+    /// Lets STS AssumeRole assume `arn` (e.g. `arn:aws:iam::210987654321:role/sender`);
+    /// checked when the emulator starts.
+    pub fn with_role(mut self, arn: impl Into<String>) -> Self {
+        self.roles.push(arn.into());
+        self
+    }
+
+    /// Lets STS AssumeRole assume each of `arns`.
+    pub fn with_roles<I, S>(mut self, arns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles.extend(arns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts with these STS settings (credential lifetime cap, strict accounts).
+    pub fn with_sts_settings(mut self, settings: StsSettings) -> Self {
+        self.sts = settings;
         self
     }
 }
@@ -113,11 +159,20 @@ impl RunningEmulator {
         Self::start_on(listener, config).await
     }
 
-    /// Serves on `listener` (the caller chose the address).
+    /// Serves on `listener` (the caller chose the address). A role in
+    /// [`EmulatorConfig::roles`] that is not a role ARN, or settings out of range, are an
+    /// `InvalidInput` error.
     pub async fn start_on(listener: TcpListener, config: EmulatorConfig) -> std::io::Result<Self> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+        };
+        let roles = Roles::new(config.roles.iter().cloned()).map_err(|e| invalid(&e))?;
+        let sts = config.sts.checked().map_err(|e| invalid(&e))?;
         let addr = listener.local_addr()?;
         let app = Arc::new(App {
-            state: Mutex::new(State::new(config.journal_capacity)),
+            state: Mutex::new(
+                State::new(config.journal_capacity).with_sts(roles, Settings::new(sts)),
+            ),
             config,
         });
         let (shutdown, stop) = watch::channel(false);
@@ -210,6 +265,39 @@ impl RunningEmulator {
     /// Chaos in force, as `GET /_emulator/chaos`.
     pub fn chaos(&self) -> Option<ChaosStatus> {
         self.app.state().chaos.as_ref().map(Chaos::status)
+    }
+
+    /// Lets STS AssumeRole assume `arn` from now on, as `PUT /_emulator/roles`;
+    /// `Ok(false)` when it already could.
+    pub fn add_role(&self, arn: &str) -> Result<bool, InvalidRoleArn> {
+        self.app.state().roles.add(arn)
+    }
+
+    /// Makes `arn` unassumable (AccessDenied) until added again or a reset, as `DELETE
+    /// /_emulator/roles`; `false` when it was not known. Credentials issued for it stay
+    /// valid until they expire, as at AWS.
+    pub fn remove_role(&self, arn: &str) -> bool {
+        self.app.state().roles.remove(arn)
+    }
+
+    /// The assumable roles, sorted, as `GET /_emulator/roles`.
+    pub fn roles(&self) -> Vec<String> {
+        self.app.state().roles.list()
+    }
+
+    /// The STS settings in force, as `GET /_emulator/sts`.
+    pub fn sts_settings(&self) -> StsSettings {
+        self.app.state().sts.current
+    }
+
+    /// Changes the fields given, as `PUT /_emulator/sts`; answers the settings now in force.
+    pub fn set_sts_settings(
+        &self,
+        update: StsSettingsUpdate,
+    ) -> Result<StsSettings, LifetimeOutOfRange> {
+        let mut state = self.app.state();
+        state.sts.current = state.sts.current.updated(update)?;
+        Ok(state.sts.current)
     }
 
     /// How full the journal is, as `GET /_emulator/journal/stats`.

@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ssm_contacts_emulator::sessions::{MAX_DURATION_SECONDS, StsSettings};
 use ssm_contacts_emulator::state::SeedChannel;
 use ssm_contacts_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCOUNT_ID, DEFAULT_JOURNAL_CAPACITY, DEFAULT_SECRET_ACCESS_KEY,
@@ -13,7 +14,7 @@ use ssm_contacts_emulator::{
 use tracing_subscriber::EnvFilter;
 
 /// Local AWS SSM Contacts emulator (awsJson1.1, SigV4, fault injection; admin API under
-/// /_emulator/).
+/// /_emulator/), with STS AssumeRole (awsQuery) on the same endpoint.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -41,6 +42,21 @@ struct Args {
         value_delimiter = ','
     )]
     seed_channels: Vec<String>,
+    /// Role ARN that STS AssumeRole may assume (repeatable; comma-separated in the env
+    /// var); any other role is AccessDenied.
+    #[arg(long = "role", env = "EMULATOR_ROLES", value_delimiter = ',')]
+    roles: Vec<String>,
+    /// Issued credentials expire after min(DurationSeconds, this) seconds (1 to 43200).
+    #[arg(
+        long,
+        env = "EMULATOR_CREDENTIAL_LIFETIME_SECONDS",
+        default_value_t = MAX_DURATION_SECONDS
+    )]
+    credential_lifetime_seconds: u32,
+    /// The long-term key may only touch channels and contacts of --account-id (assumed
+    /// roles are always held to the role's account).
+    #[arg(long, env = "EMULATOR_STRICT_ACCOUNTS")]
+    strict_accounts: bool,
     /// Journal entries kept (the newest); older ones are dropped and counted in
     /// /_emulator/journal/stats.
     #[arg(long, env = "EMULATOR_JOURNAL_CAPACITY", default_value_t = DEFAULT_JOURNAL_CAPACITY)]
@@ -82,6 +98,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         credentials: vec![(args.access_key_id, args.secret_access_key)],
         account_id: args.account_id,
         journal_capacity: args.journal_capacity,
+        roles: args
+            .roles
+            .into_iter()
+            .filter(|arn| !arn.is_empty())
+            .collect(),
+        sts: StsSettings {
+            credential_lifetime_seconds: args.credential_lifetime_seconds,
+            strict_accounts: args.strict_accounts,
+        },
     };
     let emulator = RunningEmulator::start_on(listener, config).await?;
     for arn in args.seed_channels.iter().filter(|arn| !arn.is_empty()) {

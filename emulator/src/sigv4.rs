@@ -140,7 +140,7 @@ impl Verifier<'_> {
             .map(|(_, secret)| secret)
             .ok_or_else(|| {
                 reject(AwsError::UnrecognizedClient {
-                    message: "The security token included in the request is invalid.".into(),
+                    message: crate::wire::INVALID_TOKEN_MESSAGE.into(),
                 })
             })?;
 
@@ -175,6 +175,15 @@ impl Verifier<'_> {
             region: auth.region,
         })
     }
+}
+
+/// The access key id and region a request claims in its `Authorization` header, read
+/// before verification (to find which secret and session to verify it against); `None`
+/// when the header is missing or malformed, which [`Verifier::verify`] then reports.
+pub fn claimed_credential(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let auth = parse_authorization(value).ok()?;
+    Some((auth.access_key_id, auth.region))
 }
 
 fn incomplete(message: impl Into<String>) -> AwsError {

@@ -12,6 +12,8 @@ use crate::arn::{self, Arn};
 use crate::chaos::Chaos;
 use crate::faults::{FaultBook, TokenBucket};
 use crate::journal::Journal;
+use crate::roles::Roles;
+use crate::sessions::{Sessions, Settings};
 // The journal types lived here first; their old paths keep working.
 pub use crate::journal::{
     JournalEntry, JournalFilter, JournalStats, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK,
@@ -221,6 +223,12 @@ pub struct State {
     pub quota: Option<TokenBucket>,
     /// Random faults in force, if any (applied when no injected fault matches).
     pub chaos: Option<Chaos>,
+    /// The roles STS AssumeRole accepts.
+    pub roles: Roles,
+    /// Temporary credentials issued by AssumeRole.
+    pub sessions: Sessions,
+    /// STS settings in force, and those of start-up.
+    pub sts: Settings,
     next_order: u64,
 }
 
@@ -233,13 +241,26 @@ impl State {
         }
     }
 
-    /// Forgets everything: channels, contacts, journal, faults, chaos and quota (the
-    /// journal's capacity stays).
+    /// This state with its start-up roles and STS settings.
+    pub fn with_sts(mut self, roles: Roles, sts: Settings) -> Self {
+        self.roles = roles;
+        self.sts = sts;
+        self
+    }
+
+    /// Forgets channels, contacts, journal, faults, chaos and quota (the journal's
+    /// capacity stays), and goes back to the start-up roles and STS settings. Issued
+    /// sessions survive, as a client's cached credentials would stay valid at AWS.
     pub fn reset(&mut self) {
         let mut journal = std::mem::take(&mut self.journal);
         journal.clear();
+        let mut roles = std::mem::take(&mut self.roles);
+        roles.reset();
         *self = Self {
             journal,
+            roles,
+            sessions: std::mem::take(&mut self.sessions),
+            sts: Settings::new(self.sts.startup),
             ..Self::default()
         };
     }
@@ -534,6 +555,38 @@ mod tests {
         assert_eq!(plain.activation_status, ActivationStatus::NotActivated);
     }
 
+    /// Reset goes back to the start-up roles and STS settings and keeps issued sessions.
+    #[test]
+    fn reset_restores_sts_startup_and_keeps_sessions() {
+        use crate::roles::RoleArn;
+        use crate::sessions::{Session, StsSettings, StsSettingsUpdate};
+        let startup = "arn:aws:iam::210987654321:role/a";
+        let added = "arn:aws:iam::210987654321:role/b";
+        let mut state = State::default().with_sts(
+            Roles::new([startup]).expect("valid"),
+            Settings::new(StsSettings::default()),
+        );
+        state.roles.add(added).expect("valid");
+        state.roles.remove(startup);
+        state.sts.current = state
+            .sts
+            .current
+            .updated(StsSettingsUpdate {
+                credential_lifetime_seconds: Some(1),
+                strict_accounts: Some(true),
+            })
+            .expect("valid");
+        let role = RoleArn::parse(added).expect("valid");
+        let session = Session::issue(&role, added, "s", jiff::Timestamp::UNIX_EPOCH, 60);
+        let key = session.access_key_id.clone();
+        state.sessions.insert(session);
+
+        state.reset();
+        assert_eq!(state.roles.list(), [startup]);
+        assert_eq!(state.sts.current, StsSettings::default());
+        assert!(state.sessions.get(&key).is_some());
+    }
+
     /// Reset forgets the journal but keeps its configured capacity.
     #[test]
     fn reset_keeps_journal_capacity() {
@@ -546,6 +599,10 @@ mod tests {
             channel_arn: None,
             region: None,
             access_key_id: None,
+            caller_arn: None,
+            role_arn: None,
+            role_session_name: None,
+            issued_access_key_id: None,
             outcome: OUTCOME_OK.into(),
             http_status: None,
             request_id: "r".into(),

@@ -13,6 +13,11 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// Real Coral services append a namespace URL to `x-amzn-ErrorType`; clients strip it, and
 /// sending it here makes sure the operator's error-code parsing handles it too.
 const ERROR_TYPE_SUFFIX: &str = ":http://internal.amazon.com/coral/com.amazonaws.ssmcontacts/";
+/// Message of `UnrecognizedClientException` (and STS `InvalidClientTokenId`): an unknown
+/// access key, or temporary credentials without their session token.
+pub const INVALID_TOKEN_MESSAGE: &str = "The security token included in the request is invalid.";
+/// Message of `ExpiredTokenException` (and STS `ExpiredToken`).
+pub const EXPIRED_TOKEN_MESSAGE: &str = "The security token included in the request is expired";
 /// Filled in the quota members of throttling and quota errors.
 pub const SERVICE_CODE: &str = "ssm-contacts";
 
@@ -139,6 +144,9 @@ pub enum AwsError {
     /// Authentication: the access key id is not one the emulator was configured with.
     #[error("UnrecognizedClientException: {message}")]
     UnrecognizedClient { message: String },
+    /// Authentication: temporary credentials the emulator issued, past their expiration.
+    #[error("ExpiredTokenException: {message}")]
+    ExpiredToken { message: String },
 }
 
 impl AwsError {
@@ -158,6 +166,27 @@ impl AwsError {
             AwsError::IncompleteSignature { .. } => "IncompleteSignatureException",
             AwsError::InvalidSignature { .. } => "InvalidSignatureException",
             AwsError::UnrecognizedClient { .. } => "UnrecognizedClientException",
+            AwsError::ExpiredToken { .. } => "ExpiredTokenException",
+        }
+    }
+
+    /// The error's message, as the body carries it.
+    pub fn message(&self) -> &str {
+        match self {
+            AwsError::AccessDenied { message }
+            | AwsError::Conflict { message, .. }
+            | AwsError::DataEncryption { message }
+            | AwsError::InternalServer { message, .. }
+            | AwsError::ResourceNotFound { message, .. }
+            | AwsError::ServiceQuotaExceeded { message, .. }
+            | AwsError::Throttling { message, .. }
+            | AwsError::Validation { message, .. }
+            | AwsError::Serialization { message }
+            | AwsError::UnknownOperation { message }
+            | AwsError::IncompleteSignature { message }
+            | AwsError::InvalidSignature { message }
+            | AwsError::UnrecognizedClient { message }
+            | AwsError::ExpiredToken { message } => message,
         }
     }
 
@@ -170,7 +199,8 @@ impl AwsError {
             AwsError::AccessDenied { .. }
             | AwsError::IncompleteSignature { .. }
             | AwsError::InvalidSignature { .. }
-            | AwsError::UnrecognizedClient { .. } => StatusCode::FORBIDDEN,
+            | AwsError::UnrecognizedClient { .. }
+            | AwsError::ExpiredToken { .. } => StatusCode::FORBIDDEN,
             AwsError::InternalServer { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             AwsError::Conflict { .. } => StatusCode::CONFLICT,
             AwsError::DataEncryption { .. }
@@ -262,7 +292,8 @@ impl AwsError {
             | AwsError::UnknownOperation { message }
             | AwsError::IncompleteSignature { message }
             | AwsError::InvalidSignature { message }
-            | AwsError::UnrecognizedClient { message } => {
+            | AwsError::UnrecognizedClient { message }
+            | AwsError::ExpiredToken { message } => {
                 put("message", message.as_str().into());
             }
         }

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::FaultId;
+use super::{FaultId, RoleArnParam};
 use crate::chaos::{ChaosSpec, ChaosStatus};
 use crate::faults::{ActiveFault, FaultSpec, Quota};
 use crate::journal::{JournalEntry, JournalFilter, JournalStats, OUTCOME_OK};
+use crate::sessions::{StsSettings, StsSettingsUpdate};
 use crate::state::{Channel, ChannelCode, SeedChannel};
 
 /// Why an admin call failed.
@@ -210,7 +211,51 @@ impl AdminClient {
         self.send(Method::DELETE, "quota", |r| r).await.map(drop)
     }
 
-    /// Forgets channels, contacts, journal, faults, chaos and quota.
+    /// The role ARNs STS AssumeRole accepts, sorted.
+    pub async fn roles(&self) -> Result<Vec<String>, AdminError> {
+        self.json(Method::GET, "roles", |r| r).await
+    }
+
+    /// Lets STS AssumeRole assume `arn`; `false` when it already could. A string that is
+    /// not a role ARN is a 400 [`AdminError::Status`].
+    pub async fn add_role(&self, arn: &str) -> Result<bool, AdminError> {
+        let param = RoleArnParam { arn: arn.into() };
+        let response = self.send(Method::PUT, "roles", |r| r.json(&param)).await?;
+        Ok(response.status() == StatusCode::CREATED)
+    }
+
+    /// Makes `arn` unassumable (AccessDenied) until added again or a reset; `false` when
+    /// it was not assumable. Credentials already issued for it stay valid until they
+    /// expire, as at AWS.
+    pub async fn remove_role(&self, arn: &str) -> Result<bool, AdminError> {
+        let param = RoleArnParam { arn: arn.into() };
+        match self
+            .send(Method::DELETE, "roles", |r| r.query(&param))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(AdminError::Status { status, .. }) if status == StatusCode::NOT_FOUND => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The STS settings in force.
+    pub async fn sts_settings(&self) -> Result<StsSettings, AdminError> {
+        self.json(Method::GET, "sts", |r| r).await
+    }
+
+    /// Changes the settings given (e.g. `credential_lifetime_seconds: Some(1)` to make
+    /// issued credentials expire after a second); answers the settings now in force.
+    pub async fn set_sts_settings(
+        &self,
+        update: impl Borrow<StsSettingsUpdate>,
+    ) -> Result<StsSettings, AdminError> {
+        self.json(Method::PUT, "sts", |r| r.json(update.borrow()))
+            .await
+    }
+
+    /// Forgets channels, contacts, journal, faults, chaos and quota, and goes back to the
+    /// start-up roles and STS settings (issued credentials stay valid).
     pub async fn reset(&self) -> Result<(), AdminError> {
         self.send(Method::POST, "reset", |r| r).await.map(drop)
     }

@@ -17,7 +17,12 @@
 //! | `GET /_emulator/chaos` | the [`ChaosStatus`] in force, or `null` |
 //! | `DELETE /_emulator/chaos` | stop chaos -> its last [`ChaosStatus`], or `null` |
 //! | `PUT /_emulator/quota` | a [`Quota`] over SendActivationCode calls; `GET` shows it, `DELETE` removes it |
-//! | `POST /_emulator/reset` | forget channels, contacts, journal, faults, chaos and quota |
+//! | `GET /_emulator/roles` | the role ARNs STS AssumeRole accepts, sorted |
+//! | `PUT /_emulator/roles` | make a role assumable ([`RoleArnParam`]) -> 201 (200 if it was); 400 if not a role ARN |
+//! | `DELETE /_emulator/roles?arn=` | make a role unassumable -> 204; 404 if it was not assumable |
+//! | `GET /_emulator/sts` | the [`StsSettings`] in force |
+//! | `PUT /_emulator/sts` | change some [`StsSettings`] ([`StsSettingsUpdate`]) -> the new settings; 400 out of range |
+//! | `POST /_emulator/reset` | forget channels, contacts, journal, faults, chaos and quota; start-up roles and STS settings back (issued credentials stay valid) |
 //!
 //! In channel routes the ARN goes in the path as it is or percent-encoded (`%2F` for its
 //! slashes; [`AdminClient`] encodes it); the last path segment is the action.
@@ -30,6 +35,7 @@ pub use crate::faults::{ActiveFault, FaultKind, FaultSpec, Quota};
 pub use crate::journal::{
     JournalEntry, JournalFilter, JournalStats, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK,
 };
+pub use crate::sessions::{StsSettings, StsSettingsUpdate};
 pub use crate::state::{
     ActivationStatus, Channel, ChannelCode, ChannelType, SeedChannel, UnknownChannel,
 };
@@ -37,6 +43,13 @@ pub use client::{AdminClient, AdminError};
 
 /// Header of `GET /_emulator/journal` with how many entries the ring has let go.
 pub const JOURNAL_DROPPED_HEADER: &str = "x-emulator-journal-dropped";
+
+/// A role, as `PUT /_emulator/roles` takes it and `DELETE /_emulator/roles?arn=` names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleArnParam {
+    pub arn: String,
+}
 
 /// Answer of `POST /_emulator/faults`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -12,11 +12,12 @@ use axum::routing::{any, delete, get, post};
 use axum::{Json, extract};
 use serde_json::json;
 
-use super::{FaultId, JOURNAL_DROPPED_HEADER};
+use super::{FaultId, JOURNAL_DROPPED_HEADER, RoleArnParam};
 use crate::App;
 use crate::chaos::{Chaos, ChaosSpec};
 use crate::faults::{FaultSpec, Quota, TokenBucket};
 use crate::journal::JournalFilter;
+use crate::sessions::StsSettingsUpdate;
 use crate::state::{ActivationStatus, ChannelCode, SeedChannel, UnknownChannel};
 
 pub(crate) fn router() -> Router<Arc<App>> {
@@ -47,6 +48,11 @@ pub(crate) fn router() -> Router<Arc<App>> {
             "/_emulator/quota",
             get(quota).put(set_quota).delete(clear_quota),
         )
+        .route(
+            "/_emulator/roles",
+            get(roles).put(add_role).delete(remove_role),
+        )
+        .route("/_emulator/sts", get(sts_settings).put(set_sts_settings))
         .route("/_emulator/reset", post(reset))
         // Without this, a mistyped admin path would be treated as a (badly signed) wire call.
         .route("/_emulator/{*rest}", any(unknown_admin_route))
@@ -253,6 +259,68 @@ async fn set_quota(
 async fn clear_quota(State(app): State<Arc<App>>) -> StatusCode {
     app.state().quota = None;
     StatusCode::NO_CONTENT
+}
+
+async fn roles(State(app): State<Arc<App>>) -> Response {
+    Json(app.state().roles.list()).into_response()
+}
+
+/// `PUT roles` `{"arn"}`: 201 when added, 200 when the role was already assumable.
+async fn add_role(
+    State(app): State<Arc<App>>,
+    payload: Result<Json<RoleArnParam>, JsonRejection>,
+) -> Result<Response, AdminFailure> {
+    let RoleArnParam { arn } = body(payload)?;
+    let added = app
+        .state()
+        .roles
+        .add(&arn)
+        .map_err(|e| bad_request(e.to_string()))?;
+    tracing::info!(%arn, added, "role assumable");
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(RoleArnParam { arn })).into_response())
+}
+
+/// `DELETE roles?arn=`: 204, or 404 for a role that was not assumable.
+async fn remove_role(
+    State(app): State<Arc<App>>,
+    query: Result<Query<RoleArnParam>, QueryRejection>,
+) -> Result<StatusCode, AdminFailure> {
+    let Query(RoleArnParam { arn }) =
+        query.map_err(|rejection| bad_request(rejection.body_text()))?;
+    if app.state().roles.remove(&arn) {
+        tracing::info!(%arn, "role no longer assumable");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AdminFailure(
+            StatusCode::NOT_FOUND,
+            format!("no assumable role {arn}"),
+        ))
+    }
+}
+
+async fn sts_settings(State(app): State<Arc<App>>) -> Response {
+    Json(app.state().sts.current).into_response()
+}
+
+async fn set_sts_settings(
+    State(app): State<Arc<App>>,
+    payload: Result<Json<StsSettingsUpdate>, JsonRejection>,
+) -> Result<Response, AdminFailure> {
+    let update = body(payload)?;
+    let mut state = app.state();
+    let settings = state
+        .sts
+        .current
+        .updated(update)
+        .map_err(|e| bad_request(e.to_string()))?;
+    state.sts.current = settings;
+    tracing::info!(?settings, "STS settings changed");
+    Ok(Json(settings).into_response())
 }
 
 async fn reset(State(app): State<Arc<App>>) -> StatusCode {
