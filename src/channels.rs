@@ -222,7 +222,9 @@ impl Inner {
             .get(key)
             .into_iter()
             .flatten()
-            .filter_map(|(_, second)| Timestamp::from_second(*second).ok());
+            // A status keeps whole seconds: a call read as second `s` may have started as
+            // late as `s + 1`, and counting it from there never shortens a cooldown.
+            .filter_map(|(_, second)| Timestamp::from_second(second.saturating_add(1)).ok());
         let booked = self.booked.get(key).into_iter().flatten().map(|b| b.at);
         calls.chain(booked).collect()
     }
@@ -307,10 +309,11 @@ mod tests {
         let channels = Channels::new(LIMITS);
         assert_eq!(channels.book(&channel(), "a", at(0)), Ok(()));
         channels.called(&channel(), "a", at(0), true);
-        assert_eq!(channels.book(&channel(), "a", at(10)), Err(at(60)));
+        // Counted from the end of its second, as a status would show it.
+        assert_eq!(channels.book(&channel(), "a", at(10)), Err(at(61)));
         // The watch then shows the same call: it still counts once, not twice.
         channels.observe(&object("a", &[0]), at(11));
-        assert_eq!(channels.book(&channel(), "b", at(60)), Err(at(120)));
+        assert_eq!(channels.book(&channel(), "b", at(60)), Err(at(121)));
     }
 
     #[test]
@@ -327,10 +330,10 @@ mod tests {
     fn cluster_sends_count_after_a_restart() {
         let channels = Channels::new(LIMITS);
         channels.observe(&object("a", &[-10]), at(0));
-        assert_eq!(channels.book(&channel(), "b", at(0)), Err(at(50)));
+        assert_eq!(channels.book(&channel(), "b", at(0)), Err(at(51)));
         // Deleting the object that sent does not reset the channel.
         channels.forget("a");
-        assert_eq!(channels.book(&channel(), "b", at(1)), Err(at(50)));
+        assert_eq!(channels.book(&channel(), "b", at(1)), Err(at(51)));
     }
 
     #[test]
@@ -338,13 +341,14 @@ mod tests {
     fn waiters_in_order() {
         let channels = Channels::new(LIMITS);
         channels.observe(&object("sent", &[0]), at(0));
-        assert_eq!(channels.book(&channel(), "first", at(1)), Err(at(60)));
-        assert_eq!(channels.book(&channel(), "second", at(2)), Err(at(120)));
+        assert_eq!(channels.book(&channel(), "first", at(1)), Err(at(61)));
+        assert_eq!(channels.book(&channel(), "second", at(2)), Err(at(121)));
         // The second cannot overtake the first when the channel frees up.
-        assert_eq!(channels.book(&channel(), "second", at(60)), Err(at(120)));
-        assert_eq!(channels.book(&channel(), "first", at(60)), Ok(()));
-        channels.observe(&object("first", &[60]), at(61));
-        assert_eq!(channels.book(&channel(), "second", at(120)), Ok(()));
+        assert_eq!(channels.book(&channel(), "second", at(61)), Err(at(121)));
+        assert_eq!(channels.book(&channel(), "first", at(61)), Ok(()));
+        channels.called(&channel(), "first", at(61), true);
+        assert_eq!(channels.book(&channel(), "second", at(121)), Err(at(122)));
+        assert_eq!(channels.book(&channel(), "second", at(122)), Ok(()));
     }
 
     #[test]
@@ -352,8 +356,8 @@ mod tests {
     fn absent_waiters_leave_the_line() {
         let channels = Channels::new(LIMITS);
         channels.observe(&object("sent", &[0]), at(0));
-        assert_eq!(channels.book(&channel(), "gone", at(1)), Err(at(60)));
-        assert_eq!(channels.book(&channel(), "late", at(2)), Err(at(120)));
+        assert_eq!(channels.book(&channel(), "gone", at(1)), Err(at(61)));
+        assert_eq!(channels.book(&channel(), "late", at(2)), Err(at(121)));
         assert_eq!(channels.book(&channel(), "late", at(121)), Ok(()));
     }
 
@@ -374,6 +378,6 @@ mod tests {
             channels.observe(&object(uid, &[second]), at(0));
         }
         channels.observe(&object("e", &[-100]), at(0));
-        assert_eq!(channels.book(&channel(), "f", at(0)), Err(at(600)));
+        assert_eq!(channels.book(&channel(), "f", at(0)), Err(at(601)));
     }
 }

@@ -16,6 +16,7 @@ mod rbac;
 mod reliability;
 mod scenarios;
 mod support;
+mod tenancy;
 
 use std::future::Future;
 use std::pin::Pin;

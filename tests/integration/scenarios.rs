@@ -9,7 +9,7 @@ use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::support::{Operator, Result, SEND, Suite, World, eventually};
-use crate::{Scenario, activation, rbac, reliability};
+use crate::{Scenario, activation, rbac, reliability, tenancy};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     let mut all = vec![
@@ -33,6 +33,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     all.extend(reliability::all());
     all.extend(rbac::all());
     all.extend(activation::all());
+    all.extend(tenancy::all());
     all
 }
 
@@ -68,7 +69,8 @@ async fn valid_object_gets_exactly_one_code(suite: Arc<Suite>) -> Result {
     Ok(())
 }
 
-/// The CRD schema refuses malformed ARNs and over-long tokens at admission, naming the field.
+/// The CRD schema refuses malformed ARNs, over-long tokens and role ARNs of the wrong kind
+/// or partition at admission, naming the field.
 async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "invalid", &[]).await?;
     let bad_arns = [
@@ -112,6 +114,25 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
         .err()
         .ok_or("a malformed region was accepted")?;
     assert!(error.to_string().contains("spec.region"), "{error}");
+    for (role, why) in [
+        ("arn:aws:iam::123456789012:user/pager", "must be the ARN of an IAM role"),
+        (
+            "arn:aws-cn:iam::123456789012:role/pager",
+            "roleArn must be in the same partition",
+        ),
+    ] {
+        let spec = ContactChannelActivationSpec {
+            role_arn: Some(role.into()),
+            ..world.spec()
+        };
+        let error = world
+            .create("bad", spec)
+            .await
+            .err()
+            .ok_or(format!("roleArn {role} was accepted"))?;
+        let text = error.to_string();
+        assert!(text.contains("spec.roleArn") && text.contains(why), "{role}: {text}");
+    }
     assert_eq!(world.calls().await?, 0);
     Ok(())
 }

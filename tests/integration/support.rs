@@ -264,6 +264,10 @@ impl Operator {
             ),
             ("RUST_LOG".to_owned(), rust_log.to_owned()),
             ("POD_NAMESPACE".to_owned(), namespace.to_owned()),
+            // Scenarios send many codes to one channel on purpose; the channel limits have
+            // scenarios of their own (tenancy.rs), which set them with flags (flags win).
+            ("SSMC_CHANNEL_COOLDOWN".to_owned(), "0s".to_owned()),
+            ("SSMC_CHANNEL_SENDS_PER_HOUR".to_owned(), "64".to_owned()),
         ];
         Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))
     }

@@ -1,0 +1,194 @@
+//! Tenancy and abuse guards: objects outside the allowed accounts or roles are refused with
+//! no AWS call, a Namespace annotation narrows the accounts at run time, and a channel gets
+//! at most one code per cooldown and a few an hour, whichever objects ask and across a
+//! restart of the operator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use ssm_contacts_operator::resource::ContactChannelActivationSpec;
+use ssm_contacts_operator::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
+
+use crate::Scenario;
+use crate::support::{Result, Suite, World};
+
+/// An account with no channel in the emulator: whatever names it must never reach AWS.
+const STRANGER: &str = "444455556666";
+
+pub fn all() -> Vec<(&'static str, Scenario)> {
+    vec![
+        scenario!(account_outside_the_allowlist_is_refused_without_a_call),
+        scenario!(namespace_annotation_takes_effect_at_run_time),
+        scenario!(role_outside_the_allowlist_is_refused_without_a_call),
+        scenario!(second_object_on_a_channel_waits_the_cooldown_across_a_restart),
+        scenario!(hourly_cap_defers_the_next_code),
+    ]
+}
+
+fn stranger_channel() -> String {
+    format!("arn:aws:ssm-contacts:us-east-1:{STRANGER}:contact-channel/oncall/stranger")
+}
+
+/// Sets (or, with `None`, removes) the allowed-accounts annotation of the world's Namespace.
+async fn annotate(world: &World, accounts: Option<&str>) -> Result {
+    let namespaces: Api<Namespace> = Api::all(world.client.clone());
+    let patch = json!({"metadata": {"annotations": {ALLOWED_ACCOUNTS_ANNOTATION: accounts}}});
+    namespaces
+        .patch(&world.namespace, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
+}
+
+/// Waits until `name` is refused as NotAllowed (Stalled, a Warning Event) and returns the
+/// condition's message.
+async fn wait_not_allowed(world: &World, name: &str) -> Result<String> {
+    let object = world
+        .wait_condition(name, "CodeSent", "False", "NotAllowed")
+        .await?;
+    world
+        .wait_condition(name, "Stalled", "True", "NotAllowed")
+        .await?;
+    let note = world.wait_event(name, "NotAllowed").await?;
+    let status = object.status.unwrap_or_default();
+    assert_eq!(status.attempts, 0, "{status:?}");
+    assert!(status.send_in_flight.is_none(), "{status:?}");
+    Ok(note)
+}
+
+/// A channel of an account outside --allowed-accounts: NotAllowed, Stalled, a Warning, and
+/// no call; a channel of an allowed account in the same namespace gets its code.
+async fn account_outside_the_allowlist_is_refused_without_a_call(suite: Arc<Suite>) -> Result {
+    let world = World::new(
+        &suite,
+        "allow-acct",
+        &["--allowed-accounts", "123456789012,210987654321"],
+    )
+    .await?;
+    world
+        .create("stranger", World::spec_for(&stranger_channel()))
+        .await?;
+    world.create("own", world.spec()).await?;
+    let note = wait_not_allowed(&world, "stranger").await?;
+    assert!(note.contains(STRANGER) && note.contains("--allowed-accounts"), "{note}");
+    world.wait_condition("own", "Ready", "True", "Sent").await?;
+    // Only the allowed channel was called, once.
+    let calls = world.send_calls().await?;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].channel_arn.as_deref(), Some(world.channel.arn.as_str()));
+    Ok(())
+}
+
+/// The Namespace annotation narrows the operator's accounts; a change of it takes effect in
+/// the running operator: a refused object gets its code once its account is allowed, and a
+/// narrowed namespace refuses new objects.
+async fn namespace_annotation_takes_effect_at_run_time(suite: Arc<Suite>) -> Result {
+    let world = World::new(&suite, "allow-ns", &[]).await?;
+    let pid = world.operator.pid();
+    annotate(&world, Some(STRANGER)).await?;
+    world.create("pager", world.spec()).await?;
+    let note = wait_not_allowed(&world, "pager").await?;
+    assert!(note.contains(ALLOWED_ACCOUNTS_ANNOTATION), "{note}");
+    assert_eq!(world.calls().await?, 0);
+
+    annotate(&world, Some(&format!("{STRANGER}, 123456789012"))).await?;
+    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    assert_eq!(world.sends().await?, 1);
+
+    annotate(&world, Some("999999999999")).await?;
+    world.create("late", world.spec()).await?;
+    wait_not_allowed(&world, "late").await?;
+    // Narrowing after the code went out leaves the sent object as it was.
+    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    assert_eq!(world.sends().await?, 1);
+    assert_eq!(world.operator.pid(), pid, "the operator restarted");
+    Ok(())
+}
+
+/// A spec.roleArn that no --allowed-role-arns pattern admits: NotAllowed, with no STS and
+/// no SSM Contacts call.
+async fn role_outside_the_allowlist_is_refused_without_a_call(suite: Arc<Suite>) -> Result {
+    let world = World::new(
+        &suite,
+        "allow-role",
+        &["--allowed-role-arns", "arn:aws:iam::123456789012:role/pager-*"],
+    )
+    .await?;
+    let spec = ContactChannelActivationSpec {
+        role_arn: Some("arn:aws:iam::123456789012:role/admin".into()),
+        ..world.spec()
+    };
+    world.create("admin-role", spec).await?;
+    let note = wait_not_allowed(&world, "admin-role").await?;
+    assert!(note.contains("--allowed-role-arns"), "{note}");
+    let journal = world.emulator.admin().journal().await?;
+    assert!(journal.is_empty(), "calls reached the emulator: {journal:?}");
+    Ok(())
+}
+
+/// Two objects on one channel: the second waits the cooldown (ChannelCooldown, Reconciling,
+/// nextAttemptTime), counted from the first one's call even by an operator started after it,
+/// then gets its code.
+async fn second_object_on_a_channel_waits_the_cooldown_across_a_restart(
+    suite: Arc<Suite>,
+) -> Result {
+    const COOLDOWN: &[&str] = &["--channel-cooldown", "12s"];
+    let mut world = World::new(&suite, "cooldown", COOLDOWN).await?;
+    world.create("first", world.spec()).await?;
+    world.wait_condition("first", "Ready", "True", "Sent").await?;
+    // A new process knows nothing but what the cluster shows.
+    world.replace_operator(COOLDOWN).await?;
+    world.create("second", world.spec()).await?;
+    let deferred = world
+        .wait_condition("second", "CodeSent", "False", "ChannelCooldown")
+        .await?;
+    world
+        .wait_condition("second", "Reconciling", "True", "ChannelCooldown")
+        .await?;
+    let status = deferred.status.unwrap_or_default();
+    let due = status
+        .next_attempt_time
+        .ok_or("no nextAttemptTime while deferred")?;
+    assert!(due.0 > Timestamp::now(), "due {} is not ahead", due.0);
+    world.wait_event("second", "ChannelCooldown").await?;
+
+    world.wait_condition("second", "Ready", "True", "Sent").await?;
+    let calls = world.send_calls().await?;
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let gap = calls[1].time.duration_since(calls[0].time);
+    assert!(
+        gap >= jiff::SignedDuration::from_secs(11),
+        "the second code went {gap:#} after the first"
+    );
+    Ok(())
+}
+
+/// The hourly cap holds a channel's codes across generations: with two an hour, the third
+/// generation is deferred by most of an hour, not dropped.
+async fn hourly_cap_defers_the_next_code(suite: Arc<Suite>) -> Result {
+    let world = World::new(&suite, "hourly", &["--channel-sends-per-hour", "2"]).await?;
+    world.create("pager", world.spec()).await?;
+    world.wait_condition("pager", "CodeSent", "True", "Sent").await?;
+    world.edit_spec("pager", json!({"resendToken": "2"})).await?;
+    world.wait_condition("pager", "CodeSent", "True", "Sent").await?;
+    world.edit_spec("pager", json!({"resendToken": "3"})).await?;
+    let deferred = world
+        .wait_condition("pager", "CodeSent", "False", "ChannelCooldown")
+        .await?;
+    let status = deferred.status.unwrap_or_default();
+    let due = status.next_attempt_time.clone().ok_or("no nextAttemptTime")?;
+    let ahead = due.0.duration_since(Timestamp::now());
+    assert!(
+        ahead > jiff::SignedDuration::from_mins(50),
+        "the third code is due in {ahead:#}"
+    );
+    assert_eq!(status.recent_sends.len(), 2, "{status:?}");
+    assert_eq!(world.sends().await?, 2);
+    // Still deferred, not retried, a while later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(world.calls().await?, 2);
+    Ok(())
+}
