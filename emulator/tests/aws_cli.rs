@@ -1,6 +1,7 @@
 //! The wire format checked with a client nobody here wrote: the AWS CLI (botocore):
 //! send-activation-code, get-contact-channel, activate-contact-channel, create-contact,
-//! create-contact-channel, and how errors reach its stderr.
+//! create-contact-channel, and how errors reach its stderr; `sts assume-role`, and a call
+//! signed with the credentials it returned.
 //!
 //! The CLI is found through `AWS_CLI` or `PATH` (CI installs it with `pip install awscli`).
 //! Without it these tests fail, unless `SSMC_SKIP_AWS_CLI=1` says to skip them.
@@ -40,13 +41,27 @@ fn aws_cli() -> Option<PathBuf> {
 
 /// Runs `aws ssm-contacts <args>` against the emulator with test credentials only.
 async fn aws(cli: &Path, emulator: &RunningEmulator, secret: &str, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(cli);
+    let mut command = aws_command(cli, DEFAULT_ACCESS_KEY_ID, secret, None);
     command
         .arg("ssm-contacts")
         .args(args)
-        .args(["--endpoint-url", &emulator.endpoint_url()])
+        .args(["--endpoint-url", &emulator.endpoint_url()]);
+    // tokio's process API keeps the runtime free to serve the emulator meanwhile.
+    command.output().await.expect("the AWS CLI runs")
+}
+
+/// The `aws` command (region us-east-1, JSON output, no retries) signing with exactly
+/// these credentials and nothing else from the environment or config files.
+fn aws_command(
+    cli: &Path,
+    access_key_id: &str,
+    secret: &str,
+    session_token: Option<&str>,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(cli);
+    command
         .args(["--region", "us-east-1", "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+        .env("AWS_ACCESS_KEY_ID", access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/dev/null")
@@ -61,6 +76,7 @@ async fn aws(cli: &Path, emulator: &RunningEmulator, secret: &str, args: &[&str]
         "AWS_SESSION_TOKEN",
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_SSM_CONTACTS",
+        "AWS_ENDPOINT_URL_STS",
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
         "HTTP_PROXY",
@@ -70,8 +86,10 @@ async fn aws(cli: &Path, emulator: &RunningEmulator, secret: &str, args: &[&str]
     ] {
         command.env_remove(name);
     }
-    // tokio's process API keeps the runtime free to serve the emulator meanwhile.
-    command.output().await.expect("the AWS CLI runs")
+    if let Some(token) = session_token {
+        command.env("AWS_SESSION_TOKEN", token);
+    }
+    command
 }
 
 fn json_of(output: &Output) -> Value {
@@ -352,4 +370,102 @@ async fn cli_reads_and_activates_a_channel() {
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|arg| (*arg).to_string()).collect()
+}
+
+/// `aws sts assume-role`, pointed at the emulator by `AWS_ENDPOINT_URL_STS` as a deployment
+/// would be, returns the role's credentials as JSON; `aws ssm-contacts` signed with them
+/// (`AWS_SESSION_TOKEN`) is journaled as the assumed role; an unknown role is AccessDenied.
+#[tokio::test]
+async fn cli_assumes_a_role_and_calls_with_it() {
+    let Some(cli) = aws_cli() else { return };
+    let role = "arn:aws:iam::210987654321:role/cli-sender";
+    let emulator = RunningEmulator::start(EmulatorConfig::default().with_role(role))
+        .await
+        .expect("start");
+    let admin = emulator.admin();
+    let assume = |role: &str| {
+        let mut command = aws_command(&cli, DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None);
+        command
+            .args(["sts", "assume-role", "--role-arn", role])
+            .args([
+                "--role-session-name",
+                "cli-session",
+                "--duration-seconds",
+                "900",
+            ])
+            .env("AWS_ENDPOINT_URL_STS", emulator.endpoint_url());
+        command
+    };
+    let output = json_of(&assume(role).output().await.expect("the AWS CLI runs"));
+    let credentials = &output["Credentials"];
+    let key = credentials["AccessKeyId"].as_str().expect("AccessKeyId");
+    let secret = credentials["SecretAccessKey"]
+        .as_str()
+        .expect("SecretAccessKey");
+    let token = credentials["SessionToken"].as_str().expect("SessionToken");
+    assert!(key.starts_with("ASIA"), "{output}");
+    assert!(
+        credentials["Expiration"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{output}"
+    );
+    assert_eq!(
+        output["AssumedRoleUser"]["Arn"],
+        "arn:aws:sts::210987654321:assumed-role/cli-sender/cli-session"
+    );
+    let entry = admin
+        .journal()
+        .await
+        .expect("journal")
+        .pop()
+        .expect("entry");
+    assert_eq!(entry.operation, "AssumeRole");
+    assert_eq!(entry.issued_access_key_id.as_deref(), Some(key));
+
+    let arn = admin
+        .seed_channel(&SeedChannel {
+            account_id: Some("210987654321".into()),
+            ..SeedChannel::in_region("us-east-1")
+        })
+        .await
+        .expect("seed")
+        .arn;
+    let mut send = aws_command(&cli, key, secret, Some(token));
+    send.args([
+        "ssm-contacts",
+        "send-activation-code",
+        "--contact-channel-id",
+        &arn,
+    ])
+    .env("AWS_ENDPOINT_URL_SSM_CONTACTS", emulator.endpoint_url());
+    json_of(&send.output().await.expect("the AWS CLI runs"));
+    let entry = admin
+        .journal()
+        .await
+        .expect("journal")
+        .pop()
+        .expect("entry");
+    assert_eq!(
+        (entry.operation.as_str(), entry.outcome.as_str()),
+        ("SendActivationCode", "ok")
+    );
+    assert_eq!(entry.access_key_id.as_deref(), Some(key));
+    assert_eq!(
+        entry.caller_arn.as_deref(),
+        Some("arn:aws:sts::210987654321:assumed-role/cli-sender/cli-session")
+    );
+
+    let denied = assume("arn:aws:iam::210987654321:role/unknown")
+        .output()
+        .await
+        .expect("the AWS CLI runs");
+    assert!(!denied.status.success());
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        stderr.contains("(AccessDenied)")
+            && stderr.contains("is not authorized to perform: sts:AssumeRole on resource"),
+        "{stderr}"
+    );
+    emulator.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! Wire details no SDK lets a test provoke: unsigned and stale requests, unknown targets,
-//! unparseable bodies, and the headers of every answer, checked with a plain HTTP client.
+//! unparseable bodies, the headers of every answer, and STS's XML documents, checked with a
+//! plain HTTP client.
 
 use jiff::{SignedDuration, Timestamp};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -246,6 +247,159 @@ async fn unknown_admin_paths_are_not_wire_calls() {
             .await
             .expect("journal")
             .is_empty()
+    );
+    emulator.shutdown().await;
+}
+
+/// Signs a form-encoded STS call as an awsQuery client would, with the default key.
+fn signed_form_headers(emulator: &RunningEmulator, body: &str, at: Timestamp) -> HeaderMap {
+    let amz_date = at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let date = &amz_date[..8];
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: &str| {
+        headers.insert(name, HeaderValue::from_str(value).expect("header"));
+    };
+    put(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    );
+    put("host", &emulator.addr().to_string());
+    put("x-amz-date", &amz_date);
+    let signed: Vec<String> = ["content-type", "host", "x-amz-date"]
+        .map(String::from)
+        .to_vec();
+    let canonical = canonical_request(
+        "POST",
+        "/",
+        "",
+        &headers,
+        &signed,
+        &sha256_hex(body.as_bytes()),
+    )
+    .expect("canonical");
+    let scope = format!("{date}/us-east-1/sts/aws4_request");
+    let key = signing_key(DEFAULT_SECRET_ACCESS_KEY, date, "us-east-1", "sts");
+    let signature = signature(&key, &string_to_sign(&amz_date, &scope, &canonical));
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={DEFAULT_ACCESS_KEY_ID}/{scope}, \
+         SignedHeaders={}, Signature={signature}",
+        signed.join(";")
+    );
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&authorization).expect("header"),
+    );
+    headers
+}
+
+/// A raw awsQuery call: (status, content type, request id header, body).
+async fn post_form(
+    emulator: &RunningEmulator,
+    headers: HeaderMap,
+    body: &str,
+) -> (u16, String, String, String) {
+    let response = http()
+        .post(format!("{}/", emulator.endpoint_url()))
+        .headers(headers)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answer");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (content_type, request_id) = (header("content-type"), header("x-amzn-requestid"));
+    let status = response.status().as_u16();
+    (
+        status,
+        content_type,
+        request_id,
+        response.text().await.expect("body"),
+    )
+}
+
+/// STS answers as AWS does, byte for byte where the document is fixed: the AssumeRole
+/// document, and `ErrorResponse` for an unknown action and an unsigned call, each with
+/// the request id in the body and the `x-amzn-RequestId` header.
+#[tokio::test]
+async fn sts_answers_are_awsquery_xml() {
+    let role = "arn:aws:iam::210987654321:role/sender";
+    let emulator = RunningEmulator::start(EmulatorConfig::default().with_role(role))
+        .await
+        .expect("start");
+    let body = "Action=AssumeRole&Version=2011-06-15\
+                &RoleArn=arn%3Aaws%3Aiam%3A%3A210987654321%3Arole%2Fsender\
+                &RoleSessionName=raw&DurationSeconds=900";
+    let headers = signed_form_headers(&emulator, body, Timestamp::now());
+    let (status, content_type, request_id, xml) = post_form(&emulator, headers, body).await;
+    assert_eq!((status, content_type.as_str()), (200, "text/xml"));
+    let key = emulator
+        .admin()
+        .journal()
+        .await
+        .expect("journal")
+        .pop()
+        .and_then(|entry| entry.issued_access_key_id)
+        .expect("issued key");
+    let prefix = "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+                  <AssumeRoleResult><AssumedRoleUser><AssumedRoleId>AROA";
+    assert!(xml.starts_with(prefix), "{xml}");
+    for part in [
+        ":raw</AssumedRoleId><Arn>arn:aws:sts::210987654321:assumed-role/sender/raw</Arn>\
+         </AssumedRoleUser><Credentials>"
+            .to_string(),
+        format!("<AccessKeyId>{key}</AccessKeyId><SecretAccessKey>"),
+        format!(
+            "</Expiration></Credentials></AssumeRoleResult><ResponseMetadata>\
+             <RequestId>{request_id}</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        ),
+    ] {
+        assert!(xml.contains(&part), "{part} not in {xml}");
+    }
+
+    let other = "Action=GetCallerIdentity&Version=2011-06-15";
+    let headers = signed_form_headers(&emulator, other, Timestamp::now());
+    let (status, content_type, request_id, xml) = post_form(&emulator, headers, other).await;
+    assert_eq!((status, content_type.as_str()), (400, "text/xml"));
+    assert_eq!(
+        xml,
+        format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+             <Type>Sender</Type><Code>InvalidAction</Code><Message>Could not find operation \
+             GetCallerIdentity for version 2011-06-15: the emulator serves STS AssumeRole as \
+             POST / (got POST /).</Message></Error><RequestId>{request_id}</RequestId>\
+             </ErrorResponse>"
+        )
+    );
+
+    // No content type at all: the `Action` in the body still makes it an STS call.
+    let (status, content_type, _, xml) = post_form(&emulator, HeaderMap::new(), body).await;
+    assert_eq!((status, content_type.as_str()), (403, "text/xml"));
+    assert!(
+        xml.contains(
+            "<Code>MissingAuthenticationToken</Code>\
+             <Message>Request is missing Authentication Token</Message>"
+        ),
+        "{xml}"
+    );
+
+    let journal = emulator.admin().journal().await.expect("journal");
+    let seen: Vec<(&str, &str)> = journal
+        .iter()
+        .map(|e| (e.operation.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("AssumeRole", "ok"),
+            ("GetCallerIdentity", "InvalidAction"),
+            ("AssumeRole", "MissingAuthenticationToken"),
+        ]
     );
     emulator.shutdown().await;
 }
