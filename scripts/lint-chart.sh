@@ -66,7 +66,7 @@ kinds "$tmp/nondefault.yaml" >"$tmp/nondefault.kinds"
 expect "default render: objects" "$(cut -d' ' -f1 "$tmp/default.kinds" | sort | tr '\n' ' ')" \
   "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment Role RoleBinding Service ServiceAccount "
 expect "nondefault render: objects" "$(cut -d' ' -f1 "$tmp/nondefault.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole Deployment NetworkPolicy PodDisruptionBudget Role Role Role RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor "
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment NetworkPolicy PodDisruptionBudget Role Role Role RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor "
 expect "--include-crds adds the CRD" "$(grep -c '^kind: CustomResourceDefinition$' "$tmp/crds.yaml")" 1
 if grep -q 'helm.sh/hook' "$tmp/default.yaml" "$tmp/nondefault.yaml"; then fail "--skip-tests leaves no hook"; else pass "--skip-tests leaves no hook"; fi
 bash "$root/scripts/render-deploy.sh" "$tmp/deploy-manifest.yaml"
@@ -76,10 +76,12 @@ echo "== RBAC"
 # {.rules} prints the rules as compact JSON (keys sorted), and nothing for a binding.
 rules='{.rules}'
 want_rules='[{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["get","list","watch"]},{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations/status"],"verbs":["update"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]},{"apiGroups":[""],"resources":["secrets"],"verbs":["get","list","watch"]}]'
+# Namespaces (their allowed-accounts annotation), metadata only: all of them cluster-wide.
+want_namespaces='{"apiGroups":[""],"resources":["namespaces"],"verbs":["list","watch"]}'
 want_lease='[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]},{"apiGroups":["coordination.k8s.io"],"resourceNames":["ssm-contacts-operator"],"resources":["leases"],"verbs":["get","patch"]}]'
 show rbac.yaml >"$tmp/rbac-default.yaml"
 expect "ClusterRole grants exactly the operator's calls" \
-  "$(query "$tmp/rbac-default.yaml" "{.kind}:$rules" | grep '^ClusterRole:')" "ClusterRole:$want_rules"
+  "$(query "$tmp/rbac-default.yaml" "{.kind}:$rules" | grep '^ClusterRole:')" "ClusterRole:${want_rules%]},$want_namespaces]"
 expect "ClusterRoleBinding binds the ServiceAccount" \
   "$(query "$tmp/rbac-default.yaml" '{.kind}:{.subjects[*].kind}/{.subjects[*].namespace}/{.subjects[*].name}' | grep '^ClusterRoleBinding:')" \
   "ClusterRoleBinding:ServiceAccount/ssm-contacts-operator/ssm-contacts-operator"
@@ -88,7 +90,11 @@ expect "leader Role: create leases, get/patch only the named Lease" \
   "$(query "$tmp/lease.yaml" "{.kind}:$rules" | grep '^Role:')" "Role:$want_lease"
 
 show rbac.yaml -f "$nondefault" >"$tmp/rbac-ns.yaml"
-expect "watchNamespaces: no ClusterRole for the CRD rules" "$(grep -c '^kind: ClusterRole' "$tmp/rbac-ns.yaml" || true)" 0
+expect "watchNamespaces: the only ClusterRole reads the watched Namespaces by name" \
+  "$(query "$tmp/rbac-ns.yaml" "{.kind}:$rules" | grep '^ClusterRole:')" \
+  'ClusterRole:[{"apiGroups":[""],"resourceNames":["team-payments","team-search"],"resources":["namespaces"],"verbs":["list","watch"]}]'
+expect "watchNamespaces: its ClusterRoleBinding binds the ServiceAccount" \
+  "$(query "$tmp/rbac-ns.yaml" '{.kind}:{.subjects[*].kind}' | grep -c '^ClusterRoleBinding:ServiceAccount$')" 1
 expect "watchNamespaces: one Role per watched namespace" \
   "$(query "$tmp/rbac-ns.yaml" '{.kind}/{.metadata.namespace}' | grep '^Role/' | sort | tr '\n' ' ')" \
   "Role/team-payments Role/team-search "

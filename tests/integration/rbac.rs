@@ -137,7 +137,7 @@ async fn chart_rbac_each_verb_is_needed(suite: Arc<Suite>) -> Result {
 async fn probe(world: &World, grant: &Grant, operator: &mut Operator, name: &str) -> Result {
     let denied = grant.denial();
     match (grant.resource.as_str(), grant.verb.as_str()) {
-        ("contactchannelactivations" | "secrets", "list" | "watch") => {
+        ("contactchannelactivations" | "secrets" | "namespaces", "list" | "watch") => {
             // A watch opened in the moment before the API server's RBAC cache saw the revoke
             // stays open for minutes; a new process asks again.
             if operator.wait_log(&denied, PROBE_DEADLINE).await.is_err() {

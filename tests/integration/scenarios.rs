@@ -115,7 +115,10 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
         .ok_or("a malformed region was accepted")?;
     assert!(error.to_string().contains("spec.region"), "{error}");
     for (role, why) in [
-        ("arn:aws:iam::123456789012:user/pager", "must be the ARN of an IAM role"),
+        (
+            "arn:aws:iam::123456789012:user/pager",
+            "must be the ARN of an IAM role",
+        ),
         (
             "arn:aws-cn:iam::123456789012:role/pager",
             "roleArn must be in the same partition",
@@ -131,7 +134,10 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
             .err()
             .ok_or(format!("roleArn {role} was accepted"))?;
         let text = error.to_string();
-        assert!(text.contains("spec.roleArn") && text.contains(why), "{role}: {text}");
+        assert!(
+            text.contains("spec.roleArn") && text.contains(why),
+            "{role}: {text}"
+        );
     }
     assert_eq!(world.calls().await?, 0);
     Ok(())

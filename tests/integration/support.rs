@@ -15,7 +15,7 @@ use std::time::Duration;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::rbac::v1::Role;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
 use kube::api::{
@@ -956,6 +956,68 @@ pub struct Chart {
     roles: Api<Role>,
     /// The Roles as the chart made them.
     original: Vec<Role>,
+    cluster_roles: Api<ClusterRole>,
+    /// The ClusterRoles the chart bound to its ServiceAccount, as the chart made them.
+    original_cluster: Vec<ClusterRole>,
+}
+
+/// A Role or a ClusterRole: what the RBAC probes read and take verbs from.
+trait Rules:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+{
+    fn rules(&self) -> &Option<Vec<PolicyRule>>;
+    fn rules_mut(&mut self) -> &mut Option<Vec<PolicyRule>>;
+}
+
+impl Rules for Role {
+    fn rules(&self) -> &Option<Vec<PolicyRule>> {
+        &self.rules
+    }
+    fn rules_mut(&mut self) -> &mut Option<Vec<PolicyRule>> {
+        &mut self.rules
+    }
+}
+
+impl Rules for ClusterRole {
+    fn rules(&self) -> &Option<Vec<PolicyRule>> {
+        &self.rules
+    }
+    fn rules_mut(&mut self) -> &mut Option<Vec<PolicyRule>> {
+        &mut self.rules
+    }
+}
+
+/// Puts every role back as `originals` has it.
+async fn restore_rules<K: Rules>(api: &Api<K>, originals: &[K]) -> Result {
+    for original in originals {
+        let name = original.meta().name.as_deref().unwrap_or_default();
+        let mut current = api.get(name).await?;
+        if current.rules() != original.rules() {
+            current.rules_mut().clone_from(original.rules());
+            api.replace(name, &PostParams::default(), &current).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes `grants` out of the roles in `originals` (a rule left without verbs goes).
+async fn revoke_rules<K: Rules>(api: &Api<K>, originals: &[K], grants: &[Grant]) -> Result {
+    for original in originals {
+        let name = original.meta().name.as_deref().unwrap_or_default();
+        let mut role = api.get(name).await?;
+        let rules = role.rules_mut().get_or_insert_default();
+        for grant in grants.iter().filter(|g| g.role == name) {
+            let rule = rules.get_mut(grant.rule).ok_or("no such rule")?;
+            rule.verbs.retain(|verb| *verb != grant.verb);
+        }
+        rules.retain(|rule| !rule.verbs.is_empty());
+        api.replace(name, &PostParams::default(), &role).await?;
+    }
+    Ok(())
 }
 
 impl Chart {
@@ -1004,6 +1066,20 @@ impl Chart {
         if original.is_empty() {
             return Err("the chart made no Role".into());
         }
+        // The ClusterRoles bound to this release's ServiceAccount (the Namespaces it reads).
+        let bindings: Api<ClusterRoleBinding> = Api::all(suite.client.clone());
+        let cluster_roles: Api<ClusterRole> = Api::all(suite.client.clone());
+        let mut original_cluster = Vec::new();
+        for binding in bindings.list(&ListParams::default()).await?.items {
+            let ours = binding.subjects.iter().flatten().any(|subject| {
+                subject.kind == "ServiceAccount"
+                    && subject.name == RELEASE
+                    && subject.namespace.as_deref() == Some(namespace.as_str())
+            });
+            if ours {
+                original_cluster.push(cluster_roles.get(&binding.role_ref.name).await?);
+            }
+        }
         Ok(Self {
             kubeconfig,
             proxy,
@@ -1011,6 +1087,8 @@ impl Chart {
             client: suite.client.clone(),
             roles,
             original,
+            cluster_roles,
+            original_cluster,
         })
     }
 
@@ -1025,12 +1103,17 @@ impl Chart {
         )
     }
 
-    /// Every verb the chart's Roles grant, one entry each.
+    /// Every verb the chart's Roles and bound ClusterRoles grant, one entry each.
     pub fn grants(&self) -> Result<Vec<Grant>> {
         let mut grants = Vec::new();
-        for role in &self.original {
-            let name = role.metadata.name.clone().unwrap_or_default();
-            for (index, rule) in role.rules.iter().flatten().enumerate() {
+        let roles = self.original.iter().map(|r| (&r.metadata, r.rules()));
+        let cluster = self
+            .original_cluster
+            .iter()
+            .map(|r| (&r.metadata, r.rules()));
+        for (meta, rules) in roles.chain(cluster) {
+            let name = meta.name.clone().unwrap_or_default();
+            for (index, rule) in rules.iter().flatten().enumerate() {
                 let groups = rule.api_groups.clone().unwrap_or_default();
                 let resources = rule.resources.clone().unwrap_or_default();
                 let ([group], [resource]) = (groups.as_slice(), resources.as_slice()) else {
@@ -1054,41 +1137,22 @@ impl Chart {
         Ok(grants)
     }
 
-    /// Puts every Role back as the chart made it and waits until RBAC says so.
+    /// Puts every role back as the chart made it and waits until RBAC says so.
     pub async fn restore(&self) -> Result {
-        for original in &self.original {
-            let name = original.metadata.name.as_deref().unwrap_or_default();
-            let mut current = self.roles.get(name).await?;
-            if current.rules != original.rules {
-                current.rules.clone_from(&original.rules);
-                self.roles
-                    .replace(name, &PostParams::default(), &current)
-                    .await?;
-            }
-        }
+        restore_rules(&self.roles, &self.original).await?;
+        restore_rules(&self.cluster_roles, &self.original_cluster).await?;
         for grant in self.grants()? {
             self.wait_allowed(&grant, true).await?;
         }
         Ok(())
     }
 
-    /// The chart's Roles with exactly `grants` taken away (a rule left without verbs goes);
+    /// The chart's roles with exactly `grants` taken away (a rule left without verbs goes);
     /// returns once RBAC denies each of them.
     pub async fn revoke(&self, grants: &[Grant]) -> Result {
         self.restore().await?;
-        for original in &self.original {
-            let name = original.metadata.name.as_deref().unwrap_or_default();
-            let mut role = self.roles.get(name).await?;
-            let rules = role.rules.get_or_insert_default();
-            for grant in grants.iter().filter(|g| g.role == name) {
-                let rule = rules.get_mut(grant.rule).ok_or("no such rule")?;
-                rule.verbs.retain(|verb| *verb != grant.verb);
-            }
-            rules.retain(|rule| !rule.verbs.is_empty());
-            self.roles
-                .replace(name, &PostParams::default(), &role)
-                .await?;
-        }
+        revoke_rules(&self.roles, &self.original, grants).await?;
+        revoke_rules(&self.cluster_roles, &self.original_cluster, grants).await?;
         for grant in grants {
             self.wait_allowed(grant, false).await?;
         }

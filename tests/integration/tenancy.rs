@@ -38,7 +38,11 @@ async fn annotate(world: &World, accounts: Option<&str>) -> Result {
     let namespaces: Api<Namespace> = Api::all(world.client.clone());
     let patch = json!({"metadata": {"annotations": {ALLOWED_ACCOUNTS_ANNOTATION: accounts}}});
     namespaces
-        .patch(&world.namespace, &PatchParams::default(), &Patch::Merge(patch))
+        .patch(
+            &world.namespace,
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
         .await?;
     Ok(())
 }
@@ -73,12 +77,18 @@ async fn account_outside_the_allowlist_is_refused_without_a_call(suite: Arc<Suit
         .await?;
     world.create("own", world.spec()).await?;
     let note = wait_not_allowed(&world, "stranger").await?;
-    assert!(note.contains(STRANGER) && note.contains("--allowed-accounts"), "{note}");
+    assert!(
+        note.contains(STRANGER) && note.contains("--allowed-accounts"),
+        "{note}"
+    );
     world.wait_condition("own", "Ready", "True", "Sent").await?;
     // Only the allowed channel was called, once.
     let calls = world.send_calls().await?;
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(calls[0].channel_arn.as_deref(), Some(world.channel.arn.as_str()));
+    assert_eq!(
+        calls[0].channel_arn.as_deref(),
+        Some(world.channel.arn.as_str())
+    );
     Ok(())
 }
 
@@ -95,14 +105,18 @@ async fn namespace_annotation_takes_effect_at_run_time(suite: Arc<Suite>) -> Res
     assert_eq!(world.calls().await?, 0);
 
     annotate(&world, Some(&format!("{STRANGER}, 123456789012"))).await?;
-    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     assert_eq!(world.sends().await?, 1);
 
     annotate(&world, Some("999999999999")).await?;
     world.create("late", world.spec()).await?;
     wait_not_allowed(&world, "late").await?;
     // Narrowing after the code went out leaves the sent object as it was.
-    world.wait_condition("pager", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
     assert_eq!(world.sends().await?, 1);
     assert_eq!(world.operator.pid(), pid, "the operator restarted");
     Ok(())
@@ -114,7 +128,10 @@ async fn role_outside_the_allowlist_is_refused_without_a_call(suite: Arc<Suite>)
     let world = World::new(
         &suite,
         "allow-role",
-        &["--allowed-role-arns", "arn:aws:iam::123456789012:role/pager-*"],
+        &[
+            "--allowed-role-arns",
+            "arn:aws:iam::123456789012:role/pager-*",
+        ],
     )
     .await?;
     let spec = ContactChannelActivationSpec {
@@ -125,7 +142,10 @@ async fn role_outside_the_allowlist_is_refused_without_a_call(suite: Arc<Suite>)
     let note = wait_not_allowed(&world, "admin-role").await?;
     assert!(note.contains("--allowed-role-arns"), "{note}");
     let journal = world.emulator.admin().journal().await?;
-    assert!(journal.is_empty(), "calls reached the emulator: {journal:?}");
+    assert!(
+        journal.is_empty(),
+        "calls reached the emulator: {journal:?}"
+    );
     Ok(())
 }
 
@@ -138,7 +158,9 @@ async fn second_object_on_a_channel_waits_the_cooldown_across_a_restart(
     const COOLDOWN: &[&str] = &["--channel-cooldown", "12s"];
     let mut world = World::new(&suite, "cooldown", COOLDOWN).await?;
     world.create("first", world.spec()).await?;
-    world.wait_condition("first", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("first", "Ready", "True", "Sent")
+        .await?;
     // A new process knows nothing but what the cluster shows.
     world.replace_operator(COOLDOWN).await?;
     world.create("second", world.spec()).await?;
@@ -155,7 +177,9 @@ async fn second_object_on_a_channel_waits_the_cooldown_across_a_restart(
     assert!(due.0 > Timestamp::now(), "due {} is not ahead", due.0);
     world.wait_event("second", "ChannelCooldown").await?;
 
-    world.wait_condition("second", "Ready", "True", "Sent").await?;
+    world
+        .wait_condition("second", "Ready", "True", "Sent")
+        .await?;
     let calls = world.send_calls().await?;
     assert_eq!(calls.len(), 2, "{calls:?}");
     let gap = calls[1].time.duration_since(calls[0].time);
@@ -171,15 +195,26 @@ async fn second_object_on_a_channel_waits_the_cooldown_across_a_restart(
 async fn hourly_cap_defers_the_next_code(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "hourly", &["--channel-sends-per-hour", "2"]).await?;
     world.create("pager", world.spec()).await?;
-    world.wait_condition("pager", "CodeSent", "True", "Sent").await?;
-    world.edit_spec("pager", json!({"resendToken": "2"})).await?;
-    world.wait_condition("pager", "CodeSent", "True", "Sent").await?;
-    world.edit_spec("pager", json!({"resendToken": "3"})).await?;
+    world
+        .wait_condition("pager", "CodeSent", "True", "Sent")
+        .await?;
+    world
+        .edit_spec("pager", json!({"resendToken": "2"}))
+        .await?;
+    world
+        .wait_condition("pager", "CodeSent", "True", "Sent")
+        .await?;
+    world
+        .edit_spec("pager", json!({"resendToken": "3"}))
+        .await?;
     let deferred = world
         .wait_condition("pager", "CodeSent", "False", "ChannelCooldown")
         .await?;
     let status = deferred.status.unwrap_or_default();
-    let due = status.next_attempt_time.clone().ok_or("no nextAttemptTime")?;
+    let due = status
+        .next_attempt_time
+        .clone()
+        .ok_or("no nextAttemptTime")?;
     let ahead = due.0.duration_since(Timestamp::now());
     assert!(
         ahead > jiff::SignedDuration::from_mins(50),
