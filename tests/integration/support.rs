@@ -248,6 +248,8 @@ impl Operator {
                 "AWS_ENDPOINT_URL_SSM_CONTACTS".to_owned(),
                 endpoint.to_owned(),
             ),
+            // The emulator serves STS too (spec.roleArn).
+            ("AWS_ENDPOINT_URL_STS".to_owned(), endpoint.to_owned()),
             (
                 "AWS_ACCESS_KEY_ID".to_owned(),
                 ssm_contacts_emulator::DEFAULT_ACCESS_KEY_ID.to_owned(),

@@ -1,7 +1,7 @@
 //! Tenancy and abuse guards: objects outside the allowed accounts or roles are refused with
-//! no AWS call, a Namespace annotation narrows the accounts at run time, and a channel gets
-//! at most one code per cooldown and a few an hour, whichever objects ask and across a
-//! restart of the operator.
+//! no AWS call, a Namespace annotation narrows the accounts at run time, a channel gets at
+//! most one code per cooldown and a few an hour, whichever objects ask and across a restart
+//! of the operator, and an allowed spec.roleArn is assumed through STS for the calls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +10,13 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
+use ssm_contacts_emulator::journal::{JournalEntry, JournalFilter};
+use ssm_contacts_emulator::sessions::StsSettingsUpdate;
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 use ssm_contacts_operator::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
 
 use crate::Scenario;
-use crate::support::{Result, Suite, World};
+use crate::support::{Result, SEND, Suite, World};
 
 /// An account with no channel in the emulator: whatever names it must never reach AWS.
 const STRANGER: &str = "444455556666";
@@ -26,6 +28,8 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(role_outside_the_allowlist_is_refused_without_a_call),
         scenario!(second_object_on_a_channel_waits_the_cooldown_across_a_restart),
         scenario!(hourly_cap_defers_the_next_code),
+        scenario!(assumed_role_signs_the_calls_and_is_refreshed_before_expiry),
+        scenario!(role_that_cannot_be_assumed_is_assume_role_failed),
     ]
 }
 
@@ -225,5 +229,141 @@ async fn hourly_cap_defers_the_next_code(suite: Arc<Suite>) -> Result {
     // Still deferred, not retried, a while later.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(world.calls().await?, 2);
+    Ok(())
+}
+
+/// The other account of the cross-account scenarios: its channel, and its role.
+const TENANT: &str = "210987654321";
+const TENANT_ROLE: &str = "arn:aws:iam::210987654321:role/ssm-contacts-activation";
+/// What the operator may assume in the role scenarios.
+const ROLE_ALLOWLIST: [&str; 2] = [
+    "--allowed-role-arns",
+    "arn:aws:iam::210987654321:role/ssm-contacts-*",
+];
+
+/// A world whose channel is in the tenant's account and whose emulator knows the tenant's
+/// role; the operator's own keys may not touch that account (strict accounts), so only the
+/// assumed role can reach the channel.
+async fn tenant_world(suite: &Suite, name: &str) -> Result<World> {
+    let arn = format!("arn:aws:ssm-contacts:us-east-1:{TENANT}:contact-channel/oncall/{name}");
+    let world = World::with_channel(suite, name, &ROLE_ALLOWLIST, &arn).await?;
+    let admin = world.emulator.admin();
+    admin.add_role(TENANT_ROLE).await?;
+    admin
+        .set_sts_settings(StsSettingsUpdate {
+            strict_accounts: Some(true),
+            ..StsSettingsUpdate::default()
+        })
+        .await?;
+    Ok(world)
+}
+
+async fn journal_of(world: &World, operation: &str) -> Result<Vec<JournalEntry>> {
+    let filter = JournalFilter {
+        operation: Some(operation.to_owned()),
+        ..JournalFilter::default()
+    };
+    Ok(world.emulator.admin().journal_filtered(&filter).await?)
+}
+
+/// spec.roleArn is assumed with a session naming the object; the channel's calls are signed
+/// with the temporary credentials (not the operator's own keys); the session is reused while
+/// fresh and assumed anew before it expires.
+async fn assumed_role_signs_the_calls_and_is_refreshed_before_expiry(suite: Arc<Suite>) -> Result {
+    let world = tenant_world(&suite, "assume").await?;
+    world
+        .emulator
+        .admin()
+        .set_sts_settings(StsSettingsUpdate {
+            credential_lifetime_seconds: Some(4),
+            ..StsSettingsUpdate::default()
+        })
+        .await?;
+    let spec = ContactChannelActivationSpec {
+        role_arn: Some(TENANT_ROLE.into()),
+        ..world.spec()
+    };
+    world.create("pager", spec).await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+
+    let session = format!("{}.pager", world.namespace);
+    let assumed = journal_of(&world, "AssumeRole").await?;
+    assert_eq!(
+        assumed.len(),
+        1,
+        "one session for the read and the send: {assumed:?}"
+    );
+    assert_eq!(assumed[0].role_arn.as_deref(), Some(TENANT_ROLE));
+    assert_eq!(
+        assumed[0].role_session_name.as_deref(),
+        Some(session.as_str())
+    );
+    let issued = assumed[0]
+        .issued_access_key_id
+        .clone()
+        .ok_or("no key issued")?;
+    let caller = format!("arn:aws:sts::{TENANT}:assumed-role/ssm-contacts-activation/{session}");
+    for operation in ["GetContactChannel", SEND] {
+        let calls = journal_of(&world, operation).await?;
+        assert_eq!(calls.len(), 1, "{operation}: {calls:?}");
+        assert_eq!(
+            calls[0].access_key_id.as_deref(),
+            Some(issued.as_str()),
+            "{operation}"
+        );
+        assert_eq!(
+            calls[0].caller_arn.as_deref(),
+            Some(caller.as_str()),
+            "{operation}"
+        );
+    }
+
+    // Past the credentials' lifetime a new generation is sent with a new session.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    world
+        .edit_spec("pager", json!({"resendToken": "again"}))
+        .await?;
+    let object = world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    assert_eq!(object.metadata.generation, Some(2));
+    let assumed = journal_of(&world, "AssumeRole").await?;
+    assert_eq!(assumed.len(), 2, "{assumed:?}");
+    let renewed = assumed[1]
+        .issued_access_key_id
+        .clone()
+        .ok_or("no key issued")?;
+    let sends = journal_of(&world, SEND).await?;
+    assert_eq!(sends.len(), 2, "{sends:?}");
+    assert_eq!(sends[1].access_key_id.as_deref(), Some(renewed.as_str()));
+    assert_eq!(sends[1].outcome, sends[0].outcome);
+    Ok(())
+}
+
+/// An allowed role that STS refuses: AssumeRoleFailed with STS's code, Stalled, and no call
+/// to SSM Contacts.
+async fn role_that_cannot_be_assumed_is_assume_role_failed(suite: Arc<Suite>) -> Result {
+    let world = tenant_world(&suite, "no-assume").await?;
+    let spec = ContactChannelActivationSpec {
+        role_arn: Some("arn:aws:iam::210987654321:role/ssm-contacts-unknown".into()),
+        ..world.spec()
+    };
+    world.create("pager", spec).await?;
+    let object = world
+        .wait_condition("pager", "CodeSent", "False", "AssumeRoleFailed")
+        .await?;
+    world
+        .wait_condition("pager", "Stalled", "True", "AssumeRoleFailed")
+        .await?;
+    let error = object
+        .status
+        .and_then(|s| s.last_error)
+        .ok_or("no lastError")?;
+    assert_eq!(error.code, "AccessDenied", "{error:?}");
+    assert!(error.message.contains("sts:AssumeRole"), "{error:?}");
+    assert!(journal_of(&world, "AssumeRole").await?.len() >= 1);
+    assert_eq!(world.calls().await?, 0);
     Ok(())
 }
