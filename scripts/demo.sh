@@ -119,7 +119,7 @@ cat <<EOF2
 The demo is running. Poke at it:
   export KUBECONFIG=$state/kubeconfig
   $bin/kubectl get cca -o wide
-  $bin/kubectl patch cca oncall-sms --type merge -p '{"spec":{"resendToken":"again"}}'   # one more code
+  $bin/kubectl patch cca oncall-sms --type merge -p '{"spec":{"resendToken":"again"}}'   # one more code, after the channel's 60 s cooldown
   curl -s -X POST localhost:$emulator_port/_emulator/faults -H 'content-type: application/json' \\
        -d '{"operation":"SendActivationCode","error":"ThrottlingException","retryAfterSeconds":5,"times":1}'
   curl -s localhost:$emulator_port/_emulator/journal

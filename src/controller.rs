@@ -306,11 +306,15 @@ pub async fn record(
     let api: Api<ContactChannelActivation> =
         Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let written = ctx.write_status(&api, object, status).await?;
-    let flight = written
-        .status
-        .as_ref()
-        .and_then(|s| s.send_in_flight.as_ref());
-    ctx.ledger.recorded(uid, flight);
+    let written_status = written.status.as_ref();
+    ctx.ledger
+        .recorded(uid, written_status.and_then(|s| s.send_in_flight.as_ref()));
+    if let Some(reason) = written_status
+        .and_then(|s| conditions::find(&s.conditions, conditions::CODE_SENT))
+        .and_then(|c| Reason::parse(&c.reason))
+    {
+        ctx.inventory.set(uid, reason);
+    }
     if let Some(note) = note {
         telemetry::publish(&ctx.recorder, &written, &note).await;
     }

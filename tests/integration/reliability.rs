@@ -223,13 +223,18 @@ async fn namespace_listed_twice_is_watched_once(suite: Arc<Suite>) -> Result {
 
 /// A bad flag value stops the binary at start-up with exit code 2, naming the flag on stderr.
 async fn bad_flags_exit_2_naming_the_flag(_suite: Arc<Suite>) -> Result {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["--send-rate", "0"], "--send-rate"),
         (&["--in-flight-grace", "1s"], "--in-flight-grace"),
         (&["--call-timeout", "2m"], "--in-flight-grace"),
         (&["--call-timeout", "soon"], "--call-timeout"),
         (&["--concurrency", "0"], "--concurrency"),
         (&["--namespace", "Bad_Name"], "--namespace"),
+        (&["--allowed-accounts", "1234"], "--allowed-accounts"),
+        (
+            &["--channel-sends-per-hour", "0"],
+            "--channel-sends-per-hour",
+        ),
         (
             &["--unready-after-watch-failure", "0s"],
             "--unready-after-watch-failure",
