@@ -99,9 +99,12 @@ impl Channels {
                 .unwrap_or(&object.spec.contact_channel_id);
             seen.push((arn, flight.started_time.0));
         }
-        let horizon = self.horizon(now);
+        let memory = self.limits.memory();
         let mut inner = self.lock();
-        for (arn, at) in seen.into_iter().filter(|(_, at)| *at > horizon) {
+        for (arn, at) in seen
+            .into_iter()
+            .filter(|(_, at)| cooldown::counts(*at, now, memory))
+        {
             if let Ok(channel) = ChannelArn::parse(arn) {
                 inner.add_call(channel.key(), uid, at);
             }
@@ -359,6 +362,14 @@ mod tests {
         assert_eq!(channels.book(&channel(), "gone", at(1)), Err(at(61)));
         assert_eq!(channels.book(&channel(), "late", at(2)), Err(at(121)));
         assert_eq!(channels.book(&channel(), "late", at(121)), Ok(()));
+    }
+
+    #[test]
+    /// A call time far ahead (a status from elsewhere) does not block the channel.
+    fn calls_from_the_future_do_not_count() {
+        let channels = Channels::new(LIMITS);
+        channels.observe(&object("odd", &[86_400 * 365]), at(0));
+        assert_eq!(channels.book(&channel(), "b", at(0)), Ok(()));
     }
 
     #[test]

@@ -8,6 +8,19 @@ use jiff::Timestamp;
 /// The rolling window of the hourly cap.
 pub const WINDOW: Duration = Duration::from_secs(3600);
 
+/// How far ahead of this clock a recorded call may lie (replicas' clocks differ a little).
+/// A later time was not written by a call: it is ignored, so that a status edited by hand
+/// or restored from elsewhere cannot block a channel for years.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// Whether a call recorded as started at `at` still counts at `now`: inside the last
+/// `memory`, and not further ahead than clocks can differ.
+pub fn counts(at: Timestamp, now: Timestamp, memory: Duration) -> bool {
+    let horizon = now.checked_sub(memory).unwrap_or(Timestamp::MIN);
+    let ahead = now.checked_add(MAX_CLOCK_SKEW).unwrap_or(Timestamp::MAX);
+    at > horizon && at <= ahead
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelLimits {
     pub cooldown: Duration,
@@ -109,6 +122,17 @@ mod tests {
         assert_eq!(slot(3, &[], &LIMITS, at(0)), at(180));
         // Five sends fill the hour; the sixth waits for the first to age out.
         assert_eq!(slot(5, &[], &LIMITS, at(0)), at(3600));
+    }
+
+    #[test]
+    /// Calls count for the window, a little ahead for clock skew, and never from far ahead.
+    fn which_calls_count() {
+        assert!(counts(at(-3599), at(0), WINDOW));
+        assert!(!counts(at(-3600), at(0), WINDOW));
+        assert!(counts(at(30), at(0), WINDOW));
+        assert!(!counts(at(61), at(0), WINDOW));
+        assert!(!counts(Timestamp::MAX, at(0), WINDOW));
+        assert!(!counts(Timestamp::MIN, at(0), WINDOW));
     }
 
     #[test]

@@ -440,20 +440,21 @@ pub fn record_outcome(
 /// The status's recent sends, with the in-flight call added when it sent or may have sent a
 /// code, and without those older than the per-channel window.
 fn recent_sends(status: &Status, may_have_sent: bool, now: Timestamp) -> Vec<RecentSend> {
-    let horizon = now.checked_sub(cooldown::WINDOW).unwrap_or(Timestamp::MIN);
     let mut sends: Vec<RecentSend> = status
         .recent_sends
         .iter()
-        .filter(|send| send.time.0 > horizon)
+        .filter(|send| cooldown::counts(send.time.0, now, cooldown::WINDOW))
         .cloned()
         .collect();
     if may_have_sent
         && let Some(flight) = &status.send_in_flight
         && let Some(channel) = &flight.contact_channel_id
     {
+        // A start time ahead of now is not one a call wrote (a status from elsewhere): the
+        // call counts from now instead.
         sends.push(RecentSend {
             contact_channel_id: channel.clone(),
-            time: flight.started_time.clone(),
+            time: Time(flight.started_time.0.min(now)),
         });
     }
     let excess = sends.len().saturating_sub(MAX_RECENT_SENDS);

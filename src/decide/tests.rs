@@ -1113,3 +1113,22 @@ fn recent_sends_are_remembered_for_an_hour() {
     let (aged, _, _) = record_outcome(&second, &throttled, &settings(), t(3601), 0.5);
     assert!(aged.recent_sends.is_empty());
 }
+
+#[test]
+/// A lost call whose recorded start lies far ahead counts from now, and recent sends from
+/// far ahead are dropped: a status from elsewhere cannot block its channel for years.
+fn future_times_never_block_a_channel() {
+    let (_, _, mut intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    let far = Timestamp::MAX
+        .checked_sub(Duration::from_secs(86_400))
+        .unwrap();
+    intent.send_in_flight.as_mut().unwrap().started_time = Time(far);
+    intent.recent_sends = vec![RecentSend {
+        contact_channel_id: ARN.into(),
+        time: Time(far),
+    }];
+    let unknown = Err(SendFailure::local(Reason::OutcomeUnknown, "lost"));
+    let (after, _, _) = record_outcome(&intent, &unknown, &settings(), t(5), 0.5);
+    assert_eq!(after.recent_sends.len(), 1, "{:?}", after.recent_sends);
+    assert_eq!(after.recent_sends[0].time, Time(t(5)));
+}

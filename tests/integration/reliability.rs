@@ -260,7 +260,7 @@ async fn bad_flags_exit_2_naming_the_flag(_suite: Arc<Suite>) -> Result {
     Ok(())
 }
 
-/// Nonsense in status (9999 times, times past the time type, negative or max attempts) ends in a code or a reason, never a stuck or dead operator.
+/// Nonsense in status (9999 times, times past the time type, negative or max attempts, recent sends from the future) ends in a code or a reason, never a stuck or dead operator or a blocked channel.
 async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "poison", &[]).await?;
     world.operator.terminate().await?;
@@ -270,6 +270,7 @@ async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
         "long-fraction",
         "beyond-time",
         "max-attempts",
+        "future-sends",
     ];
     let mut arns = Vec::new();
     for name in names {
@@ -299,6 +300,10 @@ async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
         json!({"lastSentTime": LONG_FRACTION_TIME}),
         json!({"observedGeneration": 1, "attempts": 1, "nextAttemptTime": BEYOND_TIME}),
         json!({"observedGeneration": 1, "attempts": i32::MAX}),
+        // Sends "in the future" to the channel that `fresh` uses below, and to no channel.
+        json!({"recentSends": [
+            {"contactChannelId": world.channel.arn, "time": "9999-12-30T00:00:00Z"},
+            {"contactChannelId": "not-an-arn", "time": "2024-01-01T00:00:00Z"}]}),
     ];
     for (name, status) in names.iter().zip(statuses) {
         world.write_status(name, status).await?;
@@ -313,7 +318,7 @@ async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
     let status = object.status.ok_or("no status")?;
     assert_eq!(status.attempts, 2, "{status:?}");
     // Times past what the time type holds are read leniently: these are sent as usual.
-    for name in ["far-retry", "long-fraction", "beyond-time"] {
+    for name in ["far-retry", "long-fraction", "beyond-time", "future-sends"] {
         world.wait_condition(name, "Ready", "True", "Sent").await?;
     }
     // Everything else the schema lets through is readable, so the unreadable-object path is
@@ -342,12 +347,12 @@ async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
         .collect();
     assert_eq!(
         codes,
-        [1, 1, 1, 1, 0, 1],
+        [1, 1, 1, 1, 0, 1, 1],
         "codes per channel of {names:?} and fresh"
     );
     let calls = world.send_calls().await?;
     assert!(
-        !calls.iter().any(|c| arns[4..]
+        !calls.iter().any(|c| arns[4..5]
             .iter()
             .any(|arn| c.channel_arn.as_deref() == Some(arn))),
         "a Stalled object was called: {calls:?}"
