@@ -11,6 +11,7 @@ use crate::controller::ActivationSettings;
 use crate::cooldown::{self, ChannelLimits};
 use crate::decide::UnknownOutcomePolicy;
 use crate::pacing::RateSettings;
+use crate::selector::LabelSelector;
 use crate::telemetry::LogFormat;
 use crate::tenancy::{Accounts, RolePatterns, Tenancy};
 
@@ -132,6 +133,10 @@ pub struct WatchArgs {
     /// Objects reconciled at the same time.
     #[arg(long, env = "SSMC_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// Only objects whose labels match this selector (kubectl syntax, e.g. `shard=a` or
+    /// `shard notin (a)`); several operators with complementary selectors split the objects.
+    #[arg(long, env = "SSMC_SELECTOR", default_value = "")]
+    pub selector: String,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -273,6 +278,11 @@ impl Args {
             }
         }
         self.watch.namespaces = namespaces;
+        match LabelSelector::parse(&self.watch.selector) {
+            // Written back normalised: what the API server gets is what the log shows.
+            Ok(selector) => self.watch.selector = selector.to_string(),
+            Err(problem) => problems.push(format!("--selector: {problem}")),
+        }
         if self.watch.concurrency == 0 {
             problems.push("--concurrency must be at least 1".into());
         }
@@ -553,6 +563,7 @@ mod tests {
             (&["x", "--call-timeout", "2m"][..], "--in-flight-grace"),
             (&["x", "--concurrency", "0"][..], "--concurrency"),
             (&["x", "--namespace", "Bad_Name"][..], "--namespace"),
+            (&["x", "--selector", "shard in a"][..], "--selector"),
             (
                 &["x", "--allowed-accounts", "12345"][..],
                 "--allowed-accounts",

@@ -391,6 +391,7 @@ type Watched = (
 pub async fn run(
     ctx: Arc<Context>,
     scope: Scope,
+    selector: String,
     concurrency: u16,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -418,18 +419,22 @@ pub async fn run(
     for (api, secrets, namespace_selector) in apis {
         let (store, writer) = reflector::store();
         let watch_ctx = ctx.clone();
-        let objects = watcher(api, watcher::Config::default().any_semantic())
-            .default_backoff()
-            // The controller never reads managedFields; at 10,000 objects they are most of
-            // the cache.
-            .modify(|object: &mut DeserializeGuard<ContactChannelActivation>| {
-                if let Ok(object) = object.0.as_mut() {
-                    object.meta_mut().managed_fields = None;
-                }
-            })
-            .reflect(writer)
-            .inspect(move |event| watch_ctx.observe_watch(event))
-            .applied_objects();
+        // Only this shard's objects; the Secrets and Namespaces they use are found by name.
+        let objects = watcher(
+            api,
+            watcher::Config::default().any_semantic().labels(&selector),
+        )
+        .default_backoff()
+        // The controller never reads managedFields; at 10,000 objects they are most of
+        // the cache.
+        .modify(|object: &mut DeserializeGuard<ContactChannelActivation>| {
+            if let Ok(object) = object.0.as_mut() {
+                object.meta_mut().managed_fields = None;
+            }
+        })
+        .reflect(writer)
+        .inspect(move |event| watch_ctx.observe_watch(event))
+        .applied_objects();
         stores.push(store.clone());
         // Only labelled Secrets, and only their metadata: a new code wakes its objects at
         // once, while the code itself is read (GET) only when it is about to be entered and

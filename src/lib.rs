@@ -44,6 +44,7 @@ pub mod outcome;
 pub mod pacing;
 pub mod resource;
 pub mod secret;
+pub mod selector;
 pub mod send;
 pub mod status;
 pub mod telemetry;

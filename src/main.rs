@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
     // A fresh suffix per process: a restarted container must not mistake the in-flight
     // calls of its previous life for its own live ones.
     let instance = format!("{identity}-{:08x}", rand::rng().random::<u32>());
-    info!(%instance, default_region = default_region.as_deref().unwrap_or("<none>"), "starting");
+    info!(%instance, selector = %args.watch.selector, default_region = default_region.as_deref().unwrap_or("<none>"), "starting");
 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
@@ -121,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
     let mut controller = tokio::spawn(controller::run(
         ctx.clone(),
         scope,
+        args.watch.selector.clone(),
         args.watch.concurrency,
         stop_rx,
     ));

@@ -15,6 +15,7 @@ mod activation;
 mod rbac;
 mod reliability;
 mod scenarios;
+mod sharding;
 mod support;
 mod tenancy;
 
