@@ -38,7 +38,8 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     all
 }
 
-/// A valid object gets CodeSent=True, Ready=True, one send in the emulator, and an Event.
+/// A valid object gets CodeSent=True, Ready=True, one send in the emulator, an Event, and
+/// two status writes.
 async fn valid_object_gets_exactly_one_code(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "valid", &[]).await?;
     world.create("pager", world.spec()).await?;
@@ -52,6 +53,14 @@ async fn valid_object_gets_exactly_one_code(suite: Arc<Suite>) -> Result {
     assert!(status.send_in_flight.is_none());
     assert_eq!(world.sends().await?, 1);
     world.wait_event("pager", "Sent").await?;
+    // Two status writes on the happy path, the intent and the outcome; looking at the
+    // object again (a label edit) writes nothing.
+    world.touch("pager").await?;
+    let writes = world
+        .operator
+        .metric("ssmcontacts_status_writes_total")
+        .await?;
+    assert_eq!(writes, 2.0, "status writes for one object and generation");
     // `kubectl get cca` shows the printer columns.
     let output = std::process::Command::new(&suite.kubectl)
         .args(["--kubeconfig"])
