@@ -28,7 +28,7 @@ impl ConnectionControl {
 
     /// Closes the connection with no answer; the response future never completes (the
     /// connection task drops it together with the connection).
-    pub(crate) async fn cut_now(self) -> Response {
+    pub(crate) async fn cut_now(&self) -> Response {
         self.cut();
         std::future::pending().await
     }

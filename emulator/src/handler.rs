@@ -1,9 +1,9 @@
 //! One wire call: read -> pick the protocol (an awsQuery call goes to `sts`) ->
-//! authenticate (`auth`) -> authorize the account -> injected fault or chaos -> quota ->
-//! operation -> journal -> answer (or cut the connection).
+//! authenticate (`auth`) -> authorize the account -> injected fault or chaos (applied by
+//! `fault_effects`) -> quota -> operation -> journal -> answer (or cut the connection).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::{Bytes, to_bytes};
 use axum::extract::{Extension, Request, State};
@@ -14,8 +14,9 @@ use serde_json::Value;
 use crate::App;
 use crate::auth;
 use crate::connection::ConnectionControl;
-use crate::faults::{self, FaultKind, FaultSpec};
-use crate::journal::{JournalEntry, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK};
+use crate::fault_effects::{self, Answer};
+use crate::faults::FaultSpec;
+use crate::journal::{JournalEntry, OUTCOME_OK};
 use crate::ops::{self, Caller, Done};
 use crate::sts;
 use crate::wire::{self, AwsError, Operation, TARGET_PREFIX};
@@ -24,8 +25,6 @@ use crate::wire::{self, AwsError, Operation, TARGET_PREFIX};
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The signing name of the service.
 const SIGNING_NAME: &str = "ssm-contacts";
-pub(crate) const BAD_GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
-     <center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
 
 /// What the journal will say about the call, filled in as it progresses.
 #[derive(Debug, Default)]
@@ -115,33 +114,16 @@ pub(crate) async fn wire_call(
 
     let (fault, chaos_draw) = pick_fault(&app, operation.name(), call.channel_arn.as_deref());
     call.chaos_draw = chaos_draw;
-    if let Some(spec) = &fault {
-        call.fault = Some(
-            spec.error
-                .map_or_else(|| "latency".to_string(), |kind| format!("{kind:?}")),
-        );
-        if let Some(delay) = faults::latency(spec) {
-            hold(&app, &call, delay).await;
-        }
+    if let Some(response) =
+        fault_effects::before_operation(&app, &mut call, &connection, fault.as_ref()).await
+    {
+        return response;
     }
-    let kind = fault.as_ref().and_then(|spec| spec.error);
-    match (kind, &fault) {
-        (Some(FaultKind::DropBeforeProcessing), _) => {
-            app.record(&call, OUTCOME_DROPPED, None, false, None);
-            return connection.cut_now().await;
-        }
-        (Some(FaultKind::Html502), Some(spec)) => {
-            let status = status_or(spec, StatusCode::BAD_GATEWAY);
-            app.record(&call, "Html502", Some(status), false, None);
-            // A proxy's page: no request id, not JSON.
-            return wire::raw_response(status, "text/html", BAD_GATEWAY_PAGE.into(), None);
-        }
-        (Some(_), Some(spec)) => {
-            if let Some(error) = spec.aws_error(call.channel_arn.as_deref()) {
-                return app.answer_error(&call, &error);
-            }
-        }
-        _ => {}
+    if let Some(error) = fault
+        .as_ref()
+        .and_then(|spec| spec.aws_error(call.channel_arn.as_deref()))
+    {
+        return app.answer_error(&call, &error);
     }
 
     // The quota counts SendActivationCode calls that reach the service (past faults).
@@ -166,49 +148,49 @@ pub(crate) async fn wire_call(
     {
         call.channel_arn.clone_from(&done.channel_arn);
     }
-    match (kind, fault) {
-        (Some(FaultKind::DropAfterProcessing), _) => {
-            let (outcome, code) = outcome_of(&result);
-            app.record(&call, &outcome, None, true, code);
-            connection.cut_now().await
+    let answer = || answer_of(&result);
+    if let Some(response) =
+        fault_effects::after_operation(&app, &call, &connection, fault.as_ref(), answer).await
+    {
+        return response;
+    }
+    match result {
+        Ok(done) => {
+            app.record(
+                &call,
+                OUTCOME_OK,
+                Some(StatusCode::OK),
+                false,
+                done.activation_code,
+            );
+            wire::json_response(StatusCode::OK, &done.body, &call.request_id)
         }
-        (Some(FaultKind::MalformedJson), Some(spec)) => {
-            let (outcome, code) = outcome_of(&result);
-            let (status, body) = match &result {
-                Ok(done) => (status_or(&spec, StatusCode::OK), done.body.to_string()),
-                Err(error) => (status_or(&spec, error.status()), error.body().to_string()),
-            };
-            app.record(&call, &outcome, Some(status), false, code);
-            // Cut on bytes: half of a multi-byte character is as broken as the rest.
-            let broken = String::from_utf8_lossy(&body.as_bytes()[..body.len() / 2]).into_owned();
-            wire::raw_response(status, wire::CONTENT_TYPE, broken, Some(&call.request_id))
-        }
-        _ => match result {
-            Ok(done) => {
-                app.record(
-                    &call,
-                    OUTCOME_OK,
-                    Some(StatusCode::OK),
-                    false,
-                    done.activation_code,
-                );
-                wire::json_response(StatusCode::OK, &done.body, &call.request_id)
-            }
-            Err(error) => app.answer_error(&call, &error),
-        },
+        Err(error) => app.answer_error(&call, &error),
     }
 }
 
-pub(crate) fn status_or(spec: &FaultSpec, default: StatusCode) -> StatusCode {
-    spec.http_status
-        .and_then(|code| StatusCode::from_u16(code).ok())
-        .unwrap_or(default)
-}
-
-fn outcome_of(result: &Result<Done, AwsError>) -> (String, Option<String>) {
-    match result {
-        Ok(done) => (OUTCOME_OK.to_string(), done.activation_code.clone()),
-        Err(error) => (error.type_name().to_string(), None),
+/// What the operation answered, as a fault that acts on the answer sees it.
+fn answer_of(result: &Result<Done, AwsError>) -> Answer {
+    let (outcome, status, body, activation_code) = match result {
+        Ok(done) => (
+            OUTCOME_OK,
+            StatusCode::OK,
+            done.body.to_string(),
+            done.activation_code.clone(),
+        ),
+        Err(error) => (
+            error.type_name(),
+            error.status(),
+            error.body().to_string(),
+            None,
+        ),
+    };
+    Answer {
+        outcome,
+        status,
+        body,
+        content_type: wire::CONTENT_TYPE,
+        activation_code,
     }
 }
 
@@ -233,36 +215,6 @@ fn pick_fault(
     match state.chaos.as_mut().and_then(|chaos| chaos.draw(operation)) {
         Some(decision) => (decision.fault(), Some(decision.draw)),
         None => (None, None),
-    }
-}
-
-/// Holds the call for a latency fault, before anything is done. A client that gives up
-/// closes its connection; hyper notices the end of input mid-call, ends the connection and
-/// drops this future during the sleep. The guard then journals the call as `abandoned`:
-/// the operation never ran, so nothing was sent, however long the delay would have been.
-pub(crate) async fn hold(app: &App, call: &Call, delay: Duration) {
-    let mut guard = AbandonedIfDropped {
-        app,
-        call,
-        armed: true,
-    };
-    tokio::time::sleep(delay).await;
-    guard.armed = false;
-}
-
-/// Journals a held call whose future was dropped before the hold ended.
-struct AbandonedIfDropped<'a> {
-    app: &'a App,
-    call: &'a Call,
-    armed: bool,
-}
-
-impl Drop for AbandonedIfDropped<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.app
-                .record(self.call, OUTCOME_ABANDONED, None, false, None);
-        }
     }
 }
 

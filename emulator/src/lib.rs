@@ -30,6 +30,7 @@ mod arn;
 mod auth;
 pub mod chaos;
 mod connection;
+mod fault_effects;
 pub mod faults;
 mod handler;
 pub mod journal;

@@ -66,7 +66,7 @@ async fn serve_connection(stream: TcpStream, router: Router) {
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     // When the client closes its side mid-call, hyper sees the end of input, ends
     // `connection` with an error and drops the call's future wherever it was waiting (see
-    // `handler::hold`, which journals such a call).
+    // `fault_effects::hold`, which journals such a call).
     tokio::select! {
         result = connection => {
             if let Err(e) = result {

@@ -18,9 +18,9 @@ use axum::response::Response;
 use crate::App;
 use crate::auth;
 use crate::connection::ConnectionControl;
-use crate::faults::{self, FaultKind};
-use crate::handler::{BAD_GATEWAY_PAGE, Call, hold, status_or};
-use crate::journal::{OUTCOME_DROPPED, OUTCOME_OK};
+use crate::fault_effects::{self, Answer};
+use crate::handler::Call;
+use crate::journal::OUTCOME_OK;
 pub(crate) use error::StsError;
 use form::Form;
 
@@ -89,32 +89,13 @@ pub(crate) async fn call(
     }
 
     let fault = app.state().faults.take(ASSUME_ROLE, None);
-    if let Some(spec) = &fault {
-        call.fault = Some(
-            spec.error
-                .map_or_else(|| "latency".to_string(), |kind| format!("{kind:?}")),
-        );
-        if let Some(delay) = faults::latency(spec) {
-            hold(app, &call, delay).await;
-        }
+    if let Some(response) =
+        fault_effects::before_operation(app, &mut call, &connection, fault.as_ref()).await
+    {
+        return response;
     }
-    let kind = fault.as_ref().and_then(|spec| spec.error);
-    match (kind, &fault) {
-        (Some(FaultKind::DropBeforeProcessing), _) => {
-            app.record(&call, OUTCOME_DROPPED, None, false, None);
-            return connection.cut_now().await;
-        }
-        (Some(FaultKind::Html502), Some(spec)) => {
-            let status = status_or(spec, StatusCode::BAD_GATEWAY);
-            app.record(&call, "Html502", Some(status), false, None);
-            return crate::wire::raw_response(status, "text/html", BAD_GATEWAY_PAGE.into(), None);
-        }
-        (Some(_), Some(spec)) => {
-            if let Some(error) = StsError::from_fault(spec) {
-                return answer_error(app, &call, &error);
-            }
-        }
-        _ => {}
+    if let Some(error) = fault.as_ref().and_then(StsError::from_fault) {
+        return answer_error(app, &call, &error);
     }
 
     let caller_arn = principal.identity.arn();
@@ -132,23 +113,20 @@ pub(crate) async fn call(
         }
         Err(error) => (error.code, error.status, error.to_xml(&call.request_id)),
     };
-    match (kind, fault) {
-        (Some(FaultKind::DropAfterProcessing), _) => {
-            app.record(&call, outcome, None, true, None);
-            connection.cut_now().await
-        }
-        (Some(FaultKind::MalformedJson), Some(spec)) => {
-            let status = status_or(&spec, status);
-            app.record(&call, outcome, Some(status), false, None);
-            // The XML cut in half: the credentials never reach a parser whole.
-            let broken = String::from_utf8_lossy(&xml.as_bytes()[..xml.len() / 2]).into_owned();
-            crate::wire::raw_response(status, error::CONTENT_TYPE, broken, Some(&call.request_id))
-        }
-        _ => {
-            app.record(&call, outcome, Some(status), false, None);
-            crate::wire::raw_response(status, error::CONTENT_TYPE, xml, Some(&call.request_id))
-        }
+    let answer = || Answer {
+        outcome,
+        status,
+        body: xml.clone(),
+        content_type: error::CONTENT_TYPE,
+        activation_code: None,
+    };
+    if let Some(response) =
+        fault_effects::after_operation(app, &call, &connection, fault.as_ref(), answer).await
+    {
+        return response;
     }
+    app.record(&call, outcome, Some(status), false, None);
+    crate::wire::raw_response(status, error::CONTENT_TYPE, xml, Some(&call.request_id))
 }
 
 fn answer_error(app: &App, call: &Call, error: &StsError) -> Response {
