@@ -6,11 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_ssmcontacts::Client;
-use aws_sdk_ssmcontacts::config::retry::RetryConfig;
-use aws_sdk_ssmcontacts::config::timeout::TimeoutConfig;
-use aws_sdk_ssmcontacts::config::{Credentials, Region};
+use aws_sdk_ssmcontacts::config::Credentials;
 use aws_sdk_ssmcontacts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssmcontacts::operation::RequestId;
 use aws_sdk_ssmcontacts::operation::activate_contact_channel::ActivateContactChannelError;
@@ -22,12 +19,22 @@ use aws_sdk_ssmcontacts::types::{
 };
 use ssm_contacts_emulator::admin::{
     ActivationStatus as EmuActivationStatus, AdminError, ChannelType as EmuChannelType, ChaosSpec,
-    FaultKind, FaultSpec, JournalEntry, JournalFilter, Quota, SeedChannel,
+    FaultKind, FaultSpec, JournalFilter, Quota, SeedChannel,
 };
 use ssm_contacts_emulator::wire::WRONG_ACTIVATION_CODE_MESSAGE;
 use ssm_contacts_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig, RunningEmulator,
 };
+
+#[path = "common/binary.rs"]
+mod binary;
+#[path = "common/calls.rs"]
+mod calls;
+#[path = "common/sdk_config.rs"]
+mod sdk_config;
+
+use binary::Binary;
+use calls::{last_entry, send};
 
 async fn emulator() -> RunningEmulator {
     RunningEmulator::start(EmulatorConfig::default())
@@ -42,25 +49,10 @@ async fn client_with(
     access_key_id: &str,
     secret: &str,
 ) -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new(
-            access_key_id,
-            secret,
-            None,
-            None,
-            "emulator-test",
-        ))
-        .endpoint_url(emulator.endpoint_url())
-        .retry_config(RetryConfig::disabled())
-        // A fault that failed to cut a connection shows up as a timeout, not a hung test.
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(20))
-                .build(),
-        )
-        .load()
-        .await;
+    let credentials = Credentials::new(access_key_id, secret, None, None, "emulator-test");
+    // A fault that failed to cut a connection shows up as a timeout, not a hung test.
+    let timeout = Some(Duration::from_secs(20));
+    let config = sdk_config::loaded(&emulator.endpoint_url(), region, credentials, timeout).await;
     Client::new(&config)
 }
 
@@ -74,23 +66,6 @@ async fn client(emulator: &RunningEmulator, region: &str) -> Client {
     .await
 }
 
-/// One SendActivationCode call for `channel`, as the operator makes it.
-async fn send(
-    client: &Client,
-    channel: &str,
-) -> Result<
-    aws_sdk_ssmcontacts::operation::send_activation_code::SendActivationCodeOutput,
-    aws_sdk_ssmcontacts::error::SdkError<
-        aws_sdk_ssmcontacts::operation::send_activation_code::SendActivationCodeError,
-    >,
-> {
-    client
-        .send_activation_code()
-        .contact_channel_id(channel)
-        .send()
-        .await
-}
-
 async fn seeded(emulator: &RunningEmulator, region: &str) -> String {
     emulator
         .admin()
@@ -98,16 +73,6 @@ async fn seeded(emulator: &RunningEmulator, region: &str) -> String {
         .await
         .expect("seed")
         .arn
-}
-
-async fn last_entry(emulator: &RunningEmulator) -> JournalEntry {
-    emulator
-        .admin()
-        .journal()
-        .await
-        .expect("journal")
-        .pop()
-        .expect("an entry")
 }
 
 /// A successful SendActivationCode answers 200 with a request id, and the journal shows it.
@@ -897,39 +862,8 @@ async fn faults_and_chaos_on_get_and_activate() {
 /// stdout or stderr: codes appear only in the admin API (journal, code route).
 #[tokio::test]
 async fn codes_stay_out_of_the_emulators_logs() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ssm-contacts-emulator"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .env_remove("EMULATOR_SEED_CHANNELS")
-        .env_remove("EMULATOR_ALLOW_NON_LOOPBACK")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the emulator binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut stderr = child.stderr.take().expect("stderr");
-    // Drain stderr meanwhile, so trace logging never blocks on a full pipe.
-    let stderr_text = tokio::spawn(async move {
-        let mut text = String::new();
-        stderr.read_to_string(&mut text).await.expect("stderr");
-        text
-    });
-    let mut banner = String::new();
-    stdout.read_line(&mut banner).await.expect("banner");
-    let endpoint = banner
-        .trim()
-        .rsplit(' ')
-        .next()
-        .expect("endpoint")
-        .to_string();
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "{banner}");
-
-    let admin = ssm_contacts_emulator::admin::AdminClient::new(endpoint.clone());
+    let binary = Binary::start(&[]).await;
+    let admin = ssm_contacts_emulator::admin::AdminClient::new(binary.endpoint.clone());
     let arn = admin
         .seed_channel(
             &SeedChannel::in_region("us-east-1").of_type(EmuChannelType::Sms, "+15555550100"),
@@ -937,20 +871,13 @@ async fn codes_stay_out_of_the_emulators_logs() {
         .await
         .expect("seed")
         .arn;
-    let config = aws_sdk_ssmcontacts::Config::builder()
-        .behavior_version(aws_sdk_ssmcontacts::config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            DEFAULT_ACCESS_KEY_ID,
-            DEFAULT_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "emulator-test",
-        ))
-        .endpoint_url(&endpoint)
-        .retry_config(RetryConfig::disabled())
-        .build();
-    let client = Client::from_conf(config);
+    let credentials = sdk_config::own_key("emulator-test");
+    let client = Client::new(&sdk_config::built(
+        &binary.endpoint,
+        "us-east-1",
+        credentials,
+        None,
+    ));
     let mut codes = Vec::new();
     for _ in 0..2 {
         send(&client, &arn).await.expect("sent");
@@ -969,11 +896,7 @@ async fn codes_stay_out_of_the_emulators_logs() {
     admin.deactivate_channel(&arn).await.expect("console");
     admin.activate_channel(&arn).await.expect("console");
 
-    child.start_kill().expect("stop the emulator we started");
-    child.wait().await.expect("exit");
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).await.expect("stdout");
-    let logs = format!("{banner}{rest}{}", stderr_text.await.expect("stderr"));
+    let logs = binary.stop().await;
     assert!(
         logs.contains("ActivateContactChannel"),
         "the activation was logged: {logs}"

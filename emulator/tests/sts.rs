@@ -8,20 +8,29 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
 use aws_sdk_ssmcontacts::error::ProvideErrorMetadata;
-use aws_sdk_sts::config::retry::RetryConfig;
-use aws_sdk_sts::config::{Credentials, Region};
+use aws_sdk_sts::config::Credentials;
 use aws_sdk_sts::error::SdkError;
 use aws_sdk_sts::operation::RequestId;
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use ssm_contacts_emulator::admin::{
-    FaultKind, FaultSpec, JournalEntry, JournalFilter, SeedChannel, StsSettingsUpdate,
+    FaultKind, FaultSpec, JournalFilter, SeedChannel, StsSettingsUpdate,
 };
 use ssm_contacts_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCOUNT_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig,
     RunningEmulator,
 };
+
+#[path = "common/binary.rs"]
+mod binary;
+#[path = "common/calls.rs"]
+mod calls;
+#[path = "common/sdk_config.rs"]
+mod sdk_config;
+
+use binary::Binary;
+use calls::{last_entry, send};
 
 /// A role in another account than the emulator's own (the operator's).
 const ROLE: &str = "arn:aws:iam::210987654321:role/ops/ssm-contacts-sender";
@@ -35,26 +44,14 @@ async fn emulator() -> RunningEmulator {
 }
 
 /// An SDK config as the operator loads one, pointed at the emulator.
-async fn sdk_config(emulator: &RunningEmulator, credentials: Credentials) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .endpoint_url(emulator.endpoint_url())
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
+async fn config_for(emulator: &RunningEmulator, credentials: Credentials) -> SdkConfig {
+    sdk_config::loaded(&emulator.endpoint_url(), "us-east-1", credentials, None).await
 }
 
 /// An STS client signing with the emulator's long-term key.
 async fn sts(emulator: &RunningEmulator) -> aws_sdk_sts::Client {
-    let credentials = Credentials::new(
-        DEFAULT_ACCESS_KEY_ID,
-        DEFAULT_SECRET_ACCESS_KEY,
-        None,
-        None,
-        "emulator-test",
-    );
-    aws_sdk_sts::Client::new(&sdk_config(emulator, credentials).await)
+    let credentials = sdk_config::own_key("emulator-test");
+    aws_sdk_sts::Client::new(&config_for(emulator, credentials).await)
 }
 
 /// A client of either service signing with what AssumeRole returned; `token: false`
@@ -75,7 +72,7 @@ async fn contacts_with(
     emulator: &RunningEmulator,
     credentials: Credentials,
 ) -> aws_sdk_ssmcontacts::Client {
-    aws_sdk_ssmcontacts::Client::new(&sdk_config(emulator, credentials).await)
+    aws_sdk_ssmcontacts::Client::new(&config_for(emulator, credentials).await)
 }
 
 async fn assume(
@@ -91,6 +88,13 @@ async fn assume(
         .await
 }
 
+/// ROLE assumed with the emulator's long-term key, under `session`.
+async fn assumed(emulator: &RunningEmulator, session: &str) -> AssumeRoleOutput {
+    assume(&sts(emulator).await, ROLE, session)
+        .await
+        .expect("assumed")
+}
+
 /// A channel of `account` in us-east-1.
 async fn channel_of(emulator: &RunningEmulator, account: &str) -> String {
     let seed = SeedChannel {
@@ -103,16 +107,6 @@ async fn channel_of(emulator: &RunningEmulator, account: &str) -> String {
         .await
         .expect("seed")
         .arn
-}
-
-async fn last_entry(emulator: &RunningEmulator) -> JournalEntry {
-    emulator
-        .admin()
-        .journal()
-        .await
-        .expect("journal")
-        .pop()
-        .expect("an entry")
 }
 
 /// The SDK's view of a refused call: (HTTP status, error code, message).
@@ -192,10 +186,7 @@ async fn assumed_role_credentials_sign_ssm_contacts_calls() {
 
     let arn = channel_of(&emulator, ROLE_ACCOUNT).await;
     let as_role = contacts_with(&emulator, temporary(&output, true)).await;
-    as_role
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
+    send(&as_role, &arn)
         .await
         .expect("sent with the role's credentials");
     let sent = last_entry(&emulator).await;
@@ -211,18 +202,8 @@ async fn assumed_role_credentials_sign_ssm_contacts_calls() {
 
     // The same call with the operator's own key (allowed: strictAccounts is off) is told
     // apart by both fields.
-    let own = Credentials::new(
-        DEFAULT_ACCESS_KEY_ID,
-        DEFAULT_SECRET_ACCESS_KEY,
-        None,
-        None,
-        "own",
-    );
-    contacts_with(&emulator, own)
-        .await
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
+    let own = sdk_config::own_key("own");
+    send(&contacts_with(&emulator, own).await, &arn)
         .await
         .expect("sent with the own key");
     let filter = JournalFilter {
@@ -264,9 +245,7 @@ async fn assumed_role_credentials_sign_ssm_contacts_calls() {
 #[tokio::test]
 async fn temporary_credentials_need_their_session_token() {
     let emulator = emulator().await;
-    let output = assume(&sts(&emulator).await, ROLE, "no-token")
-        .await
-        .expect("assumed");
+    let output = assumed(&emulator, "no-token").await;
     let arn = channel_of(&emulator, ROLE_ACCOUNT).await;
     let issued = output.credentials().expect("credentials");
     let other_token = Credentials::new(
@@ -277,11 +256,7 @@ async fn temporary_credentials_need_their_session_token() {
         "wrong-token",
     );
     for credentials in [temporary(&output, false), other_token] {
-        let error = contacts_with(&emulator, credentials)
-            .await
-            .send_activation_code()
-            .contact_channel_id(&arn)
-            .send()
+        let error = send(&contacts_with(&emulator, credentials).await, &arn)
             .await
             .expect_err("refused");
         let (status, code, message) = refusal(error);
@@ -314,9 +289,7 @@ async fn expired_credentials_are_refused() {
         .await
         .expect("settings");
     assert_eq!(settings.credential_lifetime_seconds, 1);
-    let output = assume(&sts(&emulator).await, ROLE, "short")
-        .await
-        .expect("assumed");
+    let output = assumed(&emulator, "short").await;
     let expiration = output
         .credentials()
         .expect("credentials")
@@ -326,13 +299,12 @@ async fn expired_credentials_are_refused() {
     let arn = channel_of(&emulator, ROLE_ACCOUNT).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
 
-    let error = contacts_with(&emulator, temporary(&output, true))
-        .await
-        .send_activation_code()
-        .contact_channel_id(&arn)
-        .send()
-        .await
-        .expect_err("expired");
+    let error = send(
+        &contacts_with(&emulator, temporary(&output, true)).await,
+        &arn,
+    )
+    .await
+    .expect_err("expired");
     let (status, code, message) = refusal(error);
     assert_eq!(status, Some(403));
     assert_eq!(code.as_deref(), Some("ExpiredTokenException"));
@@ -342,7 +314,7 @@ async fn expired_credentials_are_refused() {
     );
     assert_eq!(last_entry(&emulator).await.outcome, "ExpiredTokenException");
 
-    let chained = aws_sdk_sts::Client::new(&sdk_config(&emulator, temporary(&output, true)).await);
+    let chained = aws_sdk_sts::Client::new(&config_for(&emulator, temporary(&output, true)).await);
     let (status, code, _) = refusal(
         assume(&chained, ROLE, "chained")
             .await
@@ -451,17 +423,10 @@ async fn invalid_parameters_are_validation_errors() {
 #[tokio::test]
 async fn assumed_roles_are_held_to_their_account() {
     let emulator = emulator().await;
-    let output = assume(&sts(&emulator).await, ROLE, "cross")
-        .await
-        .expect("assumed");
+    let output = assumed(&emulator, "cross").await;
     let foreign = channel_of(&emulator, DEFAULT_ACCOUNT_ID).await;
     let as_role = contacts_with(&emulator, temporary(&output, true)).await;
-    let error = as_role
-        .send_activation_code()
-        .contact_channel_id(&foreign)
-        .send()
-        .await
-        .expect_err("other account");
+    let error = send(&as_role, &foreign).await.expect_err("other account");
     let (status, code, message) = refusal(error);
     assert_eq!(status, Some(403));
     assert_eq!(code.as_deref(), Some("AccessDeniedException"));
@@ -494,19 +459,10 @@ async fn assumed_roles_are_held_to_their_account() {
         .expect_err("other account");
     assert_eq!(refusal(got).1.as_deref(), Some("AccessDeniedException"));
 
-    let own_key = Credentials::new(
-        DEFAULT_ACCESS_KEY_ID,
-        DEFAULT_SECRET_ACCESS_KEY,
-        None,
-        None,
-        "own",
-    );
+    let own_key = sdk_config::own_key("own");
     let as_user = contacts_with(&emulator, own_key).await;
     let roles_channel = channel_of(&emulator, ROLE_ACCOUNT).await;
-    as_user
-        .send_activation_code()
-        .contact_channel_id(&roles_channel)
-        .send()
+    send(&as_user, &roles_channel)
         .await
         .expect("lenient by default");
     emulator
@@ -515,20 +471,10 @@ async fn assumed_roles_are_held_to_their_account() {
             ..StsSettingsUpdate::default()
         })
         .expect("settings");
-    let (_, code, message) = refusal(
-        as_user
-            .send_activation_code()
-            .contact_channel_id(&roles_channel)
-            .send()
-            .await
-            .expect_err("strict"),
-    );
+    let (_, code, message) = refusal(send(&as_user, &roles_channel).await.expect_err("strict"));
     assert_eq!(code.as_deref(), Some("AccessDeniedException"));
     assert!(message.starts_with(&format!("User: {USER_ARN} is not authorized")));
-    as_user
-        .send_activation_code()
-        .contact_channel_id(&foreign)
-        .send()
+    send(&as_user, &foreign)
         .await
         .expect("own account under strict");
     emulator.shutdown().await;
@@ -598,7 +544,7 @@ async fn faults_and_signatures_on_assume_role() {
         ),
     ] {
         let credentials = Credentials::new(key, secret, None, None, "bad");
-        let client = aws_sdk_sts::Client::new(&sdk_config(&emulator, credentials).await);
+        let client = aws_sdk_sts::Client::new(&config_for(&emulator, credentials).await);
         let (status, got, _) = refusal(assume(&client, ROLE, "s1").await.expect_err(code));
         assert_eq!((status, got.as_deref()), (Some(403), Some(code)));
         let entry = last_entry(&emulator).await;
@@ -609,46 +555,59 @@ async fn faults_and_signatures_on_assume_role() {
     emulator.shutdown().await;
 }
 
+/// Faults that break the answer act on AssumeRole as on SSM Contacts: a proxy's 502 page,
+/// the answer cut in half or the connection cut after the role is assumed (credentials
+/// issued all the same), the connection cut before it (nothing issued); the journal says
+/// which.
+#[tokio::test]
+async fn broken_answers_on_assume_role() {
+    let emulator = emulator().await;
+    let admin = emulator.admin();
+    let sts = sts(&emulator).await;
+    for (kind, outcome, status, issued) in [
+        (FaultKind::Html502, "Html502", Some(502), false),
+        (FaultKind::MalformedJson, "ok", Some(200), true),
+        (FaultKind::DropBeforeProcessing, "dropped", None, false),
+        (FaultKind::DropAfterProcessing, "ok", None, true),
+    ] {
+        admin
+            .inject_fault(FaultSpec::error("AssumeRole", kind).times(1))
+            .await
+            .expect("inject");
+        let result = assume(&sts, ROLE, "broken").await;
+        // aws-sdk-sts reads an XML answer cut in half without complaint (a truncated
+        // token, no expiry), so only the journal is checked for MalformedJson.
+        if kind != FaultKind::MalformedJson {
+            result.expect_err(outcome);
+        }
+        let entry = last_entry(&emulator).await;
+        assert_eq!(entry.fault, Some(format!("{kind:?}")));
+        assert_eq!(
+            (entry.outcome.as_str(), entry.http_status),
+            (outcome, status)
+        );
+        assert_eq!(
+            entry.connection_dropped,
+            kind == FaultKind::DropAfterProcessing
+        );
+        assert_eq!(entry.issued_access_key_id.is_some(), issued, "{kind:?}");
+    }
+    emulator.shutdown().await;
+}
+
 /// The binary takes roles and STS settings from its flags, and never writes issued
 /// secrets or session tokens to its output, even logging at trace level.
 #[tokio::test]
 async fn binary_takes_roles_and_keeps_secrets_out_of_its_logs() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ssm-contacts-emulator"))
-        .args(["--listen", "127.0.0.1:0", "--role", ROLE])
-        .args(["--credential-lifetime-seconds", "1200", "--strict-accounts"])
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .env_remove("EMULATOR_ROLES")
-        .env_remove("EMULATOR_CREDENTIAL_LIFETIME_SECONDS")
-        .env_remove("EMULATOR_STRICT_ACCOUNTS")
-        .env_remove("EMULATOR_SEED_CHANNELS")
-        .env_remove("EMULATOR_ALLOW_NON_LOOPBACK")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the emulator binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut stderr = child.stderr.take().expect("stderr");
-    // Drain stderr meanwhile, so trace logging never blocks on a full pipe.
-    let stderr_text = tokio::spawn(async move {
-        let mut text = String::new();
-        stderr.read_to_string(&mut text).await.expect("stderr");
-        text
-    });
-    let mut banner = String::new();
-    stdout.read_line(&mut banner).await.expect("banner");
-    let endpoint = banner
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "{banner}");
-    let admin = ssm_contacts_emulator::admin::AdminClient::new(endpoint.clone());
+    let binary = Binary::start(&[
+        "--role",
+        ROLE,
+        "--credential-lifetime-seconds",
+        "1200",
+        "--strict-accounts",
+    ])
+    .await;
+    let admin = ssm_contacts_emulator::admin::AdminClient::new(binary.endpoint.clone());
     assert_eq!(admin.roles().await.expect("roles"), [ROLE]);
     let settings = admin.sts_settings().await.expect("settings");
     assert_eq!(
@@ -659,20 +618,9 @@ async fn binary_takes_roles_and_keeps_secrets_out_of_its_logs() {
         (1200, true)
     );
 
-    let config = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            DEFAULT_ACCESS_KEY_ID,
-            DEFAULT_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "emulator-test",
-        ))
-        .endpoint_url(&endpoint)
-        .retry_config(RetryConfig::disabled())
-        .build();
-    let output = assume(&aws_sdk_sts::Client::from_conf(config), ROLE, "logged")
+    let credentials = sdk_config::own_key("emulator-test");
+    let config = sdk_config::built(&binary.endpoint, "us-east-1", credentials, None);
+    let output = assume(&aws_sdk_sts::Client::new(&config), ROLE, "logged")
         .await
         .expect("assumed");
     let issued = output.credentials().expect("credentials");
@@ -682,9 +630,7 @@ async fn binary_takes_roles_and_keeps_secrets_out_of_its_logs() {
         "capped at 1200: {lifetime}"
     );
 
-    child.start_kill().expect("kill");
-    child.wait().await.expect("exit");
-    let logs = stderr_text.await.expect("stderr task");
+    let logs = binary.stop().await;
     assert!(
         logs.contains(issued.access_key_id()),
         "the issued key is logged"

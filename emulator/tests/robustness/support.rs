@@ -1,27 +1,26 @@
 //! Shared set-up: emulators, SDK clients that read nothing from the environment, and
 //! one SendActivationCode call.
 //!
-//! Clients are built from `aws_sdk_ssmcontacts::Config` directly, not the aws-config
-//! loader: static credentials, explicit region and endpoint, no retries, so no provider
-//! chain runs and instance metadata is never asked (the edition-2024 `set_var` is unsafe,
-//! and the crate forbids unsafe code, so `AWS_EC2_METADATA_DISABLED` cannot be set here).
+//! Clients are built from an `SdkConfig` set field by field (`sdk_config::built`), not
+//! through the aws-config loader: static credentials, explicit region and endpoint, no
+//! retries, so no provider chain runs and instance metadata is never asked (the
+//! edition-2024 `set_var` is unsafe, and the crate forbids unsafe code, so
+//! `AWS_EC2_METADATA_DISABLED` cannot be set here).
 
 use std::time::Duration;
 
 use aws_sdk_ssmcontacts::Client;
-use aws_sdk_ssmcontacts::config::retry::RetryConfig;
-use aws_sdk_ssmcontacts::config::timeout::TimeoutConfig;
-use aws_sdk_ssmcontacts::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_ssmcontacts::error::SdkError;
-use aws_sdk_ssmcontacts::operation::send_activation_code::{
-    SendActivationCodeError, SendActivationCodeOutput,
-};
 use ssm_contacts_emulator::admin::{JournalEntry, JournalFilter, SeedChannel};
-use ssm_contacts_emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig, RunningEmulator,
-};
+use ssm_contacts_emulator::{EmulatorConfig, RunningEmulator};
 
-pub type SendResult = Result<SendActivationCodeOutput, SdkError<SendActivationCodeError>>;
+#[allow(dead_code, reason = "`last_entry` serves the other test crates")]
+#[path = "../common/calls.rs"]
+mod calls;
+#[allow(dead_code, reason = "`loaded` serves the other test crates")]
+#[path = "../common/sdk_config.rs"]
+mod sdk_config;
+
+pub use calls::{SendResult, send};
 
 pub async fn start(config: EmulatorConfig) -> RunningEmulator {
     RunningEmulator::start(config)
@@ -31,29 +30,14 @@ pub async fn start(config: EmulatorConfig) -> RunningEmulator {
 
 /// A us-east-1 client of `emulator` that gives up on a call after `timeout`.
 pub fn client(emulator: &RunningEmulator, timeout: Duration) -> Client {
-    let config = aws_sdk_ssmcontacts::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            DEFAULT_ACCESS_KEY_ID,
-            DEFAULT_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "emulator-test",
-        ))
-        .endpoint_url(emulator.endpoint_url())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
-        .build();
-    Client::from_conf(config)
-}
-
-pub async fn send(client: &Client, channel: &str) -> SendResult {
-    client
-        .send_activation_code()
-        .contact_channel_id(channel)
-        .send()
-        .await
+    let credentials = sdk_config::own_key("emulator-test");
+    let config = sdk_config::built(
+        &emulator.endpoint_url(),
+        "us-east-1",
+        credentials,
+        Some(timeout),
+    );
+    Client::new(&config)
 }
 
 pub async fn seeded(emulator: &RunningEmulator) -> String {
