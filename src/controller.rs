@@ -13,7 +13,6 @@ use kube::core::DeserializeGuard;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use rand::Rng;
@@ -39,13 +38,17 @@ use crate::send::{self, Planned};
 use crate::status::{self, StatusError};
 use crate::telemetry::{self, Metrics, Note};
 use crate::tenancy::{self, Tenancy};
+use crate::triggers::{namespace_changes, objects_in, objects_using};
 use crate::unreadable::{self, Reported};
 
 /// No requeue is ever longer than this: tokio's timers panic on durations far in the future,
 /// and a day is beyond every delay the decision can ask for.
 const MAX_REQUEUE: Duration = Duration::from_secs(24 * 3600);
-/// How soon an object is looked at again while a watch it depends on has not listed yet.
+/// How soon a send is tried again while the object caches have not listed every object
+/// (their recent calls count for the channel limits).
 pub const UNSYNCED_RECHECK: Duration = Duration::from_secs(1);
+/// How soon an object is looked at again while its Namespace has not been seen.
+const UNKNOWN_NAMESPACE_RECHECK: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -221,9 +224,11 @@ async fn reconcile_inner(
     else {
         return Err(ReconcileError::Incomplete);
     };
+    // The Namespace watch wakes the objects of a Namespace when it first sees it; the
+    // requeue is only a safety net.
     let admission = match admit(ctx, object, &namespace) {
         Some(admission) => admission,
-        None => return Ok(Action::requeue(UNSYNCED_RECHECK)),
+        None => return Ok(Action::requeue(UNKNOWN_NAMESPACE_RECHECK)),
     };
     let status = object.status_or_default();
     let flight = status.send_in_flight.as_ref();
@@ -550,76 +555,6 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// The label that makes the operator notice a code Secret's changes at once.
 pub const CODE_SECRET_LABEL: &str = "ssmcontacts.oncall.dev/activation-code";
-
-/// The objects in the Secret's namespace whose spec.activationCodeSecretRef names it.
-fn objects_using(
-    store: &reflector::Store<DeserializeGuard<ContactChannelActivation>>,
-    secret: &PartialObjectMeta<Secret>,
-) -> Vec<ObjectRef<DeserializeGuard<ContactChannelActivation>>> {
-    let (Some(name), Some(namespace)) = (&secret.metadata.name, &secret.metadata.namespace) else {
-        return Vec::new();
-    };
-    store
-        .state()
-        .iter()
-        .filter_map(|guard| guard.0.as_ref().ok())
-        .filter(|object| {
-            object.namespace().as_ref() == Some(namespace)
-                && object
-                    .spec
-                    .activation_code_secret_ref
-                    .as_ref()
-                    .is_some_and(|r| &r.name == name)
-        })
-        .map(|object| ObjectRef::new(&object.name_any()).within(namespace))
-        .collect()
-}
-
-/// The Namespaces of one scope, metadata only, kept in [`Context::namespaces`]; yields a
-/// Namespace only when its allowed-accounts annotation changed, so that its objects are
-/// decided again at once.
-fn namespace_changes(
-    ctx: Arc<Context>,
-    selector: watcher::Config,
-) -> impl futures::Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send + 'static
-{
-    let api: Api<PartialObjectMeta<Namespace>> = Api::all(ctx.client.clone());
-    watcher(api, selector)
-        .default_backoff()
-        .filter_map(move |event| {
-            let changed = match event {
-                Ok(watcher::Event::Apply(namespace) | watcher::Event::InitApply(namespace)) => {
-                    ctx.namespaces.observe(&namespace).then_some(Ok(namespace))
-                }
-                Ok(watcher::Event::Delete(namespace)) => {
-                    ctx.namespaces.forget(&namespace.name_any());
-                    None
-                }
-                Ok(watcher::Event::InitDone) => {
-                    ctx.namespaces.watch_synced();
-                    None
-                }
-                Ok(watcher::Event::Init) => None,
-                Err(error) => Some(Err(error)),
-            };
-            futures::future::ready(changed)
-        })
-}
-
-/// The objects in `namespace`.
-fn objects_in(
-    store: &reflector::Store<DeserializeGuard<ContactChannelActivation>>,
-    namespace: &PartialObjectMeta<Namespace>,
-) -> Vec<ObjectRef<DeserializeGuard<ContactChannelActivation>>> {
-    let name = namespace.name_any();
-    store
-        .state()
-        .iter()
-        .filter_map(|guard| guard.0.as_ref().ok())
-        .filter(|object| object.namespace().as_deref() == Some(name.as_str()))
-        .map(|object| ObjectRef::new(&object.name_any()).within(&name))
-        .collect()
-}
 
 /// A `Send + Sync` future (as kube-runtime's graceful shutdown wants) that resolves once
 /// `shutdown` turns true.

@@ -17,7 +17,7 @@
 //! - [`assume`]: cross-account credentials through STS AssumeRole.
 //! - [`pacing`]: the global adaptive send rate.
 //! - [`status`]: conflict-safe status writes.
-//! - [`controller`]: kube-runtime wiring.
+//! - [`controller`]: kube-runtime wiring; [`triggers`]: what else wakes an object.
 //! - [`telemetry`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
 #![forbid(unsafe_code)]
 
@@ -49,4 +49,5 @@ pub mod send;
 pub mod status;
 pub mod telemetry;
 pub mod tenancy;
+pub mod triggers;
 pub mod unreadable;
