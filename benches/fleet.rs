@@ -58,11 +58,21 @@ async fn run(control_plane: &testenv::ControlPlane, objects: u32, quota_rps: u32
         .pid()
         .and_then(|pid| proc_status_kib(pid, "VmRSS:"));
 
-    let started = Instant::now();
-    futures::stream::iter(0..objects)
+    // A channel each, as a fleet has: the per-channel cooldown and hourly cap never hold a
+    // send here, so what is measured is the global rate against the quota.
+    let arns: Vec<String> = futures::stream::iter(0..objects)
         .map(|i| {
+            let world = &world;
+            async move { world.seed(&format!("channel-{i:05}")).await }
+        })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let started = Instant::now();
+    futures::stream::iter(arns.iter().enumerate())
+        .map(|(i, arn)| {
             let (world, name) = (&world, format!("channel-{i:05}"));
-            async move { world.create(&name, world.spec()).await }
+            async move { world.create(&name, World::spec_for(arn)).await }
         })
         .buffer_unordered(16)
         .collect_unit()
