@@ -3,7 +3,10 @@
 //! calls, throttles, the adaptive send rate, and the operator's memory. It also checks the
 //! exactly-once outcome (one accepted send per object) and exits non-zero if it broke.
 //!
-//! `cargo bench --bench fleet` (BENCH_OBJECTS, BENCH_QUOTA_RPS to change the load).
+//! `cargo bench --bench fleet` (BENCH_OBJECTS, BENCH_QUOTA_RPS to change the load;
+//! BENCH_SEND_RATE and BENCH_SEND_BURST set the operator's ceiling, 10 and 10 by default,
+//! so that a ceiling above the quota measures how the limiter finds a quota it does not
+//! know).
 
 #[allow(dead_code)]
 #[path = "../tests/integration/support.rs"]
@@ -24,6 +27,15 @@ fn env_number(name: &str, default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// User plus system CPU time of the process so far, in seconds (Linux clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it are space-separated.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = text.lines().find(|l| l.starts_with(field))?;
@@ -32,18 +44,43 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 
 #[tokio::main]
 async fn main() -> Result {
-    let objects = env_number("BENCH_OBJECTS", 300);
-    let quota_rps = env_number("BENCH_QUOTA_RPS", 20);
+    let load = Load {
+        objects: env_number("BENCH_OBJECTS", 300),
+        quota_rps: env_number("BENCH_QUOTA_RPS", 20),
+        send_rate: env_number("BENCH_SEND_RATE", 10),
+        send_burst: env_number("BENCH_SEND_BURST", 10),
+    };
     let control_plane = testenv::ControlPlane::start().await?;
-    let result = run(&control_plane, objects, quota_rps).await;
+    let result = run(&control_plane, &load).await;
     control_plane.stop().await?;
     result
 }
 
-async fn run(control_plane: &testenv::ControlPlane, objects: u32, quota_rps: u32) -> Result {
+struct Load {
+    objects: u32,
+    quota_rps: u32,
+    send_rate: u32,
+    send_burst: u32,
+}
+
+async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
+    let &Load {
+        objects,
+        quota_rps,
+        send_rate,
+        send_burst,
+    } = load;
     let suite = Suite::install(control_plane).await?;
-    // The operator's default pacing (10/s, burst 10), against a quota that is exceeded by bursts.
-    let world = World::new(&suite, "bench", &["--concurrency", "32"]).await?;
+    let (rate, burst) = (send_rate.to_string(), send_burst.to_string());
+    let args = [
+        "--concurrency",
+        "32",
+        "--send-rate",
+        &rate,
+        "--send-burst",
+        &burst,
+    ];
+    let world = World::new(&suite, "bench", &args).await?;
     world
         .emulator
         .admin()
@@ -57,6 +94,7 @@ async fn run(control_plane: &testenv::ControlPlane, objects: u32, quota_rps: u32
         .operator
         .pid()
         .and_then(|pid| proc_status_kib(pid, "VmRSS:"));
+    let idle_cpu = world.operator.pid().and_then(cpu_seconds).unwrap_or(0.0);
 
     // A channel each, as a fleet has: the per-channel cooldown and hourly cap never hold a
     // send here, so what is measured is the global rate against the quota.
@@ -119,10 +157,16 @@ async fn run(control_plane: &testenv::ControlPlane, objects: u32, quota_rps: u32
         .operator
         .metric("ssmcontacts_send_rate_per_second")
         .await?;
+    let writes = world
+        .operator
+        .metric_where("ssmcontacts_status_writes_total", "result=\"ok\"")
+        .await?;
+    let cpu = pid.and_then(cpu_seconds).unwrap_or(0.0) - idle_cpu;
     let seconds = all_ready.as_secs_f64();
+    let ideal = f64::from(objects) / f64::from(quota_rps);
 
     println!(
-        "fleet benchmark: {objects} objects, emulator quota {quota_rps}/s (burst {quota_rps}), operator pacing 10/s burst 10"
+        "fleet benchmark: {objects} objects, emulator quota {quota_rps}/s (burst {quota_rps}), operator pacing {send_rate}/s burst {send_burst}"
     );
     println!(
         "  objects created in          {:>8.2} s",
@@ -132,9 +176,21 @@ async fn run(control_plane: &testenv::ControlPlane, objects: u32, quota_rps: u32
         "  all Ready after             {seconds:>8.2} s  ({:.1} objects/s)",
         f64::from(objects) / seconds
     );
+    println!(
+        "  vs the ideal N/Q            {:>8.2} x  ({ideal:.1} s)",
+        seconds / ideal
+    );
     println!("  SendActivationCode calls    {calls:>8}");
     println!("  accepted (codes sent)       {accepted:>8}");
-    println!("  throttled by the quota      {throttled:>8}");
+    println!(
+        "  throttled by the quota      {throttled:>8}  ({:.2}% of calls)",
+        100.0 * throttled as f64 / calls.max(1) as f64
+    );
+    println!(
+        "  status writes per object    {:>8.2}",
+        writes / f64::from(objects)
+    );
+    println!("  operator CPU during the run {cpu:>8.2} s");
     println!("  send rate at the end        {rate:>8.2} /s");
     println!(
         "  operator RSS idle / peak    {:>8} / {} KiB",
