@@ -13,8 +13,6 @@ use ssm_contacts_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig, RunningEmulator,
 };
 
-const SIGNED: [&str; 4] = ["content-type", "host", "x-amz-date", "x-amz-target"];
-
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -23,24 +21,47 @@ fn http() -> reqwest::Client {
 }
 
 /// Signs like an SDK would (the emulator's own SigV4 pieces; the SDK and CLI tests check
-/// them against foreign signers).
+/// them against foreign signers): an awsJson call to SSM Contacts with `target`.
 fn signed_headers(
     emulator: &RunningEmulator,
     target: &str,
     body: &str,
     at: Timestamp,
 ) -> HeaderMap {
+    sign(
+        emulator,
+        "ssm-contacts",
+        &[
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target),
+        ],
+        body,
+        at,
+    )
+}
+
+/// Signs a request for `service` with the default key: `extra` headers, plus `host` and
+/// `x-amz-date`, all of them signed.
+fn sign(
+    emulator: &RunningEmulator,
+    service: &str,
+    extra: &[(&'static str, &str)],
+    body: &str,
+    at: Timestamp,
+) -> HeaderMap {
     let amz_date = at.strftime("%Y%m%dT%H%M%SZ").to_string();
     let date = &amz_date[..8];
     let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: &str| {
+    let host = emulator.addr().to_string();
+    let all = extra
+        .iter()
+        .copied()
+        .chain([("host", host.as_str()), ("x-amz-date", amz_date.as_str())]);
+    for (name, value) in all {
         headers.insert(name, HeaderValue::from_str(value).expect("header"));
-    };
-    put("content-type", "application/x-amz-json-1.1");
-    put("host", &emulator.addr().to_string());
-    put("x-amz-date", &amz_date);
-    put("x-amz-target", target);
-    let signed: Vec<String> = SIGNED.map(String::from).to_vec();
+    }
+    let mut signed: Vec<String> = headers.keys().map(ToString::to_string).collect();
+    signed.sort();
     let canonical = canonical_request(
         "POST",
         "/",
@@ -50,13 +71,12 @@ fn signed_headers(
         &sha256_hex(body.as_bytes()),
     )
     .expect("canonical");
-    let scope = format!("{date}/us-east-1/ssm-contacts/aws4_request");
-    let key = signing_key(DEFAULT_SECRET_ACCESS_KEY, date, "us-east-1", "ssm-contacts");
-    let to_sign = string_to_sign(&amz_date, &scope, &canonical);
-    let signature = signature(&key, &to_sign);
+    let scope = format!("{date}/us-east-1/{service}/aws4_request");
+    let key = signing_key(DEFAULT_SECRET_ACCESS_KEY, date, "us-east-1", service);
+    let signature = signature(&key, &string_to_sign(&amz_date, &scope, &canonical));
     let authorization = format!(
         "AWS4-HMAC-SHA256 Credential={DEFAULT_ACCESS_KEY_ID}/{scope}, SignedHeaders={}, Signature={signature}",
-        SIGNED.join(";")
+        signed.join(";")
     );
     headers.insert(
         "authorization",
@@ -253,43 +273,16 @@ async fn unknown_admin_paths_are_not_wire_calls() {
 
 /// Signs a form-encoded STS call as an awsQuery client would, with the default key.
 fn signed_form_headers(emulator: &RunningEmulator, body: &str, at: Timestamp) -> HeaderMap {
-    let amz_date = at.strftime("%Y%m%dT%H%M%SZ").to_string();
-    let date = &amz_date[..8];
-    let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: &str| {
-        headers.insert(name, HeaderValue::from_str(value).expect("header"));
-    };
-    put(
-        "content-type",
-        "application/x-www-form-urlencoded; charset=utf-8",
-    );
-    put("host", &emulator.addr().to_string());
-    put("x-amz-date", &amz_date);
-    let signed: Vec<String> = ["content-type", "host", "x-amz-date"]
-        .map(String::from)
-        .to_vec();
-    let canonical = canonical_request(
-        "POST",
-        "/",
-        "",
-        &headers,
-        &signed,
-        &sha256_hex(body.as_bytes()),
+    sign(
+        emulator,
+        "sts",
+        &[(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )],
+        body,
+        at,
     )
-    .expect("canonical");
-    let scope = format!("{date}/us-east-1/sts/aws4_request");
-    let key = signing_key(DEFAULT_SECRET_ACCESS_KEY, date, "us-east-1", "sts");
-    let signature = signature(&key, &string_to_sign(&amz_date, &scope, &canonical));
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={DEFAULT_ACCESS_KEY_ID}/{scope}, \
-         SignedHeaders={}, Signature={signature}",
-        signed.join(";")
-    );
-    headers.insert(
-        "authorization",
-        HeaderValue::from_str(&authorization).expect("header"),
-    );
-    headers
 }
 
 /// A raw awsQuery call: (status, content type, request id header, body).
