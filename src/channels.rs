@@ -117,9 +117,7 @@ impl Channels {
         for line in inner.waiting.values_mut() {
             line.retain(|w| w.uid != uid);
         }
-        for bookings in inner.booked.values_mut() {
-            bookings.retain(|b| b.uid != uid);
-        }
+        inner.release_everywhere(uid);
     }
 
     /// Books the channel for the object's next call, or says when its turn comes. Asking
@@ -183,15 +181,7 @@ impl Channels {
 
     /// Drops every booking of the object, on any channel: it decided not to send now.
     pub fn release_all(&self, uid: &str) {
-        let mut inner = self.lock();
-        for bookings in inner.booked.values_mut() {
-            bookings.retain(|b| b.uid != uid);
-        }
-    }
-
-    /// Objects waiting for some channel, for metrics.
-    pub fn waiting(&self) -> usize {
-        self.lock().waiting.values().map(Vec::len).sum()
+        self.lock().release_everywhere(uid);
     }
 
     fn horizon(&self, now: Timestamp) -> Timestamp {
@@ -210,6 +200,12 @@ impl Inner {
             .entry(key)
             .or_default()
             .insert((uid.to_owned(), at.as_second()));
+    }
+
+    fn release_everywhere(&mut self, uid: &str) {
+        for bookings in self.booked.values_mut() {
+            bookings.retain(|b| b.uid != uid);
+        }
     }
 
     fn release(&mut self, key: &str, uid: &str) {

@@ -11,6 +11,7 @@ use crate::controller::ActivationSettings;
 use crate::cooldown::{self, ChannelLimits};
 use crate::decide::UnknownOutcomePolicy;
 use crate::pacing::RateSettings;
+use crate::resource::MAX_RECENT_SENDS;
 use crate::selector::LabelSelector;
 use crate::telemetry::LogFormat;
 use crate::tenancy::{Accounts, RolePatterns, Tenancy};
@@ -238,7 +239,7 @@ const CALL_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::fr
 const API_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(120));
 const MAX_NAME: usize = 63;
 /// A status keeps at most this many recent sends (the CRD's limit).
-const MAX_SENDS_PER_HOUR: u32 = 64;
+const MAX_SENDS_PER_HOUR: u32 = MAX_RECENT_SENDS as u32;
 
 impl Args {
     /// Parses the command line and environment, then checks every value; on a bad value

@@ -252,11 +252,14 @@ async fn reconcile_inner(
         ctx.ledger.release_slot(&uid);
         ctx.channels.release_all(&uid);
     }
+    // A recorded status is counted by `record` once written.
     let standing = match &decision {
-        Decision::Idle | Decision::Wait(_) => &status,
-        Decision::Record { status, .. } | Decision::Send { intent: status, .. } => status,
+        Decision::Idle | Decision::Wait(_) => Some(&status),
+        Decision::Send { intent, .. } => Some(intent),
+        Decision::Record { .. } => None,
     };
-    if let Some(reason) = conditions::find(&standing.conditions, conditions::CODE_SENT)
+    if let Some(reason) = standing
+        .and_then(|s| conditions::find(&s.conditions, conditions::CODE_SENT))
         .and_then(|c| Reason::parse(&c.reason))
     {
         ctx.inventory.set(&uid, reason);

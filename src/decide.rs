@@ -18,12 +18,9 @@ use crate::cooldown;
 use crate::outcome::{Reason, Retry, SendFailure, SendOutcome, may_have_sent};
 use crate::resource::{
     ContactChannelActivationSpec as Spec, ContactChannelActivationStatus as Status, LastError,
-    ReadyWhen, RecentSend, SendInFlight,
+    MAX_RECENT_SENDS, ReadyWhen, RecentSend, SendInFlight,
 };
 use crate::telemetry::{EventType, Note};
-
-/// The most recent sends a status keeps (the CRD's limit); the hourly cap is far below it.
-const MAX_RECENT_SENDS: usize = 64;
 
 /// The largest attempt count the CRD can store (int32).
 const MAX_ATTEMPTS: u32 = i32::MAX as u32;

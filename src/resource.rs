@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 /// The ARN pattern that SSM Contacts itself enforces on `ContactChannelId` (API.md), checked
 /// by a CEL rule so that a refusal reads as a sentence, not as a regular expression.
+/// The most recent sends a status keeps: the hourly cap per channel can be no higher.
+pub const MAX_RECENT_SENDS: usize = 64;
+
 pub const CHANNEL_ARN_PATTERN: &str =
     r"^arn:(aws|aws-cn|aws-us-gov):ssm-contacts:[-\w+=/,.@]*:[0-9]+:([\w+=/,.@:-])*$";
 
@@ -245,7 +248,7 @@ pub struct ContactChannelActivationStatus {
     /// went to. The per-channel cooldown and hourly cap count these across all objects, so
     /// that they hold across operator restarts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = MAX_RECENT_SENDS))]
     pub recent_sends: Vec<RecentSend>,
 
     /// A call that was started but whose outcome is not yet recorded. Written before the call
