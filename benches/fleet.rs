@@ -3,11 +3,19 @@
 //! calls, throttles, the adaptive send rate, and the operator's memory. It also checks the
 //! exactly-once outcome (one accepted send per object) and exits non-zero if it broke.
 //!
+//! In the same run, unless BENCH_BASELINES=0, two baselines send to as many fresh channels
+//! under the same quota, straight to the emulator: the naive policy (SDK standard retries,
+//! no global limiter, per-object exponential backoff) and a botocore script in adaptive
+//! retry mode with a thread pool (`benches/adaptive_baseline.py`). BENCH_IDLE_SAMPLES objects
+//! (20) are first applied one at a time on the idle operator for apply-to-CodeSent latency.
+//!
 //! `cargo bench --bench fleet` (BENCH_OBJECTS, BENCH_QUOTA_RPS to change the load;
 //! BENCH_SEND_RATE and BENCH_SEND_BURST set the operator's ceiling, 10 and 10 by default,
 //! so that a ceiling above the quota measures how the limiter finds a quota it does not
 //! know).
 
+#[path = "baselines.rs"]
+mod baselines;
 #[allow(dead_code)]
 #[path = "../tests/integration/support.rs"]
 mod support;
@@ -16,8 +24,10 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use kube::api::ListParams;
+use kube::runtime::wait::await_condition;
 use ssm_contacts_emulator::faults::Quota;
 use ssm_contacts_operator::conditions;
+use ssm_contacts_operator::resource::ContactChannelActivation;
 use support::{Result, Suite, World};
 
 fn env_number(name: &str, default: u32) -> u32 {
@@ -90,6 +100,7 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
             retry_after_seconds: Some(1),
         })
         .await?;
+    let idle = idle_latencies(&world, env_number("BENCH_IDLE_SAMPLES", 20)).await?;
     let idle_rss = world
         .operator
         .pid()
@@ -105,6 +116,12 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         })
         .buffered(16)
         .try_collect()
+        .await?;
+    let client = world.api.clone().into_client();
+    let requests_before = apiserver_requests(&client).await?;
+    let writes_before = world
+        .operator
+        .metric_where("ssmcontacts_status_writes_total", "result=\"ok\"")
         .await?;
     let started = Instant::now();
     futures::stream::iter(arns.iter().enumerate())
@@ -132,6 +149,8 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let all_ready = started.elapsed();
+    // The operator's requests: all on these objects and on Events, less the bench's creates.
+    let requests = apiserver_requests(&client).await? - requests_before - f64::from(objects);
     let list = world.api.list(&ListParams::default()).await?;
     let ready = list
         .items
@@ -147,7 +166,20 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         return Err(format!("the gauge says all Sent, but {ready}/{objects} are Ready").into());
     }
 
-    let journal = world.emulator.admin().journal().await?;
+    // The fleet's calls only, not those of the idle samples.
+    let fleet: std::collections::HashSet<&String> = arns.iter().collect();
+    let journal: Vec<_> = world
+        .emulator
+        .admin()
+        .journal()
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.channel_arn
+                .as_ref()
+                .is_some_and(|arn| fleet.contains(arn))
+        })
+        .collect();
     if std::env::var_os("BENCH_TIMELINE").is_some() {
         // Calls per second by operation and outcome, to see where the time goes.
         let first = journal.first().map(|e| e.time.as_second()).unwrap_or(0);
@@ -162,6 +194,10 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         for ((second, what), count) in timeline {
             eprintln!("  t+{second:>4}s {what:<40} {count}");
         }
+        let log = std::fs::read_to_string(&world.operator.log).unwrap_or_default();
+        for line in log.lines().filter(|l| l.contains("global send rate")) {
+            eprintln!("  {line}");
+        }
     }
     let calls = journal
         .iter()
@@ -173,7 +209,7 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         .count();
     let throttled = journal
         .iter()
-        .filter(|e| e.outcome == "ThrottlingException")
+        .filter(|e| e.operation == "SendActivationCode" && e.outcome == "ThrottlingException")
         .count();
     let pid = world.operator.pid();
     let peak_rss = pid.and_then(|pid| proc_status_kib(pid, "VmHWM:"));
@@ -184,13 +220,20 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
     let writes = world
         .operator
         .metric_where("ssmcontacts_status_writes_total", "result=\"ok\"")
-        .await?;
+        .await?
+        - writes_before;
     let cpu = pid.and_then(cpu_seconds).unwrap_or(0.0) - idle_cpu;
     let seconds = all_ready.as_secs_f64();
     let ideal = f64::from(objects) / f64::from(quota_rps);
 
     println!(
         "fleet benchmark: {objects} objects, emulator quota {quota_rps}/s (burst {quota_rps}), operator pacing {send_rate}/s burst {send_burst}"
+    );
+    println!(
+        "  idle apply -> CodeSent      {:>8.1} ms p50, {:.1} ms p99 ({} objects one at a time)",
+        percentile(&idle, 0.50),
+        percentile(&idle, 0.99),
+        idle.len()
     );
     println!(
         "  objects created in          {:>8.2} s",
@@ -214,6 +257,10 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         "  status writes per object    {:>8.2}",
         writes / f64::from(objects)
     );
+    println!(
+        "  API requests per object     {:>8.2}  (objects and Events, from the API server's metrics)",
+        requests / f64::from(objects)
+    );
     println!("  operator CPU during the run {cpu:>8.2} s");
     println!("  send rate at the end        {rate:>8.2} /s");
     println!(
@@ -221,6 +268,26 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         idle_rss.unwrap_or(0),
         peak_rss.unwrap_or(0)
     );
+    if std::env::var("BENCH_BASELINES").as_deref() != Ok("0") {
+        let endpoint = world.emulator.endpoint_url();
+        let fresh = |prefix: &'static str| {
+            let world = &world;
+            futures::stream::iter(0..objects)
+                .map(move |i| async move { world.seed(&format!("{prefix}-{i:05}")).await })
+                .buffered(16)
+                .try_collect::<Vec<String>>()
+        };
+        let naive = baselines::naive(&endpoint, &fresh("naive").await?).await?;
+        let script = baselines::adaptive_script(&endpoint, &fresh("script").await?).await?;
+        for run in [&naive, &script] {
+            println!("  {run}");
+            println!(
+                "    vs N/Q {:.2} x; the operator was {:.2} x as fast",
+                run.seconds / ideal,
+                run.seconds / seconds
+            );
+        }
+    }
     if accepted != objects as usize {
         return Err(format!(
             "exactly-once broken: {accepted} accepted sends for {objects} objects"
@@ -228,6 +295,58 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         .into());
     }
     Ok(())
+}
+
+/// Milliseconds from each create to its CodeSent=True, one object at a time on an idle
+/// operator (each with a channel of its own).
+async fn idle_latencies(world: &World, samples: u32) -> Result<Vec<f64>> {
+    let mut latencies = Vec::new();
+    // One more than asked: the first object after start-up waits for the operator's caches.
+    for i in 0..=samples {
+        let name = format!("idle-{i:03}");
+        let arn = world.seed(&name).await?;
+        let started = Instant::now();
+        world.create(&name, World::spec_for(&arn)).await?;
+        let sent = await_condition(
+            world.api.clone(),
+            &name,
+            |object: Option<&ContactChannelActivation>| {
+                object
+                    .and_then(|o| o.status.as_ref())
+                    .and_then(|s| conditions::find(&s.conditions, conditions::CODE_SENT))
+                    .is_some_and(|c| c.status == "True")
+            },
+        );
+        tokio::time::timeout(Duration::from_secs(30), sent).await??;
+        if i > 0 {
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        world.api.delete(&name, &Default::default()).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// Requests the API server has served on ContactChannelActivations and Events, all verbs.
+async fn apiserver_requests(client: &kube::Client) -> Result<f64> {
+    let request = axum::http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with("apiserver_request_total{"))
+        .filter(|line| {
+            line.contains("resource=\"contactchannelactivations\"")
+                || line.contains("resource=\"events\"")
+        })
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum())
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], share: f64) -> f64 {
+    let rank = (share * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.saturating_sub(1)).copied().unwrap_or(0.0)
 }
 
 trait CollectUnit: TryStreamExt + Sized {

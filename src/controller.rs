@@ -30,15 +30,16 @@ use crate::follow;
 use crate::health::Health;
 use crate::inventory::Inventory;
 use crate::ledger::Ledger;
+use crate::line::SendLine;
 use crate::namespaces::{Lookup, NamespaceAnnotations};
 use crate::outcome::Reason;
-use crate::pacing::{RateSettings, SendPacer};
+use crate::pacing::{RateBudget, RateSettings};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
 use crate::send::{self, Planned};
 use crate::status::{self, StatusError};
 use crate::telemetry::{self, Metrics, Note};
 use crate::tenancy::{self, Tenancy};
-use crate::triggers::{namespace_changes, objects_in, objects_using};
+use crate::triggers::{granted_turns, namespace_changes, objects_in, objects_using};
 use crate::unreadable::{self, Reported};
 
 /// No requeue is ever longer than this: tokio's timers panic on durations far in the future,
@@ -71,7 +72,8 @@ impl ReconcileError {
 pub struct Context {
     pub client: Client,
     pub aws: SsmContacts,
-    pub pacer: SendPacer,
+    /// The line of objects waiting to send, served at the rate AWS accepts.
+    pub line: SendLine,
     pub settings: Settings,
     pub recorder: Recorder,
     pub metrics: Metrics,
@@ -82,7 +84,7 @@ pub struct Context {
     pub health: Arc<Health>,
     pub inventory: Inventory,
     /// Activation checks and code entries: their own budget, so they never starve sends.
-    pub check_pacer: SendPacer,
+    pub check_pacer: RateBudget,
     pub checks: CheckPolicy,
     /// Which accounts and roles objects may name.
     pub tenancy: Tenancy,
@@ -101,7 +103,7 @@ impl Context {
     pub fn new(
         client: Client,
         aws: SsmContacts,
-        pacer: SendPacer,
+        send_rate: RateSettings,
         settings: Settings,
         metrics: Metrics,
         api_timeout: Duration,
@@ -118,14 +120,14 @@ impl Context {
             inventory: Inventory::new(metrics.objects.clone()),
             client,
             aws,
-            pacer,
+            line: SendLine::new(send_rate),
             settings,
             metrics,
             api_timeout,
             ledger: Ledger::default(),
             unreadable: Reported::default(),
             health,
-            check_pacer: SendPacer::new(activation.rate),
+            check_pacer: RateBudget::new(activation.rate),
             checks: activation.checks,
             tenancy: guards.tenancy,
             namespaces: NamespaceAnnotations::new(guards.namespace_watches),
@@ -249,7 +251,7 @@ async fn reconcile_inner(
 
     let decision = decide::decide(observed, &ctx.settings, Timestamp::now(), local, jitter());
     if !matches!(decision, Decision::Send { .. }) {
-        ctx.ledger.release_slot(&uid);
+        ctx.line.leave(&uid);
         ctx.channels.release_all(&uid);
     }
     // A recorded status is counted by `record` once written.
@@ -392,6 +394,7 @@ type Watched = (
     Api<DeserializeGuard<ContactChannelActivation>>,
     Api<PartialObjectMeta<Secret>>,
     watcher::Config,
+    Option<String>,
 );
 
 /// Runs one controller per watched scope until `shutdown` resolves; in-flight reconciles
@@ -408,6 +411,7 @@ pub async fn run(
             Api::all(ctx.client.clone()),
             Api::all(ctx.client.clone()),
             watcher::Config::default(),
+            None,
         )],
         // One Namespace by name: RBAC can then grant it by resourceNames, with no right
         // to list the cluster's other Namespaces.
@@ -418,13 +422,18 @@ pub async fn run(
                     Api::namespaced(ctx.client.clone(), ns),
                     Api::namespaced(ctx.client.clone(), ns),
                     watcher::Config::default().fields(&format!("metadata.name={ns}")),
+                    Some(ns.clone()),
                 )
             })
             .collect(),
     };
     let mut streams = SelectAll::new();
     let mut stores = Vec::new();
-    for (api, secrets, namespace_selector) in apis {
+    let serving = tokio::spawn({
+        let ctx = ctx.clone();
+        async move { ctx.line.serve().await }
+    });
+    for (api, secrets, namespace_selector, namespace) in apis {
         let (store, writer) = reflector::store();
         let watch_ctx = ctx.clone();
         // Only this shard's objects; the Secrets and Namespaces they use are found by name.
@@ -466,6 +475,7 @@ pub async fn run(
                     objects_in(&in_namespace, &namespace)
                 },
             )
+            .reconcile_on(granted_turns(&ctx, namespace))
             .with_config(ControllerConfig::default().concurrency(concurrency))
             .graceful_shutdown_on(stopped(shutdown.clone()));
         streams.push(controller.run(reconcile, error_policy, ctx.clone()).boxed());
@@ -511,6 +521,7 @@ pub async fn run(
             Ok(_) => {}
         }
     }
+    serving.abort();
     info!("controller stopped");
 }
 
@@ -540,6 +551,7 @@ impl Context {
                         self.unreadable.forget(uid);
                         self.inventory.forget(uid);
                         self.channels.forget(uid);
+                        self.line.leave(uid);
                     }
                 }
                 watcher::Event::Init | watcher::Event::InitDone => {}

@@ -1,6 +1,6 @@
 //! What this process alone knows about objects, which their status cannot say: the calls its
 //! own tasks are making, outcomes it could not record yet, how long it has watched another
-//! process's in-flight record (on its own monotonic clock), and the send slots it booked.
+//! process's in-flight record (on its own monotonic clock).
 //!
 //! Every map is pruned when its object is deleted and capped, so that churn cannot grow the
 //! process without bound.
@@ -30,7 +30,6 @@ struct Maps {
     running: HashMap<String, SendInFlight>,
     unrecorded: HashMap<String, Unrecorded>,
     seen: HashMap<String, (SendInFlight, Instant)>,
-    slots: HashMap<String, Instant>,
 }
 
 #[derive(Default)]
@@ -117,48 +116,10 @@ impl Ledger {
         Duration::ZERO
     }
 
-    /// Takes the object's booked send slot if it is due, books one if it has none; `Err`
-    /// says how long until the booked slot.
-    pub fn take_slot(
-        &self,
-        uid: &str,
-        now: Instant,
-        book: impl FnOnce() -> Duration,
-    ) -> Result<(), Duration> {
-        let mut maps = self.maps();
-        if let Some(due) = maps.slots.get(uid).copied() {
-            if due <= now {
-                maps.slots.remove(uid);
-                return Ok(());
-            }
-            return Err(due.saturating_duration_since(now));
-        }
-        let wait = book();
-        if wait.is_zero() {
-            return Ok(());
-        }
-        if maps.slots.len() < CAPACITY {
-            maps.slots
-                .insert(uid.to_owned(), now.checked_add(wait).unwrap_or(now));
-        }
-        Err(wait)
-    }
-
-    /// Drops a booked slot the object no longer needs (it was decided not to send).
-    pub fn release_slot(&self, uid: &str) {
-        self.maps().slots.remove(uid);
-    }
-
-    /// Send slots booked and not yet used.
-    pub fn booked_slots(&self) -> usize {
-        self.maps().slots.len()
-    }
-
     /// The object is gone: nothing about it is needed any more.
     pub fn forget(&self, uid: &str) {
         let mut maps = self.maps();
         maps.seen.remove(uid);
-        maps.slots.remove(uid);
         maps.unrecorded.remove(uid);
         // `running` belongs to its task, which clears it when it ends.
     }
@@ -206,18 +167,6 @@ mod tests {
         assert!(!ledger.is_running("u", &flight(2, "me")));
         ledger.finish("u");
         assert!(!ledger.is_running("u", &flight(1, "me")));
-    }
-
-    #[test]
-    /// A booked slot is waited for, then taken exactly once.
-    fn slots_are_booked_then_taken() {
-        let ledger = Ledger::default();
-        let t0 = Instant::now();
-        let wait = Duration::from_millis(300);
-        assert_eq!(ledger.take_slot("u", t0, || wait), Err(wait));
-        assert_eq!(ledger.take_slot("u", t0, || unreachable!()), Err(wait));
-        assert_eq!(ledger.take_slot("u", t0 + wait, || unreachable!()), Ok(()));
-        assert_eq!(ledger.booked_slots(), 0);
     }
 
     #[test]

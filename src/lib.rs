@@ -15,7 +15,8 @@
 //!   cooldown and hourly cap); [`namespaces`] and [`channels`] hold what the watches tell
 //!   them (Namespace annotations; recent calls per channel and who waits for which).
 //! - [`assume`]: cross-account credentials through STS AssumeRole.
-//! - [`pacing`]: the global adaptive send rate.
+//! - [`rate_search`]: the global send rate, found without knowing the quota; [`line`]: the
+//!   objects waiting to send, served in order at that rate; [`pacing`]: token buckets.
 //! - [`status`]: conflict-safe status writes.
 //! - [`controller`]: kube-runtime wiring; [`triggers`]: what else wakes an object.
 //! - [`telemetry`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
@@ -39,9 +40,11 @@ pub mod health;
 pub mod inventory;
 pub mod ledger;
 pub mod lenient;
+pub mod line;
 pub mod namespaces;
 pub mod outcome;
 pub mod pacing;
+pub mod rate_search;
 pub mod resource;
 pub mod secret;
 pub mod selector;

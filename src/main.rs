@@ -15,7 +15,6 @@ use ssm_contacts_operator::config::Args;
 use ssm_contacts_operator::controller::{self, Context, Guards, Scope};
 use ssm_contacts_operator::decide::Settings;
 use ssm_contacts_operator::health::Health;
-use ssm_contacts_operator::pacing::SendPacer;
 use ssm_contacts_operator::send;
 use ssm_contacts_operator::telemetry::{self, Metrics};
 
@@ -77,12 +76,11 @@ async fn main() -> anyhow::Result<()> {
         limits: args.tenancy.limits(),
         namespace_watches: scope.watches(),
     };
-    let pacer = SendPacer::new(args.pacing.rate());
-    metrics.send_rate.set(pacer.rate());
+    metrics.send_rate.set(args.pacing.rate().sane().max_rate);
     let ctx = Arc::new(Context::new(
         client.clone(),
         aws,
-        pacer,
+        args.pacing.rate(),
         settings,
         metrics.clone(),
         args.ops.api_timeout,

@@ -1,4 +1,4 @@
-//! One send, start to end: take a send slot (without blocking a reconcile slot), check the
+//! One send, start to end: take a turn in the send line (without blocking a reconcile slot), check the
 //! stop signal, write the intent, call AWS, feed the pacer and metrics, record the outcome
 //! (re-reading on conflict), and keep the outcome in memory when it cannot be recorded.
 
@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -18,6 +19,7 @@ use crate::assume::RoleSession;
 use crate::controller::{Context, ReconcileError, UNSYNCED_RECHECK, jitter, requeue_after};
 use crate::decide::{self, Decision, Remembered};
 use crate::ledger::Unrecorded;
+use crate::line::Permit;
 use crate::outcome::{Reason, SendOutcome, may_have_sent};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus, SendInFlight};
 use crate::status::{self, StatusError};
@@ -56,18 +58,21 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     if let Err(until) = ctx.channels.book(&channel, uid, Timestamp::now()) {
         return defer(ctx, object, uid, &channel, intent, until).await;
     }
-    if let Err(wait) = ctx
-        .ledger
-        .take_slot(uid, Instant::now(), || ctx.pacer.reserve())
-    {
-        ctx.metrics
-            .waiting_for_send_slot
-            .set(gauge(ctx.ledger.booked_slots()));
-        return Ok(Action::requeue(wait));
-    }
+    let wake = ObjectRef::new(&object.name_any()).within(&object.namespace().unwrap_or_default());
+    let turn = ctx.line.take_turn(uid, wake.clone());
     ctx.metrics
         .waiting_for_send_slot
-        .set(gauge(ctx.ledger.booked_slots()));
+        .set(gauge(ctx.line.waiting()));
+    let (rate, held, throttled) = ctx.line.rates();
+    ctx.metrics.send_rate.set(rate);
+    ctx.metrics.send_rate_held.set(held);
+    ctx.metrics
+        .send_rate_throttled
+        .set(throttled.unwrap_or(0.0));
+    let permit = match turn {
+        Ok(permit) => permit,
+        Err(fallback) => return Ok(requeue_after(Some(fallback))),
+    };
     // After SIGTERM or a lost lease no new call starts: the next instance decides afresh.
     if ctx.stopping() {
         ctx.channels.release(&channel, uid);
@@ -98,6 +103,10 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     flight.started_time = Time(Timestamp::now());
     let flight = flight.clone();
 
+    if let Err(fallback) = ctx.line.confirm(uid, permit, wake) {
+        ctx.channels.release(&channel, uid);
+        return Ok(requeue_after(Some(fallback)));
+    }
     ctx.ledger.start(uid, &flight);
     // Only a successful intent write licenses the call: a conflict here means the object
     // changed, and the fresh copy gets its own decision.
@@ -122,7 +131,7 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         flight.started_time.0,
         may_have_sent(&outcome),
     );
-    observe(ctx, &outcome);
+    observe(ctx, &outcome, permit);
     info!(object = %object.name_any(), %namespace, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), "SendActivationCode");
 
     let recorded = record(ctx, &api, after_intent, &flight, &outcome).await;
@@ -269,16 +278,15 @@ fn label(outcome: &SendOutcome) -> Reason {
     }
 }
 
-fn observe(ctx: &Context, outcome: &SendOutcome) {
+fn observe(ctx: &Context, outcome: &SendOutcome, permit: Permit) {
     let label = label(outcome);
     ctx.metrics.count_send(label.as_str());
     if label == Reason::Throttled {
         ctx.metrics.throttles.inc();
-        ctx.pacer.on_throttle();
+        ctx.line.on_throttle(permit);
     } else if label == Reason::Sent {
-        ctx.pacer.on_success();
+        ctx.line.on_success(permit);
     }
-    ctx.metrics.send_rate.set(ctx.pacer.rate());
 }
 
 /// Records the outcome of the call that `flight` announced. On a conflict the object is read

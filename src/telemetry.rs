@@ -111,6 +111,8 @@ pub struct Metrics {
     pub reconciles_in_flight: Gauge,
     pub waiting_for_send_slot: Gauge,
     pub send_rate: Gauge<f64, AtomicU64>,
+    pub send_rate_held: Gauge<f64, AtomicU64>,
+    pub send_rate_throttled: Gauge<f64, AtomicU64>,
     pub leader: Gauge,
     pub watch_errors: Counter,
     pub aws_call_duration: Histograms<OperationLabels>,
@@ -129,6 +131,8 @@ impl Metrics {
             reconciles_in_flight: Gauge::default(),
             waiting_for_send_slot: Gauge::default(),
             send_rate: Gauge::default(),
+            send_rate_held: Gauge::default(),
+            send_rate_throttled: Gauge::default(),
             leader: Gauge::default(),
             watch_errors: Counter::default(),
             aws_call_duration: Family::new_with_constructor(aws_call_histogram),
@@ -174,13 +178,23 @@ impl Metrics {
         );
         r.register(
             "send_queue_depth",
-            "Reconciliations waiting for a slot of the global send rate",
+            "Objects waiting in line for a turn of the global send rate",
             metrics.waiting_for_send_slot.clone(),
         );
         r.register(
             "send_rate_per_second",
-            "Current global send rate after throttling adjustments",
+            "Current global send rate, as found against AWS's throttling",
             metrics.send_rate.clone(),
+        );
+        r.register(
+            "send_rate_held_per_second",
+            "Highest global send rate that held without a throttle",
+            metrics.send_rate_held.clone(),
+        );
+        r.register(
+            "send_rate_throttled_per_second",
+            "Lowest global send rate throttled in the current search (0: none, probing upward)",
+            metrics.send_rate_throttled.clone(),
         );
         r.register(
             "leader",

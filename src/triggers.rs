@@ -1,6 +1,6 @@
 //! What wakes which object besides its own changes: a labelled code Secret wakes the objects
 //! that reference it, and a change of a Namespace's allowed-accounts annotation wakes the
-//! objects in that Namespace.
+//! objects in that Namespace, and the send line wakes the object whose turn has come.
 
 use std::sync::Arc;
 
@@ -12,7 +12,10 @@ use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 
+use tokio::sync::broadcast;
+
 use crate::controller::Context;
+use crate::line::Wake;
 use crate::resource::ContactChannelActivation;
 
 /// The objects in the Secret's namespace whose spec.activationCodeSecretRef names it.
@@ -83,4 +86,28 @@ pub fn objects_in(
         .filter(|object| object.namespace().as_deref() == Some(name.as_str()))
         .map(|object| ObjectRef::new(&object.name_any()).within(&name))
         .collect()
+}
+
+/// The objects granted their turn by the send line, those of one namespace or all of them.
+pub fn granted_turns(
+    ctx: &Context,
+    namespace: Option<String>,
+) -> impl futures::Stream<Item = Wake> + Send + 'static {
+    futures::stream::unfold(ctx.line.wakes(), |mut wakes| async move {
+        loop {
+            match wakes.recv().await {
+                Ok(wake) => return Some((wake, wakes)),
+                // A lost wake-up only delays that object to its fallback requeue.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .filter(move |wake| {
+        std::future::ready(
+            namespace
+                .as_ref()
+                .is_none_or(|ns| wake.namespace.as_ref() == Some(ns)),
+        )
+    })
 }

@@ -1,0 +1,431 @@
+//! Finds the highest send rate AWS accepts without throttling, without knowing the quota.
+//!
+//! The rate starts at the ceiling (`--send-rate`). A throttle marks the rate it came at as too
+//! high and drops below it: to half while nothing has held yet, else to the highest rate
+//! that held, and never less than a tenth below the throttled rate (so that the quota's
+//! burst refills). A rate that carries the demand for a whole hold period without a throttle
+//! has held; the search then tries halfway to the lowest throttled rate, and stops once the
+//! two are within a few percent. Once settled it probes upward now and then (a quota raised
+//! by AWS support is found without a restart), and waits twice as long after each probe
+//! that ends in a throttle. Throttles answering calls granted before the last decrease say
+//! nothing about the new rate and are ignored, so one storm counts once.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::pacing::{Bucket, RateSettings, seconds};
+
+/// How long a rate must carry the demand without a throttle to count as held: a second, or
+/// as long as [`HOLD_SENDS`] sends take at a higher rate.
+const HOLD: Duration = Duration::from_secs(1);
+const HOLD_SENDS: f64 = 20.0;
+/// Below this share under the throttled rate a rate holds after [`HOLD`], closer it takes longer.
+const HOLD_GAP: f64 = 0.1;
+/// The search stops when the lowest throttled rate is within this share above the held one.
+const CLOSE_ENOUGH: f64 = 0.03;
+/// After a throttle the rate is at most this share of the throttled rate.
+const BELOW_THROTTLED: f64 = 0.9;
+/// Each step of an upward probe.
+const PROBE_STEP: f64 = 1.1;
+const FIRST_PROBE_AFTER: Duration = Duration::from_secs(30);
+const LONGEST_PROBE_WAIT: Duration = Duration::from_secs(300);
+/// The shortest time between two throttles that measures the quota (one call more or less
+/// is then a small error).
+const MEASURE_WINDOW: Duration = Duration::from_secs(2);
+/// Accepted calls remembered for a measurement; beyond, the window is dropped.
+const WINDOW_CAPACITY: usize = 65_536;
+
+#[derive(Debug)]
+pub struct RateFinder {
+    settings: RateSettings,
+    bucket: Bucket,
+    /// The highest rate that held since the last throttle at or below it.
+    held: f64,
+    /// The lowest rate throttled since the last probe began.
+    throttled: Option<f64>,
+    /// When the current rate was set, and the sends granted at it since.
+    since: Instant,
+    granted: u32,
+    decreased_at: Option<Instant>,
+    probe_wait: Duration,
+    probe_at: Option<Instant>,
+    /// While probing: the lowest throttled rate before the probe, restored if it fails.
+    before_probe: Option<f64>,
+    /// The grant time of the last throttled call (the quota's bucket was empty then), and
+    /// the grant times of the calls accepted since: between two throttles the accepted calls
+    /// are what the quota refilled, so they measure it.
+    window_start: Option<Instant>,
+    accepted: VecDeque<Instant>,
+    /// The demand fell short of the rate in the window: the quota refilled unused.
+    quiet: bool,
+}
+
+impl RateFinder {
+    pub fn new(settings: RateSettings, now: Instant) -> Self {
+        let settings = settings.sane();
+        Self {
+            settings,
+            bucket: Bucket::new(settings.max_rate, settings.burst, now),
+            held: settings.min_rate,
+            throttled: None,
+            since: now,
+            granted: 0,
+            decreased_at: None,
+            probe_wait: FIRST_PROBE_AFTER,
+            probe_at: None,
+            before_probe: None,
+            window_start: None,
+            accepted: VecDeque::new(),
+            quiet: false,
+        }
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.bucket.rate()
+    }
+
+    /// The highest rate that held.
+    pub fn held(&self) -> f64 {
+        self.held
+    }
+
+    /// The lowest rate throttled in the current search, if any.
+    pub fn throttled(&self) -> Option<f64> {
+        self.throttled
+    }
+
+    /// Grants a send now, or says how long until one may go.
+    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.step(now);
+        self.bucket.try_take(now)?;
+        self.granted = self.granted.saturating_add(1);
+        Ok(())
+    }
+
+    fn set_rate(&mut self, rate: f64, now: Instant) {
+        let rate = rate.clamp(self.settings.min_rate, self.settings.max_rate);
+        self.bucket.set_rate(rate, now);
+        self.since = now;
+        self.granted = 0;
+    }
+
+    /// Moves the search on once the current rate has been tried for a hold period.
+    fn step(&mut self, now: Instant) {
+        let rate = self.rate();
+        if now.saturating_duration_since(self.since) < self.hold(rate) {
+            return;
+        }
+        // Without the demand to use the rate, holding it says nothing.
+        let demand = f64::from(self.granted) >= 0.5 * rate * self.hold(rate).as_secs_f64();
+        if !demand {
+            self.quiet = true;
+            self.set_rate(rate, now);
+            return;
+        }
+        // Before the first throttle the quota's burst may be carrying the rate: that it held
+        // then proves nothing.
+        if self.throttled.is_some() || self.before_probe.is_some() {
+            self.held = self.held.max(rate);
+        }
+        let next = match self.throttled {
+            Some(throttled) if throttled - rate > CLOSE_ENOUGH * throttled => {
+                (rate + throttled) / 2.0
+            }
+            Some(_) => {
+                let probe_at = *self
+                    .probe_at
+                    .get_or_insert_with(|| now.checked_add(self.probe_wait).unwrap_or(now));
+                if now < probe_at {
+                    rate
+                } else {
+                    self.before_probe = self.throttled.take();
+                    self.probe_at = None;
+                    rate * PROBE_STEP
+                }
+            }
+            None => rate * PROBE_STEP,
+        };
+        if next >= self.settings.max_rate {
+            // Nothing left to find: the next probe, if one is needed, starts afresh.
+            self.probe_wait = FIRST_PROBE_AFTER;
+        }
+        self.set_rate(next, now);
+    }
+
+    /// How long `rate` must hold: longer the closer it is to a throttled rate, since the
+    /// quota's burst can hide a small excess for a while.
+    fn hold(&self, rate: f64) -> Duration {
+        let gap = self
+            .throttled
+            .map_or(1.0, |throttled| (throttled - rate) / throttled);
+        // At a high rate fewer seconds give as many sends to judge by.
+        let base = (HOLD_SENDS / rate).clamp(0.25, HOLD.as_secs_f64());
+        seconds(base * (HOLD_GAP / gap.max(CLOSE_ENOUGH)).clamp(1.0, 10.0))
+    }
+
+    /// A call granted at `granted_at` was accepted.
+    pub fn on_success(&mut self, granted_at: Instant) {
+        if self.window_start.is_some_and(|start| granted_at > start) {
+            if self.accepted.len() >= WINDOW_CAPACITY {
+                self.window_start = None;
+                self.accepted.clear();
+                return;
+            }
+            self.accepted.push_back(granted_at);
+        }
+    }
+
+    /// The quota as measured between the previous throttle and this one, when the window is
+    /// long enough and the demand filled it; the window then starts anew.
+    fn measure(&mut self, granted_at: Instant) -> Option<f64> {
+        let start = self.window_start.replace(granted_at);
+        let quiet = std::mem::take(&mut self.quiet);
+        let accepted = self.accepted.iter().filter(|&&at| at < granted_at).count();
+        self.accepted.retain(|&at| at > granted_at);
+        let window = granted_at.saturating_duration_since(start?);
+        if quiet || window < MEASURE_WINDOW {
+            return None;
+        }
+        Some(accepted as f64 / window.as_secs_f64())
+    }
+
+    /// The rate was lowered after `granted_at`.
+    pub fn decreased_since(&self, granted_at: Instant) -> bool {
+        self.decreased_at.is_some_and(|at| granted_at < at)
+    }
+
+    /// A call granted at `granted_at` was throttled.
+    pub fn on_throttle(&mut self, granted_at: Instant, now: Instant) {
+        let measured = self.measure(granted_at);
+        if self.decreased_since(granted_at) {
+            return;
+        }
+        let rate = self.rate();
+        if let Some(before) = self.before_probe.take() {
+            // The probe found nothing: back to what was known, and a longer wait until the next.
+            self.probe_wait = self.probe_wait.saturating_mul(2).min(LONGEST_PROBE_WAIT);
+            self.throttled = Some(before);
+        }
+        let throttled = self.throttled.map_or(rate, |t| t.min(rate));
+        let next = match measured {
+            // Settle just under the measured quota: the search is over.
+            Some(quota) => {
+                let quota = quota.min(rate);
+                self.throttled = Some(quota);
+                self.held = quota * (1.0 - CLOSE_ENOUGH);
+                self.held
+            }
+            _ => {
+                self.throttled = Some(throttled);
+                self.held = self.held.min(throttled * BELOW_THROTTLED);
+                self.held.max(rate / 2.0).min(rate * BELOW_THROTTLED)
+            }
+        };
+        self.probe_at = None;
+        self.set_rate(next, now);
+        self.decreased_at = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(max_rate: f64) -> RateSettings {
+        RateSettings {
+            max_rate,
+            min_rate: 0.2,
+            burst: 10.0,
+        }
+    }
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[test]
+    /// Far above the quota, each fresh throttle halves the rate; the answers to calls granted
+    /// before a decrease do not decrease it again.
+    fn throttles_halve_once_per_decrease() {
+        let t0 = Instant::now();
+        let mut finder = RateFinder::new(settings(100.0), t0);
+        let before = t0 + ms(5);
+        finder.on_throttle(before, t0 + ms(10));
+        assert_eq!(finder.rate(), 50.0);
+        finder.on_throttle(before, t0 + ms(12));
+        assert_eq!(finder.rate(), 50.0);
+        finder.on_throttle(t0 + ms(30), t0 + ms(31));
+        assert_eq!(finder.rate(), 25.0);
+        assert_eq!(finder.throttled(), Some(50.0));
+    }
+
+    /// Grants every send the finder allows from `from` for `length`.
+    fn run(finder: &mut RateFinder, from: Instant, length: Duration) -> u32 {
+        let mut now = from;
+        let mut sent = 0;
+        while now < from + length {
+            match finder.try_take(now) {
+                Ok(()) => {
+                    finder.on_success(now);
+                    sent += 1;
+                }
+                Err(wait) => now += wait.max(ms(1)),
+            }
+        }
+        sent
+    }
+
+    #[test]
+    /// A rate that carries the demand for a hold period holds; the search then tries halfway
+    /// to the throttled rate, and stays once the two are close.
+    fn held_rates_climb_towards_the_throttled_one() {
+        let t0 = Instant::now();
+        let mut finder = RateFinder::new(settings(100.0), t0);
+        finder.on_throttle(t0, t0);
+        finder.on_throttle(t0, t0 + ms(1));
+        assert_eq!(finder.rate(), 25.0);
+        run(&mut finder, t0 + ms(1), Duration::from_secs(8));
+        assert!(finder.held() >= 25.0, "{finder:?}");
+        let rate = finder.rate();
+        assert!(rate > 48.0 && rate < 50.0, "{finder:?}");
+    }
+
+    #[test]
+    /// Without demand nothing is learnt: an idle operator keeps its rate.
+    fn idle_keeps_the_rate() {
+        let t0 = Instant::now();
+        let mut finder = RateFinder::new(settings(100.0), t0);
+        finder.on_throttle(t0, t0);
+        let _ = finder.try_take(t0 + Duration::from_secs(5));
+        assert_eq!(finder.rate(), 50.0);
+    }
+
+    #[test]
+    /// Settled, the finder probes upward after a while; a probe ending in a throttle doubles
+    /// the wait before the next.
+    fn probes_upward_and_backs_off() {
+        let t0 = Instant::now();
+        let mut finder = RateFinder::new(settings(100.0), t0);
+        finder.on_throttle(t0, t0);
+        finder.on_throttle(t0, t0 + ms(1));
+        let mut now = t0 + ms(1);
+        run(&mut finder, now, Duration::from_secs(10));
+        now += Duration::from_secs(10);
+        let settled = finder.rate();
+        run(&mut finder, now, FIRST_PROBE_AFTER + Duration::from_secs(3));
+        now += FIRST_PROBE_AFTER + Duration::from_secs(3);
+        assert!(finder.rate() > settled, "{finder:?}");
+        assert_eq!(finder.throttled(), None);
+        finder.on_throttle(now, now);
+        assert_eq!(finder.probe_wait, FIRST_PROBE_AFTER * 2);
+    }
+
+    #[test]
+    /// Two throttles far enough apart measure the quota: what was accepted between them. The
+    /// rate settles just under it.
+    fn throttles_apart_measure_the_quota() {
+        let t0 = Instant::now();
+        let mut finder = RateFinder::new(settings(100.0), t0);
+        finder.on_throttle(t0, t0);
+        // 20 accepted calls a second for 5 s.
+        for i in 0..100 {
+            finder.on_success(t0 + ms(25 + 50 * i));
+        }
+        let now = t0 + Duration::from_secs(5);
+        finder.on_throttle(now, now);
+        assert_eq!(finder.throttled(), Some(20.0));
+        assert!(
+            (finder.rate() - 20.0 * (1.0 - CLOSE_ENOUGH)).abs() < 1e-9,
+            "{finder:?}"
+        );
+    }
+
+    #[test]
+    /// A throttle too soon after the last to measure anything lowers a held rate by a tenth,
+    /// not by half.
+    fn throttle_at_a_held_rate_lowers_it_a_little() {
+        let t0 = Instant::now();
+        let mut finder = RateFinder::new(settings(100.0), t0);
+        finder.on_throttle(t0, t0);
+        run(&mut finder, t0, Duration::from_secs(30));
+        let now = t0 + Duration::from_secs(30);
+        finder.on_throttle(now, now);
+        let rate = finder.rate();
+        let soon = now + ms(500);
+        finder.on_throttle(soon, soon);
+        assert!(
+            (finder.rate() - rate * BELOW_THROTTLED).abs() < 1e-9,
+            "{finder:?}"
+        );
+    }
+
+    /// What a run against a token-bucket quota gives: the sends accepted and the throttles.
+    struct Run {
+        accepted: u32,
+        throttled: u32,
+    }
+
+    /// Simulates `length` of sends against a quota of `quota` per second with a burst of as
+    /// many, with every granted call answered `latency` later and unlimited demand.
+    fn against_quota(quota: f64, ceiling: f64, length: Duration) -> Run {
+        let t0 = Instant::now();
+        let mut finder = RateFinder::new(settings(ceiling), t0);
+        let mut aws = Bucket::new(quota, quota, t0);
+        let latency = ms(5);
+        let mut answers: VecDeque<(Instant, Instant, bool)> = VecDeque::new();
+        let (mut now, mut result) = (
+            t0,
+            Run {
+                accepted: 0,
+                throttled: 0,
+            },
+        );
+        while now < t0 + length {
+            while let Some(&(at, granted, ok)) = answers.front()
+                && at <= now
+            {
+                answers.pop_front();
+                if !ok {
+                    finder.on_throttle(granted, at);
+                }
+            }
+            match finder.try_take(now) {
+                Ok(()) => {
+                    let ok = aws.try_take(now).is_ok();
+                    if ok {
+                        finder.on_success(now);
+                        result.accepted += 1;
+                    } else {
+                        result.throttled += 1;
+                    }
+                    answers.push_back((now + latency, now, ok));
+                }
+                Err(wait) => now += wait.clamp(ms(1), latency),
+            }
+        }
+        result
+    }
+
+    #[test]
+    /// Against a quota it does not know, with a ceiling ten times higher, the finder sends
+    /// close to the quota with few throttles, at a quota of 10/s and of 50/s.
+    fn finds_an_unknown_quota() {
+        for quota in [10.0, 50.0] {
+            let length = Duration::from_secs(100);
+            let run = against_quota(quota, 100.0, length);
+            let ideal = quota * length.as_secs_f64();
+            let share = f64::from(run.accepted) / ideal;
+            let throttled = f64::from(run.throttled) / f64::from(run.accepted + run.throttled);
+            eprintln!(
+                "quota {quota}: {} accepted ({share:.3} of ideal), {} throttled ({:.2}%)",
+                run.accepted,
+                run.throttled,
+                100.0 * throttled
+            );
+            assert!(share > 0.97, "quota {quota}: {share}");
+            assert!(throttled < 0.008, "quota {quota}: {throttled}");
+        }
+    }
+}
