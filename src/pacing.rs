@@ -77,6 +77,13 @@ impl Bucket {
         self.rate = rate.max(f64::MIN_POSITIVE);
     }
 
+    /// Spends what was earned and one interval more: after a throttle the next send waits
+    /// two intervals at the new rate, so that the quota's bucket, now empty, gets ahead.
+    pub fn drain(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens = -1.0;
+    }
+
     /// Takes a token, or says how long until one is there.
     pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         self.refill(now);

@@ -1,6 +1,7 @@
 //! Finds the highest send rate AWS accepts without throttling, without knowing the quota.
 //!
-//! The rate starts at the ceiling (`--send-rate`). A throttle marks the rate it came at as too
+//! The rate starts at a quarter of the ceiling (`--send-rate`) and doubles each second up to
+//! it, so that few calls are on their way when the first throttle answers. A throttle marks the rate it came at as too
 //! high and drops below it: to half while nothing has held yet, else to the highest rate
 //! that held, and never less than a tenth below the throttled rate (so that the quota's
 //! burst refills). A rate that carries the demand for a whole hold period without a throttle
@@ -27,6 +28,9 @@ const HOLD_GAP: f64 = 0.1;
 const CLOSE_ENOUGH: f64 = 0.03;
 /// After a throttle the rate is at most this share of the throttled rate.
 const BELOW_THROTTLED: f64 = 0.9;
+/// The rate starts at this fraction of the ceiling and doubles each hold until the first
+/// throttle: a quota far below the ceiling is then met with few calls on their way.
+const SLOW_START: f64 = 4.0;
 /// Each step of an upward probe.
 const PROBE_STEP: f64 = 1.1;
 const FIRST_PROBE_AFTER: Duration = Duration::from_secs(30);
@@ -67,7 +71,11 @@ impl RateFinder {
         let settings = settings.sane();
         Self {
             settings,
-            bucket: Bucket::new(settings.max_rate, settings.burst, now),
+            bucket: Bucket::new(
+                (settings.max_rate / SLOW_START).max(settings.min_rate),
+                settings.burst,
+                now,
+            ),
             held: settings.min_rate,
             throttled: None,
             since: now,
@@ -145,6 +153,8 @@ impl RateFinder {
                     rate * PROBE_STEP
                 }
             }
+            // Never throttled yet: slow start, doubling up to the ceiling.
+            None if self.before_probe.is_none() && self.decreased_at.is_none() => rate * 2.0,
             None => rate * PROBE_STEP,
         };
         if next >= self.settings.max_rate {
@@ -225,6 +235,7 @@ impl RateFinder {
         };
         self.probe_at = None;
         self.set_rate(next, now);
+        self.bucket.drain(now);
         self.decreased_at = Some(now);
     }
 }
@@ -252,13 +263,15 @@ mod tests {
         let t0 = Instant::now();
         let mut finder = RateFinder::new(settings(100.0), t0);
         let before = t0 + ms(5);
-        finder.on_throttle(before, t0 + ms(10));
-        assert_eq!(finder.rate(), 50.0);
-        finder.on_throttle(before, t0 + ms(12));
-        assert_eq!(finder.rate(), 50.0);
-        finder.on_throttle(t0 + ms(30), t0 + ms(31));
+        // Slow start: a quarter of the ceiling.
         assert_eq!(finder.rate(), 25.0);
-        assert_eq!(finder.throttled(), Some(50.0));
+        finder.on_throttle(before, t0 + ms(10));
+        assert_eq!(finder.rate(), 12.5);
+        finder.on_throttle(before, t0 + ms(12));
+        assert_eq!(finder.rate(), 12.5);
+        finder.on_throttle(t0 + ms(30), t0 + ms(31));
+        assert_eq!(finder.rate(), 6.25);
+        assert_eq!(finder.throttled(), Some(12.5));
     }
 
     /// Grants every send the finder allows from `from` for `length`.
@@ -285,11 +298,11 @@ mod tests {
         let mut finder = RateFinder::new(settings(100.0), t0);
         finder.on_throttle(t0, t0);
         finder.on_throttle(t0, t0 + ms(1));
-        assert_eq!(finder.rate(), 25.0);
-        run(&mut finder, t0 + ms(1), Duration::from_secs(8));
-        assert!(finder.held() >= 25.0, "{finder:?}");
+        assert_eq!(finder.rate(), 6.25);
+        run(&mut finder, t0 + ms(1), Duration::from_secs(15));
+        assert!(finder.held() >= 6.25, "{finder:?}");
         let rate = finder.rate();
-        assert!(rate > 48.0 && rate < 50.0, "{finder:?}");
+        assert!(rate > 12.0 && rate < 12.5, "{finder:?}");
     }
 
     #[test]
@@ -299,7 +312,7 @@ mod tests {
         let mut finder = RateFinder::new(settings(100.0), t0);
         finder.on_throttle(t0, t0);
         let _ = finder.try_take(t0 + Duration::from_secs(5));
-        assert_eq!(finder.rate(), 50.0);
+        assert_eq!(finder.rate(), 12.5);
     }
 
     #[test]
@@ -329,15 +342,15 @@ mod tests {
         let t0 = Instant::now();
         let mut finder = RateFinder::new(settings(100.0), t0);
         finder.on_throttle(t0, t0);
-        // 20 accepted calls a second for 5 s.
-        for i in 0..100 {
-            finder.on_success(t0 + ms(25 + 50 * i));
+        // 4 accepted calls a second for 5 s.
+        for i in 0..20 {
+            finder.on_success(t0 + ms(125 + 250 * i));
         }
         let now = t0 + Duration::from_secs(5);
         finder.on_throttle(now, now);
-        assert_eq!(finder.throttled(), Some(20.0));
+        assert_eq!(finder.throttled(), Some(4.0));
         assert!(
-            (finder.rate() - 20.0 * (1.0 - CLOSE_ENOUGH)).abs() < 1e-9,
+            (finder.rate() - 4.0 * (1.0 - CLOSE_ENOUGH)).abs() < 1e-9,
             "{finder:?}"
         );
     }
@@ -368,12 +381,23 @@ mod tests {
     }
 
     /// Simulates `length` of sends against a quota of `quota` per second with a burst of as
-    /// many, with every granted call answered `latency` later and unlimited demand.
+    /// many and unlimited demand. Each granted call reaches AWS 10 to 40 ms later (the
+    /// intent write and the network: calls granted in order may arrive bunched) and is
+    /// answered 5 ms after that.
     fn against_quota(quota: f64, ceiling: f64, length: Duration) -> Run {
         let t0 = Instant::now();
         let mut finder = RateFinder::new(settings(ceiling), t0);
         let mut aws = Bucket::new(quota, quota, t0);
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut delay = move || {
+            // xorshift: a fixed sequence, so the run is the same every time.
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            ms(10 + seed % 31)
+        };
         let latency = ms(5);
+        let mut arrivals: Vec<(Instant, Instant)> = Vec::new();
         let mut answers: VecDeque<(Instant, Instant, bool)> = VecDeque::new();
         let (mut now, mut result) = (
             t0,
@@ -391,17 +415,23 @@ mod tests {
                     finder.on_throttle(granted, at);
                 }
             }
-            match finder.try_take(now) {
-                Ok(()) => {
-                    let ok = aws.try_take(now).is_ok();
-                    if ok {
-                        finder.on_success(now);
-                        result.accepted += 1;
-                    } else {
-                        result.throttled += 1;
-                    }
-                    answers.push_back((now + latency, now, ok));
+            // Calls reach AWS in order of arrival, not of grant.
+            arrivals.sort_by_key(|&(at, _)| std::cmp::Reverse(at));
+            while let Some(&(at, granted)) = arrivals.last()
+                && at <= now
+            {
+                arrivals.pop();
+                let ok = aws.try_take(at).is_ok();
+                if ok {
+                    finder.on_success(granted);
+                    result.accepted += 1;
+                } else {
+                    result.throttled += 1;
                 }
+                answers.push_back((at + latency, granted, ok));
+            }
+            match finder.try_take(now) {
+                Ok(()) => arrivals.push((now + delay(), now)),
                 Err(wait) => now += wait.clamp(ms(1), latency),
             }
         }
