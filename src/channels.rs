@@ -23,6 +23,8 @@ use crate::resource::ContactChannelActivation;
 const BOOKING_TTL: Duration = Duration::from_secs(300);
 /// A waiter that does not come back this long after its slot has left the line.
 const WAITER_TTL: Duration = Duration::from_secs(60);
+/// How often every channel is pruned (one channel is pruned whenever it is booked).
+const FULL_PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// Bound on the line of one channel; later arrivals get the last slot's successor.
 const MAX_WAITERS: usize = 1000;
 
@@ -45,6 +47,12 @@ struct Inner {
     booked: HashMap<String, Vec<Booking>>,
     /// channel key -> objects waiting, in order of arrival.
     waiting: HashMap<String, Vec<Waiter>>,
+    /// object -> the channel keys it holds bookings on, so that releasing one object's
+    /// bookings does not walk every channel.
+    booked_by: HashMap<String, HashSet<String>>,
+    /// When everything was last pruned: a full pass walks every channel, so it runs now and
+    /// then, not on every booking.
+    pruned_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug)]
@@ -126,7 +134,13 @@ impl Channels {
         let key = channel.key();
         let horizon = self.horizon(now);
         let mut inner = self.lock();
-        inner.prune(horizon, now);
+        inner.prune_key(&key, horizon, now);
+        if inner
+            .pruned_at
+            .is_none_or(|at| now.duration_since(at).unsigned_abs() >= FULL_PRUNE_EVERY)
+        {
+            inner.prune(horizon, now);
+        }
         if inner
             .booked
             .get(&key)
@@ -149,6 +163,11 @@ impl Channels {
         let slot = cooldown::slot(position.min(MAX_WAITERS), &history, &self.limits, now);
         if slot <= now {
             line.retain(|w| w.uid != uid);
+            inner
+                .booked_by
+                .entry(uid.to_owned())
+                .or_default()
+                .insert(key.clone());
             inner.booked.entry(key).or_default().push(Booking {
                 uid: uid.to_owned(),
                 at: now,
@@ -203,14 +222,22 @@ impl Inner {
     }
 
     fn release_everywhere(&mut self, uid: &str) {
-        for bookings in self.booked.values_mut() {
-            bookings.retain(|b| b.uid != uid);
+        for key in self.booked_by.remove(uid).into_iter().flatten() {
+            if let Some(bookings) = self.booked.get_mut(&key) {
+                bookings.retain(|b| b.uid != uid);
+            }
         }
     }
 
     fn release(&mut self, key: &str, uid: &str) {
         if let Some(bookings) = self.booked.get_mut(key) {
             bookings.retain(|b| b.uid != uid);
+        }
+        if let Some(keys) = self.booked_by.get_mut(uid) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.booked_by.remove(uid);
+            }
         }
     }
 
@@ -228,22 +255,67 @@ impl Inner {
         calls.chain(booked).collect()
     }
 
+    /// Drops one channel's calls, bookings and waiters that no longer matter.
+    fn prune_key(&mut self, key: &str, horizon: Timestamp, now: Timestamp) {
+        let (horizon, booking_horizon) = (horizon.as_second(), booking_horizon(now));
+        if let Some(calls) = self.calls.get_mut(key) {
+            calls.retain(|(_, second)| *second > horizon);
+        }
+        let mut expired = Vec::new();
+        if let Some(bookings) = self.booked.get_mut(key) {
+            bookings.retain(|b| {
+                let keep = b.at > booking_horizon;
+                if !keep {
+                    expired.push(b.uid.clone());
+                }
+                keep
+            });
+        }
+        for uid in expired {
+            self.release(key, &uid);
+        }
+        if let Some(line) = self.waiting.get_mut(key) {
+            line.retain(|w| waiter_is_current(w, now));
+        }
+    }
+
+    /// Drops every channel's calls, bookings and waiters that no longer matter.
     fn prune(&mut self, horizon: Timestamp, now: Timestamp) {
-        let horizon = horizon.as_second();
+        let (horizon, booking_horizon) = (horizon.as_second(), booking_horizon(now));
         self.calls.retain(|_, calls| {
             calls.retain(|(_, second)| *second > horizon);
             !calls.is_empty()
         });
-        let booking_horizon = now.checked_sub(BOOKING_TTL).unwrap_or(Timestamp::MIN);
         self.booked.retain(|_, bookings| {
             bookings.retain(|b| b.at > booking_horizon);
             !bookings.is_empty()
         });
+        let booked = &self.booked;
+        self.booked_by.retain(|uid, keys| {
+            keys.retain(|key| {
+                booked
+                    .get(key)
+                    .is_some_and(|bookings| bookings.iter().any(|b| &b.uid == uid))
+            });
+            !keys.is_empty()
+        });
         self.waiting.retain(|_, line| {
-            line.retain(|w| w.slot.checked_add(WAITER_TTL).is_ok_and(|due| due > now));
+            line.retain(|w| waiter_is_current(w, now));
             !line.is_empty()
         });
+        self.pruned_at = Some(now);
     }
+}
+
+fn booking_horizon(now: Timestamp) -> Timestamp {
+    now.checked_sub(BOOKING_TTL).unwrap_or(Timestamp::MIN)
+}
+
+fn waiter_is_current(waiter: &Waiter, now: Timestamp) -> bool {
+    waiter
+        .slot
+        .checked_add(WAITER_TTL)
+        .is_ok_and(|due| due > now)
 }
 
 #[cfg(test)]

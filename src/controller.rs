@@ -442,11 +442,16 @@ pub async fn run(
             watcher::Config::default().any_semantic().labels(&selector),
         )
         .default_backoff()
-        // The controller never reads managedFields; at 10,000 objects they are most of
-        // the cache.
+        // The controller never reads managedFields nor kubectl's copy of the last applied
+        // object; at 10,000 objects they would be most of the cache. (Status writes go to
+        // the status subresource, which ignores metadata.)
         .modify(|object: &mut DeserializeGuard<ContactChannelActivation>| {
             if let Ok(object) = object.0.as_mut() {
-                object.meta_mut().managed_fields = None;
+                let meta = object.meta_mut();
+                meta.managed_fields = None;
+                if let Some(annotations) = meta.annotations.as_mut() {
+                    annotations.remove(LAST_APPLIED);
+                }
             }
         })
         .reflect(writer)
@@ -567,6 +572,9 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         .collect::<Vec<_>>()
         .join(": ")
 }
+
+/// Where `kubectl apply` keeps the whole object again.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The label that makes the operator notice a code Secret's changes at once.
 pub const CODE_SECRET_LABEL: &str = "ssmcontacts.oncall.dev/activation-code";

@@ -4,7 +4,7 @@
 //! The pipeline, one module a step:
 //!
 //! ```text
-//! watch (controller) -> decide (pure) -> write intent (status) -> pace (pacing)
+//! watch (controller) -> decide (pure) -> take a turn (line, rate_search) -> write intent (status)
 //!   -> call AWS (aws) -> record outcome (decide::record_outcome -> status) -> Events, metrics (telemetry)
 //! ```
 //!

@@ -275,4 +275,25 @@ mod tests {
         assert_eq!(line.waiting(), 0);
         serving.abort();
     }
+
+    #[tokio::test(start_paused = true)]
+    /// A grant older than a throttle is not used: its object goes back to the head of the line.
+    async fn stale_grant_goes_back_to_the_head() {
+        let line = std::sync::Arc::new(line());
+        let mut wakes = line.wakes();
+        let permit = line.take_turn("a", wake("a")).unwrap();
+        assert!(line.take_turn("b", wake("b")).is_err());
+        tokio::time::advance(Duration::from_millis(10)).await;
+        line.on_throttle(permit);
+        assert!(line.confirm("a", permit, wake("a")).is_err());
+        assert_eq!(line.waiting(), 2);
+        let serving = tokio::spawn({
+            let line = line.clone();
+            async move { line.serve().await }
+        });
+        assert_eq!(wakes.recv().await.unwrap().name, "a");
+        let regranted = line.take_turn("a", wake("a")).unwrap();
+        assert!(line.confirm("a", regranted, wake("a")).is_ok());
+        serving.abort();
+    }
 }
