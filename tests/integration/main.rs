@@ -12,6 +12,7 @@ macro_rules! scenario {
 }
 
 mod activation;
+mod pacing;
 mod rbac;
 mod reliability;
 mod scenarios;

@@ -9,7 +9,7 @@ use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::support::{Operator, Result, SEND, Suite, World, eventually};
-use crate::{Scenario, activation, rbac, reliability, sharding, tenancy};
+use crate::{Scenario, activation, pacing, rbac, reliability, sharding, tenancy};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     let mut all = vec![
@@ -35,6 +35,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     all.extend(activation::all());
     all.extend(tenancy::all());
     all.extend(sharding::all());
+    all.extend(pacing::all());
     all
 }
 
