@@ -219,6 +219,7 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         .count();
     let pid = world.operator.pid();
     let peak_rss = pid.and_then(|pid| proc_status_kib(pid, "VmHWM:"));
+    let end_rss = pid.and_then(|pid| proc_status_kib(pid, "VmRSS:"));
     let rate = world
         .operator
         .metric("ssmcontacts_send_rate_per_second")
@@ -273,9 +274,10 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
     println!("  operator CPU during the run {cpu:>8.2} s");
     println!("  send rate at the end        {rate:>8.2} /s");
     println!(
-        "  operator RSS idle / peak    {:>8} / {} KiB",
+        "  operator RSS idle / peak    {:>8} / {} KiB ({} KiB when all were sent)",
         idle_rss.unwrap_or(0),
-        peak_rss.unwrap_or(0)
+        peak_rss.unwrap_or(0),
+        end_rss.unwrap_or(0)
     );
     if std::env::var("BENCH_BASELINES").as_deref() != Ok("0") {
         let endpoint = world.emulator.endpoint_url();

@@ -19,7 +19,7 @@
 //!   objects waiting to send, served in order at that rate; [`pacing`]: token buckets.
 //! - [`status`]: conflict-safe status writes.
 //! - [`controller`]: kube-runtime wiring; [`triggers`]: what else wakes an object.
-//! - [`telemetry`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
+//! - [`telemetry`], [`events`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
 #![forbid(unsafe_code)]
 
 pub mod activation;
@@ -35,6 +35,7 @@ pub mod controller;
 pub mod cooldown;
 pub mod crd;
 pub mod decide;
+pub mod events;
 pub mod follow;
 pub mod health;
 pub mod inventory;

@@ -5,7 +5,9 @@ use std::sync::atomic::AtomicU64;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
-use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
+use kube::runtime::events::{Event, EventType as KubeEventType};
+
+use crate::events::Recorder;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -244,7 +246,7 @@ impl Metrics {
 /// Deadline for publishing one Event: a half-open connection must not hold a reconcile.
 const EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Publishes a note as an Event on the object. kube's recorder folds repeats of the same
+/// Publishes a note as an Event on the object. The recorder ([`crate::events`]) folds repeats of the same
 /// event into a series, so a retry loop does not flood the namespace. Failing to publish an
 /// Event is logged, never fatal: the status already carries the same facts.
 pub async fn publish(recorder: &Recorder, object: &ContactChannelActivation, note: &Note) {

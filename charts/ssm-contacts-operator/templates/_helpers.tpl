@@ -122,7 +122,7 @@ the operator calls:
   subresource, conditional on resourceVersion (Api::replace_status), also for an object the
   operator cannot deserialize (src/unreadable.rs). Never patched; the main resource is never
   written, so no update/patch on it.
-- events.k8s.io events create, patch: kube-runtime's Recorder creates an Event and patches
+- events.k8s.io events create, patch: the recorder (src/events.rs) creates an Event and patches
   it into a series when the same Event repeats. Neither read nor delete.
 - secrets get, list, watch: the Secret named by spec.activationCodeSecretRef is read (get)
   when its code is about to be entered; Secrets labelled ssmcontacts.oncall.dev/activation-code
