@@ -48,7 +48,25 @@ struct State {
     next_seq: u64,
 }
 
+/// Where an object joins the line.
+enum Place {
+    Front,
+    Back,
+}
+
 impl State {
+    /// Puts the object in line under a new sequence number (any older place lapses).
+    fn join(&mut self, uid: &str, wake: Wake, place: Place) {
+        let seq = self.next_seq;
+        self.next_seq = seq.saturating_add(1);
+        let entry = (seq, uid.to_owned());
+        match place {
+            Place::Front => self.line.push_front(entry),
+            Place::Back => self.line.push_back(entry),
+        }
+        self.waiting.insert(uid.to_owned(), Waiter { seq, wake });
+    }
+
     fn live_head(&mut self) -> Option<String> {
         while let Some((seq, uid)) = self.line.front() {
             if self.waiting.get(uid).is_some_and(|w| w.seq == *seq) {
@@ -123,10 +141,7 @@ impl SendLine {
             if state.waiting.len() >= CAPACITY {
                 return Err(Duration::from_secs(60));
             }
-            let seq = state.next_seq;
-            state.next_seq = seq.saturating_add(1);
-            state.line.push_back((seq, uid.to_owned()));
-            state.waiting.insert(uid.to_owned(), Waiter { seq, wake });
+            state.join(uid, wake, Place::Back);
             self.arrived.notify_one();
         }
         // Long enough for everyone in line at the current rate, plus margin.
@@ -142,10 +157,7 @@ impl SendLine {
         if !state.finder.decreased_since(permit.granted_at) {
             return Ok(());
         }
-        let seq = state.next_seq;
-        state.next_seq = seq.saturating_add(1);
-        state.line.push_front((seq, uid.to_owned()));
-        state.waiting.insert(uid.to_owned(), Waiter { seq, wake });
+        state.join(uid, wake, Place::Front);
         self.arrived.notify_one();
         Err(Duration::from_secs(10))
     }
@@ -237,6 +249,11 @@ mod tests {
         ObjectRef::new(name).within("ns")
     }
 
+    fn serving(line: &std::sync::Arc<SendLine>) -> tokio::task::JoinHandle<()> {
+        let line = line.clone();
+        tokio::spawn(async move { line.serve().await })
+    }
+
     #[tokio::test(start_paused = true)]
     /// The first asker goes at once; the next wait in order and are woken when granted.
     async fn served_in_order_of_arrival() {
@@ -248,10 +265,7 @@ mod tests {
         // Asking again keeps the place.
         assert!(line.take_turn("b", wake("b")).is_err());
         assert_eq!(line.waiting(), 2);
-        let serving = tokio::spawn({
-            let line = line.clone();
-            async move { line.serve().await }
-        });
+        let serving = serving(&line);
         assert_eq!(wakes.recv().await.unwrap().name, "b");
         assert!(line.take_turn("b", wake("b")).is_ok());
         assert_eq!(wakes.recv().await.unwrap().name, "c");
@@ -267,10 +281,7 @@ mod tests {
         assert!(line.take_turn("b", wake("b")).is_err());
         assert!(line.take_turn("c", wake("c")).is_err());
         line.leave("b");
-        let serving = tokio::spawn({
-            let line = line.clone();
-            async move { line.serve().await }
-        });
+        let serving = serving(&line);
         assert_eq!(wakes.recv().await.unwrap().name, "c");
         assert_eq!(line.waiting(), 0);
         serving.abort();
@@ -287,10 +298,7 @@ mod tests {
         line.on_throttle(permit);
         assert!(line.confirm("a", permit, wake("a")).is_err());
         assert_eq!(line.waiting(), 2);
-        let serving = tokio::spawn({
-            let line = line.clone();
-            async move { line.serve().await }
-        });
+        let serving = serving(&line);
         assert_eq!(wakes.recv().await.unwrap().name, "a");
         let regranted = line.take_turn("a", wake("a")).unwrap();
         assert!(line.confirm("a", regranted, wake("a")).is_ok());

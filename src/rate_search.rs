@@ -122,11 +122,12 @@ impl RateFinder {
     /// Moves the search on once the current rate has been tried for a hold period.
     fn step(&mut self, now: Instant) {
         let rate = self.rate();
-        if now.saturating_duration_since(self.since) < self.hold(rate) {
+        let hold = self.hold(rate);
+        if now.saturating_duration_since(self.since) < hold {
             return;
         }
         // Without the demand to use the rate, holding it says nothing.
-        let demand = f64::from(self.granted) >= 0.5 * rate * self.hold(rate).as_secs_f64();
+        let demand = f64::from(self.granted) >= 0.5 * rate * hold.as_secs_f64();
         if !demand {
             self.quiet = true;
             self.set_rate(rate, now);

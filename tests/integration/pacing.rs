@@ -21,10 +21,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
 async fn tally(world: &World) -> Result<(HashMap<String, usize>, usize)> {
     let mut accepted = HashMap::new();
     let mut throttled = 0;
-    for entry in world.emulator.admin().journal().await? {
-        if entry.operation != "SendActivationCode" {
-            continue;
-        }
+    for entry in world.send_calls().await? {
         match entry.outcome.as_str() {
             "ok" => {
                 *accepted
@@ -48,14 +45,7 @@ async fn waiting_objects_are_woken_at_the_global_rate(suite: Arc<Suite>) -> Resu
     world
         .wait_fleet_ready(&fleet, Duration::from_secs(9))
         .await?;
-    let journal: Vec<_> = world
-        .emulator
-        .admin()
-        .journal()
-        .await?
-        .into_iter()
-        .filter(|e| e.operation == "SendActivationCode")
-        .collect();
+    let journal = world.send_calls().await?;
     assert_eq!(journal.len(), 8, "{journal:?}");
     let (first, last) = (&journal[0], &journal[7]);
     // Seven intervals at 4 a second at the very least.
