@@ -23,6 +23,7 @@ use crate::activation::CheckPolicy;
 use crate::arn::ChannelArn;
 use crate::assume::RoleSession;
 use crate::aws::SsmContacts;
+use crate::budget::CheckBudget;
 use crate::channels::Channels;
 use crate::conditions;
 use crate::decide::{self, Decision, Local, Observed, Settings};
@@ -34,7 +35,7 @@ use crate::ledger::Ledger;
 use crate::line::SendLine;
 use crate::namespaces::{Lookup, NamespaceAnnotations};
 use crate::outcome::Reason;
-use crate::pacing::{RateBudget, RateSettings};
+use crate::pacing::RateSettings;
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
 use crate::send::{self, Planned};
 use crate::status::{self, StatusError};
@@ -85,7 +86,7 @@ pub struct Context {
     pub health: Arc<Health>,
     pub inventory: Inventory,
     /// Activation checks and code entries: their own budget, so they never starve sends.
-    pub check_pacer: RateBudget,
+    pub check_budget: CheckBudget,
     pub checks: CheckPolicy,
     /// Which accounts and roles objects may name.
     pub tenancy: Tenancy,
@@ -128,7 +129,7 @@ impl Context {
             ledger: Ledger::default(),
             unreadable: Reported::default(),
             health,
-            check_pacer: RateBudget::new(activation.rate),
+            check_budget: CheckBudget::new(activation.rate),
             checks: activation.checks,
             tenancy: guards.tenancy,
             namespaces: NamespaceAnnotations::new(guards.namespace_watches),
@@ -558,6 +559,7 @@ impl Context {
                         self.inventory.forget(uid);
                         self.channels.forget(uid);
                         self.line.leave(uid);
+                        self.check_budget.forget(uid);
                     }
                 }
                 watcher::Event::Init | watcher::Event::InitDone => {}

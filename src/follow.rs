@@ -1,13 +1,14 @@
 //! The I/O half of following a channel to activation: read the code Secret when one is
-//! referenced, take a slot of the check budget (its own, so checks never starve sends), call
-//! GetContactChannel or ActivateContactChannel, write what [`crate::activation`] decided.
+//! referenced, take a slot of the check budget (its own, so checks never starve sends; see
+//! [`crate::budget`]), call GetContactChannel or ActivateContactChannel, write what
+//! [`crate::activation`] decided.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
 use tokio::time::Instant;
 
 use crate::activation::{self, CodeSecret, Step};
@@ -53,7 +54,7 @@ pub async fn follow(
         Step::Wait(wait) => return Ok(Action::requeue(wait)),
         Step::Record { status, note } => (*status, Some(note)),
         Step::Check => {
-            if let Err(wait) = ctx.check_pacer.try_take() {
+            if let Err(wait) = take_check_slot(ctx, object) {
                 return Ok(Action::requeue(wait));
             }
             let called = Instant::now();
@@ -65,7 +66,7 @@ pub async fn follow(
             let Some(code) = code else {
                 return Ok(Action::await_change());
             };
-            if let Err(wait) = ctx.check_pacer.try_take() {
+            if let Err(wait) = take_check_slot(ctx, object) {
                 return Ok(Action::requeue(wait));
             }
             let called = Instant::now();
@@ -80,6 +81,17 @@ pub async fn follow(
         }
     };
     write(ctx, &api, object, next, note).await
+}
+
+/// A slot of the check budget for this object: now, or after the returned wait.
+fn take_check_slot(ctx: &Context, object: &ContactChannelActivation) -> Result<(), Duration> {
+    let taken = ctx
+        .check_budget
+        .take(object.meta().uid.as_deref().unwrap_or_default());
+    ctx.metrics
+        .checks_waiting
+        .set(i64::try_from(ctx.check_budget.waiting()).unwrap_or(i64::MAX));
+    taken
 }
 
 async fn write(

@@ -16,7 +16,8 @@
 //!   them (Namespace annotations; recent calls per channel and who waits for which).
 //! - [`assume`]: cross-account credentials through STS AssumeRole.
 //! - [`rate_search`]: the global send rate, found without knowing the quota; [`line`]: the
-//!   objects waiting to send, served in order at that rate; [`pacing`]: token buckets.
+//!   objects waiting to send, served in order at that rate; [`pacing`]: token buckets;
+//!   [`budget`]: the activation checks' rate, a slot per waiting object.
 //! - [`status`]: conflict-safe status writes.
 //! - [`controller`]: kube-runtime wiring; [`triggers`]: what else wakes an object.
 //! - [`telemetry`], [`events`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
@@ -28,6 +29,7 @@ pub mod arn;
 pub mod assume;
 pub mod aws;
 pub mod backoff;
+pub mod budget;
 pub mod channels;
 pub mod conditions;
 pub mod config;

@@ -1,7 +1,5 @@
-//! Token buckets: the send rate's (its rate set by [`crate::rate_search`]) and the fixed
-//! budget of activation checks.
+//! The send rate's token bucket (its rate set by [`crate::rate_search`]) and rate settings.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -99,30 +97,6 @@ impl Bucket {
 /// Seconds as a Duration, saturating instead of panicking on a value out of range.
 pub fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
-}
-
-/// A fixed-rate bucket shared by tasks (the activation checks' budget).
-#[derive(Debug)]
-pub struct RateBudget(Mutex<Bucket>);
-
-impl RateBudget {
-    pub fn new(settings: RateSettings) -> Self {
-        let settings = settings.sane();
-        Self(Mutex::new(Bucket::new(
-            settings.max_rate,
-            settings.burst,
-            Instant::now(),
-        )))
-    }
-
-    /// Takes a token now, or says how long until one is there.
-    pub fn try_take(&self) -> Result<(), Duration> {
-        // A poisoned lock only means another task panicked mid-update; the numbers are still usable.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .try_take(Instant::now())
-    }
 }
 
 #[cfg(test)]

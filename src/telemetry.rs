@@ -112,6 +112,7 @@ pub struct Metrics {
     pub status_writes: Family<ResultLabels, Counter>,
     pub reconciles_in_flight: Gauge,
     pub waiting_for_send_slot: Gauge,
+    pub checks_waiting: Gauge,
     pub send_rate: Gauge<f64, AtomicU64>,
     pub send_rate_held: Gauge<f64, AtomicU64>,
     pub send_rate_throttled: Gauge<f64, AtomicU64>,
@@ -132,6 +133,7 @@ impl Metrics {
             status_writes: Family::default(),
             reconciles_in_flight: Gauge::default(),
             waiting_for_send_slot: Gauge::default(),
+            checks_waiting: Gauge::default(),
             send_rate: Gauge::default(),
             send_rate_held: Gauge::default(),
             send_rate_throttled: Gauge::default(),
@@ -182,6 +184,11 @@ impl Metrics {
             "send_queue_depth",
             "Objects waiting in line for a turn of the global send rate",
             metrics.waiting_for_send_slot.clone(),
+        );
+        r.register(
+            "activation_checks_waiting",
+            "Objects waiting for their slot of the activation check budget",
+            metrics.checks_waiting.clone(),
         );
         r.register(
             "send_rate_per_second",

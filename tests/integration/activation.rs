@@ -29,6 +29,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(already_active_channel_gets_no_code),
         scenario!(console_activation_is_noticed_and_polling_stops),
         scenario!(denied_read_still_sends),
+        scenario!(due_checks_wait_for_their_slots_without_a_herd),
     ]
 }
 
@@ -182,6 +183,51 @@ async fn console_activation_is_noticed_and_polling_stops(suite: Arc<Suite>) -> R
     world.touch("pager").await?;
     assert_eq!(calls_of(&world, "GetContactChannel").await?, checks);
     assert_eq!(world.sends().await?, 1);
+    Ok(())
+}
+
+/// Thirty codes sent at once make thirty activation checks due together, against a budget
+/// of 2 checks a second. Each object waits for a slot of its own: a check costs a few
+/// reconciles (due, slot, own write), not one for every token the others take.
+async fn due_checks_wait_for_their_slots_without_a_herd(suite: Arc<Suite>) -> Result {
+    let args = [
+        "--activation-check-rate",
+        "2",
+        "--activation-check-first",
+        "1s",
+        "--activation-check-max",
+        "1h",
+        "--send-rate",
+        "50",
+        "--send-burst",
+        "50",
+    ];
+    let world = World::new(&suite, "check-herd", &args).await?;
+    let fleet = world.fleet("herd", 30).await?;
+    world
+        .wait_fleet_ready(&fleet, Duration::from_secs(30))
+        .await?;
+    let checked = || async {
+        let mut checked = Vec::new();
+        for (name, _) in &fleet {
+            checked.push(world.status(name).await?.activation_checks);
+        }
+        Result::<Vec<u32>>::Ok(checked)
+    };
+    let at_ready = checked().await?;
+    let reconciles = world.operator.metric("ssmcontacts_reconciles_total").await?;
+    eventually("every channel checked once more", Duration::from_secs(60), || async {
+        let now = checked().await?;
+        Ok(now.iter().zip(&at_ready).all(|(now, then)| now > then).then_some(now))
+    })
+    .await?;
+    let reconciles = world.operator.metric("ssmcontacts_reconciles_total").await? - reconciles;
+    assert!(
+        reconciles <= 5.0 * fleet.len() as f64,
+        "{reconciles} reconciles for one check of {} objects: waiting objects came back as a herd",
+        fleet.len()
+    );
+    world.assert_one_code_each(&fleet).await?;
     Ok(())
 }
 

@@ -301,7 +301,17 @@ impl Operator {
             .create(true)
             .append(true)
             .open(&log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_ssm-contacts-operator"))
+        let binary = env!("CARGO_BIN_EXE_ssm-contacts-operator");
+        // A profiler to run the operator under (e.g. `heaptrack`), for the benchmark.
+        let mut command = match std::env::var_os("SSMC_OPERATOR_WRAPPER") {
+            Some(wrapper) => {
+                let mut command = Command::new(wrapper);
+                command.arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .args(&args)
             .args(["--admin-addr", &format!("127.0.0.1:{port}")])
             .env_clear()
