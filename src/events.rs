@@ -1,9 +1,12 @@
 //! Events on objects, folded into a series when the same one repeats. kube-runtime's recorder
 //! does the same, but walks its whole cache on every publish and keeps each Event whole for
 //! six minutes: at 10,000 objects that is seconds of CPU and tens of MiB. This one keeps
-//! only what a repeat needs (the Event's name and count) and prunes now and then.
+//! what a repeat needs in 48 bytes a series (a hash of what makes the Event the same, its
+//! count, and when it started: the Event's name is the object's name and that instant) and
+//! prunes now and then.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -24,32 +27,32 @@ const CAPACITY: usize = 50_000;
 /// Event names are object names plus a suffix; keep them within the 253-character limit.
 const NAME_PREFIX_MAX: usize = 200;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-struct Key {
-    uid: String,
-    namespace: String,
-    name: String,
-    reason: String,
-    warning: bool,
-    action: String,
-}
+/// What makes two Events the same (the object, the reason, the type, the action), hashed:
+/// two series that collide (one chance in 2^64 a pair) only cost a new Event, as the name
+/// derived from the other series does not exist for this object.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct Key(u64);
 
 impl Key {
     fn new(event: &Event, reference: &ObjectReference) -> Self {
-        Self {
-            uid: reference.uid.clone().unwrap_or_default(),
-            namespace: reference.namespace.clone().unwrap_or_default(),
-            name: reference.name.clone().unwrap_or_default(),
-            reason: event.reason.clone(),
-            warning: matches!(event.type_, EventType::Warning),
-            action: event.action.clone(),
-        }
+        let mut hasher = DefaultHasher::new();
+        (
+            &reference.uid,
+            &reference.namespace,
+            &reference.name,
+            &event.reason,
+            matches!(event.type_, EventType::Warning),
+            &event.action,
+        )
+            .hash(&mut hasher);
+        Self(hasher.finish())
     }
 }
 
 #[derive(Debug)]
 struct Recent {
-    event_name: String,
+    /// When the series' Event was created: its name's suffix.
+    started: Timestamp,
     count: i32,
     last: Timestamp,
 }
@@ -62,8 +65,9 @@ struct Series {
 }
 
 impl Series {
-    /// The Event to extend, with its count so far, if the same one was published recently.
-    fn repeat_of(&mut self, key: &Key, now: Timestamp) -> Option<(String, i32)> {
+    /// The start of the series to extend, with its count so far, if the same Event was
+    /// published recently.
+    fn repeat_of(&mut self, key: Key, now: Timestamp) -> Option<(Timestamp, i32)> {
         if self
             .pruned_at
             .is_none_or(|at| now.duration_since(at).unsigned_abs() >= PRUNE_EVERY)
@@ -73,17 +77,17 @@ impl Series {
             self.pruned_at = Some(now);
         }
         self.recent
-            .get(key)
+            .get(&key)
             .filter(|recent| within_window(recent.last, now))
-            .map(|recent| (recent.event_name.clone(), recent.count))
+            .map(|recent| (recent.started, recent.count))
     }
 
-    fn published(&mut self, key: Key, event_name: String, count: i32, now: Timestamp) {
+    fn published(&mut self, key: Key, started: Timestamp, count: i32, now: Timestamp) {
         if self.recent.len() < CAPACITY || self.recent.contains_key(&key) {
             self.recent.insert(
                 key,
                 Recent {
-                    event_name,
+                    started,
                     count,
                     last: now,
                 },
@@ -129,18 +133,22 @@ impl Recorder {
         let key = Key::new(event, reference);
         let namespace = reference.namespace.as_deref().unwrap_or("default");
         let api: Api<KubeEvent> = Api::namespaced(self.client.clone(), namespace);
-        let repeat = self.series().repeat_of(&key, now);
-        if let Some((name, count)) = repeat {
+        let repeat = self.series().repeat_of(key, now);
+        if let Some((started, count)) = repeat {
             let count = count.saturating_add(1);
             let patch = serde_json::json!({
                 "series": { "count": count, "lastObservedTime": MicroTime(now) }
             });
             match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(
+                    &event_name(reference, started),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
                 .await
             {
                 Ok(_) => {
-                    self.series().published(key, name, count, now);
+                    self.series().published(key, started, count, now);
                     return Ok(());
                 }
                 // The Event expired or was deleted: start a new one.
@@ -148,25 +156,19 @@ impl Recorder {
                 Err(error) => return Err(error),
             }
         }
-        let created = api
-            .create(
-                &PostParams::default(),
-                &self.new_event(event, reference, now),
-            )
-            .await?;
-        self.series()
-            .published(key, created.metadata.name.unwrap_or_default(), 1, now);
+        api.create(
+            &PostParams::default(),
+            &self.new_event(event, reference, now),
+        )
+        .await?;
+        self.series().published(key, now, 1, now);
         Ok(())
     }
 
     fn new_event(&self, event: &Event, reference: &ObjectReference, now: Timestamp) -> KubeEvent {
-        let object_name = reference.name.as_deref().unwrap_or("object");
-        let prefix: String = object_name.chars().take(NAME_PREFIX_MAX).collect();
         KubeEvent {
             metadata: ObjectMeta {
-                // A suffix from the clock, as kubectl's own Events do (generateName would need
-                // a name that is itself valid, which "name." is not).
-                name: Some(format!("{prefix}.{:x}", now.as_nanosecond())),
+                name: Some(event_name(reference, now)),
                 namespace: reference.namespace.clone(),
                 ..ObjectMeta::default()
             },
@@ -194,19 +196,34 @@ impl Recorder {
     }
 }
 
+/// The name of the Event of a series started at `started`: the object's name and a suffix
+/// from the clock, as kubectl's own Events have (generateName would need a name that is
+/// itself valid, which "name." is not).
+fn event_name(reference: &ObjectReference, started: Timestamp) -> String {
+    let object_name = reference.name.as_deref().unwrap_or("object");
+    let prefix: String = object_name.chars().take(NAME_PREFIX_MAX).collect();
+    format!("{prefix}.{:x}", started.as_nanosecond())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn key(reason: &str) -> Key {
-        Key {
-            uid: "u".into(),
-            namespace: "ns".into(),
-            name: "pager".into(),
+        let event = Event {
+            type_: EventType::Warning,
             reason: reason.into(),
-            warning: true,
+            note: None,
             action: "SendActivationCode".into(),
-        }
+            secondary: None,
+        };
+        let reference = ObjectReference {
+            uid: Some("u".into()),
+            namespace: Some("ns".into()),
+            name: Some("pager".into()),
+            ..ObjectReference::default()
+        };
+        Key::new(&event, &reference)
     }
 
     fn at(second: i64) -> Timestamp {
@@ -217,22 +234,32 @@ mod tests {
     /// The same Event within the window extends its series; another reason does not.
     fn repeats_within_the_window_fold() {
         let mut series = Series::default();
-        assert_eq!(series.repeat_of(&key("Throttled"), at(0)), None);
-        series.published(key("Throttled"), "pager.abc".into(), 1, at(0));
-        assert_eq!(
-            series.repeat_of(&key("Throttled"), at(10)),
-            Some(("pager.abc".into(), 1))
-        );
-        assert_eq!(series.repeat_of(&key("Sent"), at(10)), None);
+        assert_eq!(series.repeat_of(key("Throttled"), at(0)), None);
+        series.published(key("Throttled"), at(0), 1, at(0));
+        assert_eq!(series.repeat_of(key("Throttled"), at(10)), Some((at(0), 1)));
+        assert_eq!(series.repeat_of(key("Sent"), at(10)), None);
     }
 
     #[test]
     /// After the window a repeat starts a new Event, and old series are pruned.
     fn old_series_lapse_and_are_pruned() {
         let mut series = Series::default();
-        series.published(key("Throttled"), "pager.abc".into(), 3, at(0));
+        series.published(key("Throttled"), at(0), 3, at(0));
         let later = at(i64::try_from(SERIES_WINDOW.as_secs()).unwrap() + 1);
-        assert_eq!(series.repeat_of(&key("Throttled"), later), None);
+        assert_eq!(series.repeat_of(key("Throttled"), later), None);
         assert!(series.recent.is_empty());
+    }
+
+    #[test]
+    /// A series' Event is found again by name: the object's name and when it started.
+    fn the_event_name_comes_from_the_object_and_the_start() {
+        let reference = ObjectReference {
+            name: Some("pager".into()),
+            ..ObjectReference::default()
+        };
+        let name = event_name(&reference, at(0));
+        assert!(name.starts_with("pager."), "{name}");
+        assert_eq!(name, event_name(&reference, at(0)));
+        assert_ne!(name, event_name(&reference, at(1)));
     }
 }

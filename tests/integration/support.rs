@@ -301,8 +301,10 @@ impl Operator {
             .create(true)
             .append(true)
             .open(&log)?;
-        let binary = env!("CARGO_BIN_EXE_ssm-contacts-operator");
-        // A profiler to run the operator under (e.g. `heaptrack`), for the benchmark.
+        // For the benchmark: another build of the operator (the static musl one the image
+        // ships), and a profiler to run it under (e.g. `heaptrack`).
+        let binary = std::env::var_os("SSMC_OPERATOR_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_ssm-contacts-operator").into());
         let mut command = match std::env::var_os("SSMC_OPERATOR_WRAPPER") {
             Some(wrapper) => {
                 let mut command = Command::new(wrapper);
