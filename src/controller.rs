@@ -444,16 +444,18 @@ pub async fn run(
             watcher::Config::default().any_semantic().labels(&selector),
         )
         .default_backoff()
-        // The controller never reads managedFields nor kubectl's copy of the last applied
-        // object; at 10,000 objects they would be most of the cache. (Status writes go to
-        // the status subresource, which ignores metadata.)
+        // The cache keeps only what decisions and status writes read: no managedFields, no
+        // labels or annotations (kubectl's copy of the last applied object, GitOps tracking
+        // marks), no owners or finalizers; at 10,000 objects they would be most of it.
+        // (Status writes go to the status subresource, which takes nothing but the status.)
         .modify(|object: &mut DeserializeGuard<ContactChannelActivation>| {
             if let Ok(object) = object.0.as_mut() {
                 let meta = object.meta_mut();
                 meta.managed_fields = None;
-                if let Some(annotations) = meta.annotations.as_mut() {
-                    annotations.remove(LAST_APPLIED);
-                }
+                meta.labels = None;
+                meta.annotations = None;
+                meta.owner_references = None;
+                meta.finalizers = None;
             }
         })
         .reflect(writer)
@@ -575,9 +577,6 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         .collect::<Vec<_>>()
         .join(": ")
 }
-
-/// Where `kubectl apply` keeps the whole object again.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The label that makes the operator notice a code Secret's changes at once.
 pub const CODE_SECRET_LABEL: &str = "ssmcontacts.oncall.dev/activation-code";
