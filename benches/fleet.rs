@@ -106,6 +106,9 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         .pid()
         .and_then(|pid| proc_status_kib(pid, "VmRSS:"));
     let idle_cpu = world.operator.pid().and_then(cpu_seconds).unwrap_or(0.0);
+    // The emulator runs inside this process: its growth over the run bounds the emulator's
+    // cost of N channels and their calls.
+    let bench_rss_before = proc_status_kib(std::process::id(), "VmRSS:");
 
     // A channel each, as a fleet has: the per-channel cooldown and hourly cap never hold a
     // send here, so what is measured is the global rate against the quota.
@@ -278,6 +281,11 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         idle_rss.unwrap_or(0),
         peak_rss.unwrap_or(0),
         end_rss.unwrap_or(0)
+    );
+    println!(
+        "  bench process RSS           {:>8} -> {} KiB (the emulator and this client, before and after the fleet)",
+        bench_rss_before.unwrap_or(0),
+        proc_status_kib(std::process::id(), "VmRSS:").unwrap_or(0)
     );
     if std::env::var("BENCH_BASELINES").as_deref() != Ok("0") {
         let endpoint = world.emulator.endpoint_url();
