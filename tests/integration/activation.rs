@@ -215,13 +215,28 @@ async fn due_checks_wait_for_their_slots_without_a_herd(suite: Arc<Suite>) -> Re
         Result::<Vec<u32>>::Ok(checked)
     };
     let at_ready = checked().await?;
-    let reconciles = world.operator.metric("ssmcontacts_reconciles_total").await?;
-    eventually("every channel checked once more", Duration::from_secs(60), || async {
-        let now = checked().await?;
-        Ok(now.iter().zip(&at_ready).all(|(now, then)| now > then).then_some(now))
-    })
+    let reconciles = world
+        .operator
+        .metric("ssmcontacts_reconciles_total")
+        .await?;
+    eventually(
+        "every channel checked once more",
+        Duration::from_secs(60),
+        || async {
+            let now = checked().await?;
+            Ok(now
+                .iter()
+                .zip(&at_ready)
+                .all(|(now, then)| now > then)
+                .then_some(now))
+        },
+    )
     .await?;
-    let reconciles = world.operator.metric("ssmcontacts_reconciles_total").await? - reconciles;
+    let reconciles = world
+        .operator
+        .metric("ssmcontacts_reconciles_total")
+        .await?
+        - reconciles;
     assert!(
         reconciles <= 5.0 * fleet.len() as f64,
         "{reconciles} reconciles for one check of {} objects: waiting objects came back as a herd",
