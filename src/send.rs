@@ -1,6 +1,7 @@
-//! One send, start to end: take a turn in the send line (without blocking a reconcile slot), check the
-//! stop signal, write the intent, call AWS, feed the pacer and metrics, record the outcome
-//! (re-reading on conflict), and keep the outcome in memory when it cannot be recorded.
+//! One send, start to end: take a turn in the send line (without blocking a reconcile slot),
+//! check the stop signal, write the intent, call AWS, tell the rate search and the metrics how
+//! it went, record the outcome (re-reading on conflict), and keep the outcome in memory when
+//! it cannot be recorded.
 
 use std::time::Duration;
 
