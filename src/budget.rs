@@ -4,12 +4,12 @@
 //! thousands of codes sent at once that herd was thousands of reconciles a second, and it
 //! kept new objects from being reconciled at all.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::expiring::Expiring;
 use crate::pacing::{RateSettings, seconds};
 
 /// A slot not taken within this long after its time lapses (its object was deleted, or no
@@ -29,9 +29,7 @@ pub struct Slots {
     tolerance: Duration,
     /// When the next call is due at the steady pace.
     due: Instant,
-    booked: HashMap<String, Instant>,
-    /// Booked slots in order, to let them lapse.
-    order: VecDeque<(Instant, String)>,
+    booked: Expiring,
 }
 
 impl Slots {
@@ -42,15 +40,14 @@ impl Slots {
             interval,
             tolerance: interval.saturating_mul(capped_count(settings.burst - 1.0)),
             due: now,
-            booked: HashMap::new(),
-            order: VecDeque::new(),
+            booked: Expiring::new(SLOT_GRACE),
         }
     }
 
     /// The call for `key` goes now, or after the returned wait, when its slot has come.
     pub fn take(&mut self, key: &str, now: Instant) -> Result<(), Duration> {
-        self.lapse(now);
-        if let Some(&slot) = self.booked.get(key) {
+        self.booked.lapse(now);
+        if let Some(slot) = self.booked.get(key) {
             if slot > now {
                 return Err(slot.saturating_duration_since(now));
             }
@@ -69,8 +66,7 @@ impl Slots {
         let wait = ahead.saturating_sub(self.tolerance);
         let slot = later(now, wait);
         self.due = later(due, self.interval);
-        self.booked.insert(key.to_owned(), slot);
-        self.order.push_back((slot, key.to_owned()));
+        self.booked.insert(key, slot);
         Err(wait)
     }
 
@@ -82,18 +78,6 @@ impl Slots {
     /// Calls waiting for their slot.
     pub fn waiting(&self) -> usize {
         self.booked.len()
-    }
-
-    fn lapse(&mut self, now: Instant) {
-        while let Some((slot, key)) = self.order.front() {
-            if now.saturating_duration_since(*slot) < SLOT_GRACE {
-                break;
-            }
-            if self.booked.get(key) == Some(slot) {
-                self.booked.remove(key);
-            }
-            self.order.pop_front();
-        }
     }
 }
 
@@ -219,7 +203,8 @@ mod tests {
     }
 
     #[test]
-    /// A slot nobody came for lapses and is not kept forever; a forgotten one goes at once.
+    /// A slot nobody came for lapses and is not kept forever; a forgotten one is dropped at
+    /// once.
     fn unused_slots_lapse() {
         let t0 = Instant::now();
         let mut slots = slots(1.0, 1.0, t0);

@@ -90,7 +90,7 @@ fn take_check_slot(ctx: &Context, object: &ContactChannelActivation) -> Result<(
         .take(object.meta().uid.as_deref().unwrap_or_default());
     ctx.metrics
         .checks_waiting
-        .set(i64::try_from(ctx.check_budget.waiting()).unwrap_or(i64::MAX));
+        .set(telemetry::gauge(ctx.check_budget.waiting()));
     taken
 }
 

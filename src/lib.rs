@@ -17,7 +17,8 @@
 //! - [`assume`]: cross-account credentials through STS AssumeRole.
 //! - [`rate_search`]: the global send rate, found without knowing the quota; [`line`]: the
 //!   objects waiting to send, served in order at that rate; [`pacing`]: token buckets;
-//!   [`budget`]: the activation checks' rate, a slot per waiting object.
+//!   [`budget`]: the activation checks' rate, a slot per waiting object; [`expiring`]: the
+//!   grants and slots objects never came back for, lapsing.
 //! - [`status`]: conflict-safe status writes.
 //! - [`controller`]: kube-runtime wiring; [`triggers`]: what else wakes an object.
 //! - [`telemetry`], [`events`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
@@ -38,6 +39,7 @@ pub mod cooldown;
 pub mod crd;
 pub mod decide;
 pub mod events;
+pub mod expiring;
 pub mod follow;
 pub mod health;
 pub mod inventory;

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::expiring::Expiring;
 use crate::pacing::{RateSettings, seconds};
 use crate::rate_search::RateFinder;
 use crate::resource::ContactChannelActivation;
@@ -42,9 +43,7 @@ struct State {
     /// In order of arrival; entries whose sequence no longer matches `waiting` left the line.
     line: VecDeque<(u64, String)>,
     waiting: HashMap<String, Waiter>,
-    granted: HashMap<String, Instant>,
-    /// Grants in order, to let them lapse.
-    grant_order: VecDeque<(Instant, String)>,
+    granted: Expiring,
     next_seq: u64,
 }
 
@@ -76,18 +75,6 @@ impl State {
         }
         None
     }
-
-    fn lapse_grants(&mut self, now: Instant) {
-        while let Some((at, uid)) = self.grant_order.front() {
-            if now.saturating_duration_since(*at) < GRANT_LIFETIME {
-                break;
-            }
-            if self.granted.get(uid) == Some(at) {
-                self.granted.remove(uid);
-            }
-            self.grant_order.pop_front();
-        }
-    }
 }
 
 pub struct SendLine {
@@ -104,8 +91,7 @@ impl SendLine {
                 finder: RateFinder::new(settings, Instant::now()),
                 line: VecDeque::new(),
                 waiting: HashMap::new(),
-                granted: HashMap::new(),
-                grant_order: VecDeque::new(),
+                granted: Expiring::new(GRANT_LIFETIME),
                 next_seq: 0,
             }),
             arrived: Notify::new(),
@@ -205,15 +191,14 @@ impl SendLine {
     fn grant_next(&self) -> Option<Duration> {
         let now = Instant::now();
         let mut state = self.state();
-        state.lapse_grants(now);
+        state.granted.lapse(now);
         let uid = state.live_head()?;
         if let Err(wait) = state.finder.try_take(now) {
             return Some(wait);
         }
         state.line.pop_front();
         let waiter = state.waiting.remove(&uid);
-        state.granted.insert(uid.clone(), now);
-        state.grant_order.push_back((now, uid));
+        state.granted.insert(&uid, now);
         // Nobody listening only means no controller runs yet.
         if let Some(waiter) = waiter {
             let _ = self.wakes.send(waiter.wake);

@@ -63,7 +63,7 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     let turn = ctx.line.take_turn(uid, wake.clone());
     ctx.metrics
         .waiting_for_send_slot
-        .set(gauge(ctx.line.waiting()));
+        .set(telemetry::gauge(ctx.line.waiting()));
     let (rate, held, throttled) = ctx.line.rates();
     ctx.metrics.send_rate.set(rate);
     ctx.metrics.send_rate_held.set(held);
@@ -266,10 +266,6 @@ pub fn observe_call(ctx: &Context, operation: &str, started: Instant) {
             operation: operation.to_owned(),
         })
         .observe(started.elapsed().as_secs_f64());
-}
-
-fn gauge(count: usize) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 fn label(outcome: &SendOutcome) -> Reason {

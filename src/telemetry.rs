@@ -250,6 +250,11 @@ impl Metrics {
     }
 }
 
+/// A count as a gauge's value, saturating instead of wrapping.
+pub fn gauge(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 /// Deadline for publishing one Event: a half-open connection must not hold a reconcile.
 const EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
