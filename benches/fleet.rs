@@ -98,6 +98,7 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
             rate_per_second: f64::from(quota_rps),
             burst: quota_rps,
             retry_after_seconds: Some(1),
+            region: None,
         })
         .await?;
     let idle = idle_latencies(&world, env_number("BENCH_IDLE_SAMPLES", 20)).await?;

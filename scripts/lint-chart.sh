@@ -64,9 +64,9 @@ kinds() { query "$1" '{.kind} {.metadata.namespace} {.metadata.name}' | sort; }
 kinds "$tmp/default.yaml" >"$tmp/default.kinds"
 kinds "$tmp/nondefault.yaml" >"$tmp/nondefault.kinds"
 expect "default render: objects" "$(cut -d' ' -f1 "$tmp/default.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment Role RoleBinding Service ServiceAccount "
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment Role Role RoleBinding RoleBinding Service ServiceAccount "
 expect "nondefault render: objects" "$(cut -d' ' -f1 "$tmp/nondefault.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment NetworkPolicy PodDisruptionBudget Role Role Role RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor "
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment NetworkPolicy PodDisruptionBudget Role Role Role Role RoleBinding RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor "
 expect "--include-crds adds the CRD" "$(grep -c '^kind: CustomResourceDefinition$' "$tmp/crds.yaml")" 1
 if grep -q 'helm.sh/hook' "$tmp/default.yaml" "$tmp/nondefault.yaml"; then fail "--skip-tests leaves no hook"; else pass "--skip-tests leaves no hook"; fi
 bash "$root/scripts/render-deploy.sh" "$tmp/deploy-manifest.yaml"

@@ -48,6 +48,8 @@ impl CheckPolicy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CodeSecret {
     NotReferenced,
+    /// Referenced but not there (yet): the person has not typed the code in.
+    Missing,
     /// Missing Secret or key, or a value that is not 6 to 10 digits; says which.
     Invalid(String),
     /// A well-formed code; `version` is "<uid>/<resourceVersion>".

@@ -27,6 +27,10 @@ pub enum ArnError {
     Partition(String, String),
     #[error("contactChannelId {0:?} names service {1:?}; expected ssm-contacts")]
     Service(String, String),
+    #[error(
+        "contactChannelId {0:?} names region {1:?}, which does not look like a region (such as us-east-1)"
+    )]
+    Region(String, String),
     #[error("contactChannelId {0:?} has an invalid {1}")]
     Characters(String, &'static str),
 }
@@ -37,6 +41,24 @@ fn is_word(c: char) -> bool {
 
 fn region_char(c: char) -> bool {
     is_word(c) || "-+=/,.@".contains(c)
+}
+
+/// `^[a-z]{2}(-[a-z]+)+-[0-9]+$`, the shape of every AWS region name.
+pub fn looks_like_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let Some((digits, words)) = parts.split_last() else {
+        return false;
+    };
+    let Some((country, names)) = words.split_first() else {
+        return false;
+    };
+    let letters = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
+    country.len() == 2
+        && letters(country)
+        && !names.is_empty()
+        && names.iter().all(|name| letters(name))
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn resource_char(c: char) -> bool {
@@ -79,6 +101,11 @@ impl ChannelArn {
         }
         if !region.chars().all(region_char) {
             return Err(ArnError::Characters(raw.to_owned(), "region"));
+        }
+        // Anything else fails in endpoint resolution, after the decision to send: it must be
+        // refused here, as nothing that was never sent may count as a send.
+        if !region.is_empty() && !looks_like_region(region) {
+            return Err(ArnError::Region(raw.to_owned(), region.to_owned()));
         }
         if account.is_empty() || !account.chars().all(|c| c.is_ascii_digit()) {
             return Err(ArnError::Characters(raw.to_owned(), "account id"));
@@ -237,6 +264,38 @@ mod tests {
             Err(ArnError::Characters(_, "resource"))
         ));
         assert_eq!(ChannelArn::parse(&"a".repeat(2049)), Err(ArnError::TooLong));
+        assert!(matches!(
+            ChannelArn::parse("arn:aws:ssm-contacts:us_east_1:1:x"),
+            Err(ArnError::Region(..))
+        ));
+    }
+
+    #[test]
+    /// Region names: two letters, one or more words, a number, joined by dashes.
+    fn region_shapes() {
+        for good in [
+            "us-east-1",
+            "cn-north-1",
+            "us-gov-west-1",
+            "ap-southeast-10",
+        ] {
+            assert!(looks_like_region(good), "{good}");
+        }
+        for bad in [
+            "",
+            "us_east_1",
+            "us-east",
+            "useast-1",
+            "us-east-1a",
+            "US-east-1",
+            "u-east-1",
+            "us--1",
+            "us-1",
+            "-us-east-1",
+            "us-east-1-",
+        ] {
+            assert!(!looks_like_region(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -123,16 +123,21 @@ impl SsmContacts {
         }
     }
 
+    /// The client for sends to `region` as `role`, with the role assumed now (AssumeRole comes
+    /// before the intent is written, so that the intent-to-answer window is one call long).
+    pub async fn sender(&self, region: &str, role: Option<&RoleSession>) -> Sender {
+        Sender(self.client_as(region, role).await)
+    }
+}
+
+/// A client ready to send, or why none could be had (nothing reaches SSM Contacts then).
+pub struct Sender(Result<Client, SendFailure>);
+
+impl Sender {
     /// Calls SendActivationCode once and classifies what happened.
-    pub async fn send_activation_code(
-        &self,
-        region: &str,
-        channel: &ChannelArn,
-        role: Option<&RoleSession>,
-    ) -> SendOutcome {
+    pub async fn send_activation_code(self, channel: &ChannelArn) -> SendOutcome {
         let result = self
-            .client_as(region, role)
-            .await?
+            .0?
             .send_activation_code()
             .contact_channel_id(channel.as_str())
             .send()

@@ -104,6 +104,10 @@ pub struct ActivationArgs {
     /// Longest wait between two activation checks.
     #[arg(long, env = "SSMC_ACTIVATION_CHECK_MAX", default_value = "1h", value_parser = parse_duration)]
     pub activation_check_max: Duration,
+    /// Read activation codes from Secrets (spec.activationCodeSecretRef). Off: no Secret is
+    /// watched or read, and the chart grants no Secret permission.
+    #[arg(long, env = "SSMC_CODE_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub code_secrets: bool,
 }
 
 impl ActivationArgs {
@@ -118,6 +122,7 @@ impl ActivationArgs {
                 first: self.activation_check_first,
                 max: self.activation_check_max,
             },
+            code_secrets: self.code_secrets,
         }
     }
 }

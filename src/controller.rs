@@ -32,10 +32,11 @@ use crate::follow;
 use crate::health::Health;
 use crate::inventory::Inventory;
 use crate::ledger::Ledger;
-use crate::line::SendLine;
+use crate::lines::SendLines;
 use crate::namespaces::{Lookup, NamespaceAnnotations};
 use crate::outcome::Reason;
 use crate::pacing::RateSettings;
+use crate::records::{self, Records};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
 use crate::send::{self, Planned};
 use crate::status::{self, StatusError};
@@ -74,8 +75,9 @@ impl ReconcileError {
 pub struct Context {
     pub client: Client,
     pub aws: SsmContacts,
-    /// The line of objects waiting to send, served at the rate AWS accepts.
-    pub line: SendLine,
+    /// The lines of objects waiting to send, one per quota scope, each served at the rate
+    /// AWS accepts there.
+    pub lines: SendLines,
     pub settings: Settings,
     pub recorder: Recorder,
     pub metrics: Metrics,
@@ -88,12 +90,16 @@ pub struct Context {
     /// Activation checks and code entries: their own budget, so they never starve sends.
     pub check_budget: CheckBudget,
     pub checks: CheckPolicy,
+    /// Whether code Secrets are watched and read at all (`--code-secrets`).
+    pub code_secrets: bool,
     /// Which accounts and roles objects may name.
     pub tenancy: Tenancy,
     /// Each watched Namespace's allowed-accounts annotation.
     pub namespaces: NamespaceAnnotations,
     /// Recent calls per channel, for its cooldown and hourly cap.
     pub channels: Channels,
+    /// Each channel's recent sends, kept in the operator's namespace.
+    pub records: Records,
     stop: AtomicBool,
 }
 
@@ -117,12 +123,18 @@ impl Context {
             controller: "ssm-contacts-operator".into(),
             instance: Some(settings.instance.clone()),
         };
+        let records = Records::new(
+            client.clone(),
+            &guards.records_namespace,
+            guards.limits.memory(),
+            api_timeout,
+        );
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             inventory: Inventory::new(metrics.objects.clone()),
             client,
             aws,
-            line: SendLine::new(send_rate),
+            lines: SendLines::new(send_rate),
             settings,
             metrics,
             api_timeout,
@@ -131,9 +143,11 @@ impl Context {
             health,
             check_budget: CheckBudget::new(activation.rate),
             checks: activation.checks,
+            code_secrets: activation.code_secrets,
             tenancy: guards.tenancy,
             namespaces: NamespaceAnnotations::new(guards.namespace_watches),
-            channels: Channels::new(guards.limits),
+            channels: Channels::new(guards.limits, guards.sources.iter().cloned()),
+            records,
             stop: AtomicBool::new(false),
         }
     }
@@ -170,6 +184,10 @@ pub struct Guards {
     pub limits: crate::cooldown::ChannelLimits,
     /// How many Namespace watches feed the annotations (one per watched scope).
     pub namespace_watches: usize,
+    /// Where the channel records live: the operator's own namespace.
+    pub records_namespace: String,
+    /// What must be read once before the channel limits hold: the records and each scope.
+    pub sources: Vec<String>,
 }
 
 /// How activation is followed: the check budget and the spacing of checks.
@@ -177,6 +195,8 @@ pub struct Guards {
 pub struct ActivationSettings {
     pub rate: RateSettings,
     pub checks: CheckPolicy,
+    /// Whether code Secrets are watched and read at all.
+    pub code_secrets: bool,
 }
 
 pub fn jitter() -> f64 {
@@ -253,7 +273,7 @@ async fn reconcile_inner(
 
     let decision = decide::decide(observed, &ctx.settings, Timestamp::now(), local, jitter());
     if !matches!(decision, Decision::Send { .. }) {
-        ctx.line.leave(&uid);
+        ctx.lines.leave(&uid);
         ctx.channels.release_all(&uid);
     }
     // A recorded status is counted by `record` once written.
@@ -388,6 +408,29 @@ impl Scope {
             Self::Namespaces(namespaces) => namespaces.len(),
         }
     }
+
+    /// What the channel limits wait for: the channel records, and each watch of objects (a
+    /// watch that fails is no longer waited for: its objects are not decided on anyway).
+    pub fn sources(&self) -> Vec<String> {
+        let mut sources = vec![records::SOURCE.to_owned()];
+        match self {
+            Self::Cluster => sources.push(objects_source(None)),
+            Self::Namespaces(namespaces) => sources.extend(
+                namespaces
+                    .iter()
+                    .map(|namespace| objects_source(Some(namespace))),
+            ),
+        }
+        sources
+    }
+}
+
+/// The name of a watch of objects, as readiness and the channel limits know it.
+fn objects_source(namespace: Option<&str>) -> String {
+    match namespace {
+        None => "contactchannelactivations in all namespaces".to_owned(),
+        Some(namespace) => format!("contactchannelactivations in namespace {namespace}"),
+    }
 }
 
 /// The objects of one scope, the code Secrets (metadata only) of the same scope, and the
@@ -431,13 +474,33 @@ pub async fn run(
     };
     let mut streams = SelectAll::new();
     let mut stores = Vec::new();
-    let serving = tokio::spawn({
+    let records_task = tokio::spawn({
         let ctx = ctx.clone();
-        async move { ctx.line.serve().await }
+        async move {
+            let records = ctx.records.clone();
+            let sweeper = records.clone();
+            let sweep_ctx = ctx.clone();
+            let sweep = async move {
+                // The first sweep once the records were read; then now and then.
+                while !sweep_ctx.channels.is_synced() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                sweeper.sweep_forever().await;
+            };
+            let watch = records.watch(&ctx.channels, |error| {
+                ctx.metrics.watch_errors.inc();
+                if ctx.health.watch_failed(Instant::now()) {
+                    let error = chain(error);
+                    warn!(%error, "watch of the channel records failed; no code is sent until it works");
+                }
+            });
+            tokio::join!(watch, sweep);
+        }
     });
     for (api, secrets, namespace_selector, namespace) in apis {
         let (store, writer) = reflector::store();
         let watch_ctx = ctx.clone();
+        let source = objects_source(namespace.as_deref());
         // Only this shard's objects; the Secrets and Namespaces they use are found by name.
         let objects = watcher(
             api,
@@ -459,18 +522,23 @@ pub async fn run(
             }
         })
         .reflect(writer)
-        .inspect(move |event| watch_ctx.observe_watch(event))
+        .inspect(move |event| watch_ctx.observe_watch(&source, event))
         .applied_objects();
         stores.push(store.clone());
         // Only labelled Secrets, and only their metadata: a new code wakes its objects at
         // once, while the code itself is read (GET) only when it is about to be entered and
         // never sits in a cache. An unlabelled Secret is still read at the next check.
-        let code_secrets = watcher(
-            secrets,
-            watcher::Config::default().labels(CODE_SECRET_LABEL),
-        )
-        .default_backoff()
-        .touched_objects();
+        let code_secrets = if ctx.code_secrets {
+            watcher(
+                secrets,
+                watcher::Config::default().labels(CODE_SECRET_LABEL),
+            )
+            .default_backoff()
+            .touched_objects()
+            .boxed()
+        } else {
+            futures::stream::pending().boxed()
+        };
         let referencing = store.clone();
         let in_namespace = store.clone();
         let namespaces = namespace_changes(ctx.clone(), namespace_selector);
@@ -490,7 +558,6 @@ pub async fn run(
         streams.push(controller.run(reconcile, error_policy, ctx.clone()).boxed());
     }
     let health = ctx.health.clone();
-    let channels_ctx = ctx.clone();
     tokio::spawn(async move {
         for store in stores {
             // The store's readiness future wakes only its most recent poller, and the
@@ -509,8 +576,6 @@ pub async fn run(
                 }
             }
         }
-        // Every object's recent calls are known now: the channels' limits may be applied.
-        channels_ctx.channels.set_synced();
         info!("watch caches synced; ready");
         health.set_ready(true);
     });
@@ -530,7 +595,8 @@ pub async fn run(
             Ok(_) => {}
         }
     }
-    serving.abort();
+    ctx.lines.stop();
+    records_task.abort();
     info!("controller stopped");
 }
 
@@ -539,9 +605,16 @@ impl Context {
     /// deleted objects.
     fn observe_watch(
         &self,
+        source: &str,
         event: &Result<watcher::Event<DeserializeGuard<ContactChannelActivation>>, watcher::Error>,
     ) {
         // Errors are counted where the controller reports them, with the code-Secret watch's.
+        // A scope that cannot be listed stops only itself: the channel limits stop waiting
+        // for it (its objects are not decided on while it fails).
+        if event.is_err() {
+            self.channels.source_done(source);
+        }
+        self.health.scope_watch(source, event.is_ok());
         if let Ok(event) = event {
             self.health.watch_ok();
             match event {
@@ -560,11 +633,12 @@ impl Context {
                         self.unreadable.forget(uid);
                         self.inventory.forget(uid);
                         self.channels.forget(uid);
-                        self.line.leave(uid);
+                        self.lines.leave(uid);
                         self.check_budget.forget(uid);
                     }
                 }
-                watcher::Event::Init | watcher::Event::InitDone => {}
+                watcher::Event::InitDone => self.channels.source_done(source),
+                watcher::Event::Init => {}
             }
         }
     }
@@ -578,8 +652,8 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         .join(": ")
 }
 
-/// The label that makes the operator notice a code Secret's changes at once.
-pub const CODE_SECRET_LABEL: &str = "ssmcontacts.oncall.dev/activation-code";
+/// The label a code Secret needs: the operator watches (metadata only) and reads only those.
+pub use crate::secret::CODE_SECRET_LABEL;
 
 /// A `Send + Sync` future (as kube-runtime's graceful shutdown wants) that resolves once
 /// `shutdown` turns true.

@@ -37,39 +37,50 @@ impl ChannelLimits {
 /// The earliest time, not before `now`, at which a new send to the channel may start, given
 /// the start times of the sends it already had (in any order).
 pub fn next_free(sends: &[Timestamp], limits: &ChannelLimits, now: Timestamp) -> Timestamp {
-    let mut free = now;
-    if let Some(last) = sends.iter().max() {
-        free = free.max(later(*last, limits.cooldown));
-    }
+    let mut sorted = sends.to_vec();
+    sorted.sort_unstable();
+    next_free_sorted(&sorted, limits, now)
+}
+
+/// [`next_free`] for sends sorted oldest first: constant time.
+fn next_free_sorted(sorted: &[Timestamp], limits: &ChannelLimits, now: Timestamp) -> Timestamp {
     let per_hour = usize::try_from(limits.per_hour).unwrap_or(usize::MAX);
     if per_hour == 0 {
         return Timestamp::MAX;
     }
-    let mut newest_first: Vec<Timestamp> = sends.to_vec();
-    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    let mut free = now;
+    if let Some(last) = sorted.last() {
+        free = free.max(later(*last, limits.cooldown));
+    }
     // A new send may start once the `per_hour`-th newest send has left the window.
-    if let Some(oldest_counted) = newest_first.get(per_hour - 1) {
+    if let Some(oldest_counted) = sorted
+        .len()
+        .checked_sub(per_hour)
+        .and_then(|index| sorted.get(index))
+    {
         free = free.max(later(*oldest_counted, WINDOW));
     }
     free
 }
 
 /// The start time of the waiter at `position` in line (0 is first): each waiter ahead of it
-/// takes its own slot first.
+/// takes its own slot first. Linear in the sends and the position: each slot is never
+/// earlier than the one before, so the history stays sorted as the slots are appended.
 pub fn slot(
     position: usize,
     sends: &[Timestamp],
     limits: &ChannelLimits,
     now: Timestamp,
 ) -> Timestamp {
-    let mut sends = sends.to_vec();
-    let mut at = next_free(&sends, limits, now);
+    let mut sorted = sends.to_vec();
+    sorted.sort_unstable();
+    let mut at = next_free_sorted(&sorted, limits, now);
     for _ in 0..position {
         if at == Timestamp::MAX {
             break;
         }
-        sends.push(at);
-        at = next_free(&sends, limits, at);
+        sorted.push(at);
+        at = next_free_sorted(&sorted, limits, at);
     }
     at
 }
@@ -122,6 +133,19 @@ mod tests {
         assert_eq!(slot(3, &[], &LIMITS, at(0)), at(180));
         // Five sends fill the hour; the sixth waits for the first to age out.
         assert_eq!(slot(5, &[], &LIMITS, at(0)), at(3600));
+        assert_eq!(slot(11, &[], &LIMITS, at(0)), at(7260));
+    }
+
+    #[test]
+    /// A long line costs a step per waiter, not a pass over the line per waiter.
+    fn long_lines_are_linear() {
+        let fast = ChannelLimits {
+            cooldown: Duration::from_secs(1),
+            per_hour: 64,
+        };
+        // 100,000 waiters: a quadratic walk would take minutes here.
+        let last = slot(100_000, &[at(0)], &fast, at(0));
+        assert!(last > at(100_000), "{last}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::arn::{ChannelArn, region_in_partition, resolve_region};
+use crate::arn::{ChannelArn, looks_like_region, region_in_partition, resolve_region};
 use crate::backoff::BackoffPolicy;
 use crate::conditions::{self, Summary};
 use crate::cooldown;
@@ -207,6 +207,14 @@ pub fn decide(
         );
         return refuse(status, spec, fresh, Reason::RegionUnknown, message, now);
     };
+    // Only the operator's default can still be malformed here (the CRD checks spec.region and
+    // the ARN's part); a malformed region fails before anything is sent, so it is refused now.
+    if !looks_like_region(&region) {
+        let message = format!(
+            "region {region:?} (the operator's default region) does not look like a region, such as us-east-1; set spec.region or fix --default-region / AWS_REGION"
+        );
+        return refuse(status, spec, fresh, Reason::RegionUnknown, message, now);
+    }
     if !region_in_partition(channel.partition(), &region) {
         let message = format!(
             "region {region} is not in the partition of {channel} ({}); set spec.region to a region of that partition",

@@ -43,6 +43,7 @@ pub async fn follow(
     let namespace = object.namespace().unwrap_or_default();
     let (secret, code) = match &spec.activation_code_secret_ref {
         None => (CodeSecret::NotReferenced, None),
+        Some(_) if !ctx.code_secrets => (CodeSecret::Invalid(secret::TURNED_OFF.to_owned()), None),
         Some(reference) => {
             secret::read(&ctx.client, &namespace, reference, ctx.api_timeout).await?
         }

@@ -3,6 +3,7 @@
 //! CRD) for longer than `--unready-after-watch-failure` turns `/readyz` red instead of leaving
 //! a green pod that reconciles nothing.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,6 +25,9 @@ struct Failing {
 pub struct Health {
     ready: AtomicBool,
     failing: Mutex<Failing>,
+    /// Watches of objects failing now (a namespace whose Role is gone), by name: readiness
+    /// names them.
+    failing_scopes: Mutex<BTreeSet<String>>,
     /// How long watches may fail before readiness fails: longer than a brief API-server
     /// restart, so that one does not take every replica out of its Service.
     sustained: Duration,
@@ -34,6 +38,7 @@ impl Health {
         Self {
             ready: AtomicBool::new(false),
             failing: Mutex::default(),
+            failing_scopes: Mutex::default(),
             sustained,
         }
     }
@@ -71,10 +76,39 @@ impl Health {
         warn
     }
 
+    /// The watch of `scope` failed, or (`ok`) works again.
+    pub fn scope_watch(&self, scope: &str, ok: bool) {
+        let mut scopes = self
+            .failing_scopes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if ok {
+            scopes.remove(scope);
+        } else if !scopes.contains(scope) {
+            scopes.insert(scope.to_owned());
+        }
+    }
+
+    fn failing_scopes(&self) -> String {
+        let scopes = self
+            .failing_scopes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if scopes.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            format!("; failing: {}", names.join(", "))
+        }
+    }
+
     /// `Ok` when ready, else why not.
     pub fn check(&self, now: Instant) -> Result<(), String> {
         if !self.ready.load(Ordering::SeqCst) {
-            return Err("waiting for the first watch sync".into());
+            return Err(format!(
+                "waiting for the first watch sync{}",
+                self.failing_scopes()
+            ));
         }
         let failing = self.failing();
         let recovered = failing
@@ -83,8 +117,9 @@ impl Health {
         match failing.since {
             Some(since) if !recovered && now.saturating_duration_since(since) >= self.sustained => {
                 Err(format!(
-                    "watches failing for {}s (see the operator's log and ssmcontacts_watch_errors_total)",
-                    now.saturating_duration_since(since).as_secs()
+                    "watches failing for {}s (see the operator's log and ssmcontacts_watch_errors_total){}",
+                    now.saturating_duration_since(since).as_secs(),
+                    self.failing_scopes()
                 ))
             }
             _ => Ok(()),
@@ -120,6 +155,18 @@ mod tests {
         assert!(!health.watch_failed(later), "rate-limited again");
         health.watch_ok();
         assert!(health.check(later).is_ok());
+    }
+
+    #[test]
+    /// Readiness names the scopes whose watch fails, until they work again.
+    fn failing_scopes_are_named() {
+        let health = Health::new(Duration::from_secs(60));
+        health.scope_watch("contactchannelactivations in namespace b", false);
+        let why = health.check(Instant::now()).unwrap_err();
+        assert!(why.contains("namespace b"), "{why}");
+        health.scope_watch("contactchannelactivations in namespace b", true);
+        let why = health.check(Instant::now()).unwrap_err();
+        assert!(!why.contains("namespace b"), "{why}");
     }
 
     #[test]

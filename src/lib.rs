@@ -13,7 +13,8 @@
 //! - [`aws`]: SSM Contacts clients per region; SDK errors classified into [`outcome::Reason`]s.
 //! - [`tenancy`], [`cooldown`]: pure abuse guards (allowed accounts and roles; per-channel
 //!   cooldown and hourly cap); [`namespaces`] and [`channels`] hold what the watches tell
-//!   them (Namespace annotations; recent calls per channel and who waits for which).
+//!   them (Namespace annotations; recent calls per channel and who waits for which);
+//!   [`records`] keeps each channel's recent sends in the cluster, beyond its objects.
 //! - [`assume`]: cross-account credentials through STS AssumeRole.
 //! - [`rate_search`]: the global send rate, found without knowing the quota; [`line`]: the
 //!   objects waiting to send, served in order at that rate; [`pacing`]: token buckets;
@@ -46,10 +47,12 @@ pub mod inventory;
 pub mod ledger;
 pub mod lenient;
 pub mod line;
+pub mod lines;
 pub mod namespaces;
 pub mod outcome;
 pub mod pacing;
 pub mod rate_search;
+pub mod records;
 pub mod resource;
 pub mod secret;
 pub mod selector;

@@ -25,7 +25,7 @@ const GRANT_LIFETIME: Duration = Duration::from_secs(30);
 /// Entries kept waiting; far above any real fleet, it only stops a runaway.
 const CAPACITY: usize = 100_000;
 /// Wake-ups buffered for a slow controller; one lost is caught by the waiter's fallback requeue.
-const WAKE_BUFFER: usize = 4096;
+pub const WAKE_BUFFER: usize = 4096;
 
 /// Leave to make one call; its grant time tells a throttle of this call from older ones.
 #[derive(Clone, Copy, Debug)]
@@ -86,6 +86,11 @@ pub struct SendLine {
 impl SendLine {
     pub fn new(settings: RateSettings) -> Self {
         let (wakes, _) = broadcast::channel(WAKE_BUFFER);
+        Self::with_wakes(settings, wakes)
+    }
+
+    /// A line whose grants wake objects through `wakes` (shared by the lines of all scopes).
+    pub fn with_wakes(settings: RateSettings, wakes: broadcast::Sender<Wake>) -> Self {
         Self {
             state: Mutex::new(State {
                 finder: RateFinder::new(settings, Instant::now()),
@@ -170,7 +175,7 @@ impl SendLine {
                 to = finder.rate(),
                 held = finder.held(),
                 throttled = finder.throttled(),
-                "throttled by AWS: global send rate lowered"
+                "throttled by AWS: send rate lowered"
             );
         }
     }

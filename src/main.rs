@@ -75,8 +75,9 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?,
         limits: args.tenancy.limits(),
         namespace_watches: scope.watches(),
+        records_namespace: args.ops.lease_namespace.clone(),
+        sources: scope.sources(),
     };
-    metrics.send_rate.set(args.pacing.rate().sane().max_rate);
     let ctx = Arc::new(Context::new(
         client.clone(),
         aws,

@@ -64,6 +64,9 @@ pub struct ContactChannelActivationSpec {
     #[x_kube(validation = Rule::new(
         "!self.startsWith('arn:aws-us-gov:') || self.matches('^arn:aws-us-gov:ssm-contacts:(us-gov-[^:]*)?:')"
     ).message("an arn:aws-us-gov ARN names a us-gov-* region (or none)"))]
+    #[x_kube(validation = Rule::new(
+        "!self.matches('^arn:[^:]*:[^:]*:[^:]+:') || self.matches('^arn:[^:]*:[^:]*:[a-z]{2}(-[a-z]+)+-[0-9]+:')"
+    ).message("the ARN's region part must be empty or look like a region, such as us-east-1"))]
     pub contact_channel_id: String,
 
     /// AWS region to call. Defaults to the region inside contactChannelId, or, where the ARN
@@ -401,5 +404,22 @@ mod tests {
             let error = check(spec.clone()).expect_err(&spec.to_string());
             assert!(error.contains(words), "{spec}: {error}");
         }
+    }
+
+    #[test]
+    /// The ARN's region part, when present, must look like a region.
+    fn arn_region_part_looks_like_a_region() {
+        let error = check(serde_json::json!({"contactChannelId": "arn:aws:ssm-contacts:us_east_1:111122223333:contact-channel/a/b"}))
+            .unwrap_err();
+        assert!(
+            error.contains("region part must be empty or look like a region"),
+            "{error}"
+        );
+        assert_eq!(
+            check(
+                serde_json::json!({"contactChannelId": "arn:aws:ssm-contacts::111122223333:contact-channel/a/b"})
+            ),
+            Ok(())
+        );
     }
 }

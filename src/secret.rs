@@ -27,8 +27,13 @@ impl fmt::Debug for ActivationCode {
     }
 }
 
+/// Why an object's code Secret is not read when the operator runs with `--code-secrets=false`.
+pub const TURNED_OFF: &str = "this operator does not read Secrets (--code-secrets=false; chart value activation.secrets.enabled=false): enter the code in the AWS console or CLI";
+
 /// Reads the referenced Secret: what a decision may know of it, and the code when it is
-/// well formed.
+/// well formed. Its labels are read first, alone: only a Secret labelled [`CODE_SECRET_LABEL`]
+/// is read whole, so that an object cannot make the operator read any other Secret of its
+/// namespace (and tell, through its status, what that Secret holds).
 pub async fn read(
     client: &kube::Client,
     namespace: &str,
@@ -36,18 +41,36 @@ pub async fn read(
     timeout: Duration,
 ) -> Result<(CodeSecret, Option<ActivationCode>), StatusError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = match within(timeout, api.get(&reference.name)).await {
-        Ok(secret) => secret,
-        Err(StatusError::Gone) => {
-            let why = format!(
-                "Secret {:?} (spec.activationCodeSecretRef) does not exist in this namespace",
-                reference.name
-            );
-            return Ok((CodeSecret::Invalid(why), None));
-        }
+    let labelled = match within(timeout, api.get_metadata(&reference.name)).await {
+        Ok(meta) => is_labelled(meta.metadata.labels.as_ref()),
+        // Not there yet: the person has not typed the code in. That is the normal wait.
+        Err(StatusError::Gone) => return Ok((CodeSecret::Missing, None)),
         Err(error) => return Err(error),
     };
+    if !labelled {
+        let why = format!(
+            "Secret {:?} (spec.activationCodeSecretRef) lacks the label {CODE_SECRET_LABEL}; the operator reads only Secrets so labelled (its data was not read)",
+            reference.name
+        );
+        return Ok((CodeSecret::Invalid(why), None));
+    }
+    let secret = match within(timeout, api.get(&reference.name)).await {
+        Ok(secret) => secret,
+        Err(StatusError::Gone) => return Ok((CodeSecret::Missing, None)),
+        Err(error) => return Err(error),
+    };
+    // Labels may have changed between the two reads.
+    if !is_labelled(secret.metadata.labels.as_ref()) {
+        return Ok((CodeSecret::Missing, None));
+    }
     Ok(inspect(&secret, reference))
+}
+
+/// The label a Secret needs for the operator to read it (any value).
+pub const CODE_SECRET_LABEL: &str = "ssmcontacts.oncall.dev/activation-code";
+
+fn is_labelled(labels: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+    labels.is_some_and(|labels| labels.contains_key(CODE_SECRET_LABEL))
 }
 
 /// The pure half of [`read`].

@@ -20,8 +20,10 @@ use crate::assume::RoleSession;
 use crate::controller::{Context, ReconcileError, UNSYNCED_RECHECK, jitter, requeue_after};
 use crate::decide::{self, Decision, Remembered};
 use crate::ledger::Unrecorded;
-use crate::line::Permit;
+use crate::line::{Permit, SendLine};
+use crate::lines::QuotaScope;
 use crate::outcome::{Reason, SendOutcome, may_have_sent};
+use crate::records::RecordedCall;
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus, SendInFlight};
 use crate::status::{self, StatusError};
 use crate::telemetry;
@@ -60,16 +62,13 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         return defer(ctx, object, uid, &channel, intent, until).await;
     }
     let wake = ObjectRef::new(&object.name_any()).within(&object.namespace().unwrap_or_default());
-    let turn = ctx.line.take_turn(uid, wake.clone());
+    // The quota scope's own line: another account's or region's throttling is not ours.
+    let (scope, line) = ctx.lines.line(QuotaScope::of(&region, role.as_ref()));
+    let turn = line.take_turn(uid, wake.clone());
     ctx.metrics
         .waiting_for_send_slot
-        .set(telemetry::gauge(ctx.line.waiting()));
-    let (rate, held, throttled) = ctx.line.rates();
-    ctx.metrics.send_rate.set(rate);
-    ctx.metrics.send_rate_held.set(held);
-    ctx.metrics
-        .send_rate_throttled
-        .set(throttled.unwrap_or(0.0));
+        .set(telemetry::gauge(ctx.lines.waiting()));
+    ctx.metrics.set_rates(&scope, line.rates());
     let permit = match turn {
         Ok(permit) => permit,
         Err(fallback) => return Ok(requeue_after(Some(fallback))),
@@ -97,6 +96,13 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         ctx.channels.release(&channel, uid);
         return skipped.map(|_| Action::await_change());
     }
+    let sender = ctx.aws.sender(&region, role.as_ref()).await;
+    // The pre-send read and the AssumeRole may have taken a while: a stop signal since then
+    // still keeps the call from starting.
+    if ctx.stopping() {
+        ctx.channels.release(&channel, uid);
+        return Ok(Action::await_change());
+    }
     let Some(flight) = intent.send_in_flight.as_mut() else {
         ctx.channels.release(&channel, uid);
         return Ok(Action::await_change());
@@ -104,7 +110,7 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     flight.started_time = Time(Timestamp::now());
     let flight = flight.clone();
 
-    if let Err(fallback) = ctx.line.confirm(uid, permit, wake) {
+    if let Err(fallback) = line.confirm(uid, permit, wake) {
         ctx.channels.release(&channel, uid);
         return Ok(requeue_after(Some(fallback)));
     }
@@ -121,10 +127,7 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     };
 
     let called = Instant::now();
-    let outcome = ctx
-        .aws
-        .send_activation_code(&region, &channel, role.as_ref())
-        .await;
+    let outcome = sender.send_activation_code(&channel).await;
     observe_call(ctx, "SendActivationCode", called);
     ctx.channels.called(
         &channel,
@@ -132,7 +135,21 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         flight.started_time.0,
         may_have_sent(&outcome),
     );
-    observe(ctx, &outcome, permit);
+    if may_have_sent(&outcome) {
+        // The channel's record outlives this object; written beside the outcome, not before
+        // it (a crash in between leaves the intent in the status, which counts as well).
+        let records = ctx.records.clone();
+        let (key, call) = (
+            channel.key(),
+            RecordedCall {
+                uid: uid.to_owned(),
+                time: flight.started_time.0,
+            },
+        );
+        tokio::spawn(async move { records.add(&key, call).await });
+    }
+    observe(ctx, &line, &outcome, permit);
+    ctx.metrics.set_rates(&scope, line.rates());
     info!(object = %object.name_any(), %namespace, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), "SendActivationCode");
 
     let recorded = record(ctx, &api, after_intent, &flight, &outcome).await;
@@ -275,14 +292,14 @@ fn label(outcome: &SendOutcome) -> Reason {
     }
 }
 
-fn observe(ctx: &Context, outcome: &SendOutcome, permit: Permit) {
+fn observe(ctx: &Context, line: &SendLine, outcome: &SendOutcome, permit: Permit) {
     let label = label(outcome);
     ctx.metrics.count_send(label.as_str());
     if label == Reason::Throttled {
         ctx.metrics.throttles.inc();
-        ctx.line.on_throttle(permit);
+        line.on_throttle(permit);
     } else if label == Reason::Sent {
-        ctx.line.on_success(permit);
+        line.on_success(permit);
     }
 }
 

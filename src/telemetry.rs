@@ -14,9 +14,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
+use tracing_subscriber::layer::Filter;
 use tracing_subscriber::{EnvFilter, prelude::*};
 
 use crate::inventory::ReasonLabels;
+use crate::lines::QuotaScope;
 use crate::outcome::Reason;
 use crate::resource::ContactChannelActivation;
 
@@ -34,18 +37,37 @@ pub struct Note {
     pub message: String,
 }
 
-/// Crates whose trace output may contain request or response bodies.
-const HTTP_CLIENT_TARGETS: [&str; 9] = [
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_smithy_http_client",
-    "aws_sdk_ssmcontacts",
-    "hyper",
-    "hyper_util",
-    "h2",
-    "kube_client",
-    "tower_http",
+/// Crates whose output at trace may carry a request body or something derived from it (an
+/// ActivateContactChannel body holds the code; the SigV4 signer logs the canonical request
+/// with the body's SHA-256, from which six digits are found in a million guesses), each with
+/// the most it may say whatever RUST_LOG asks. A cap only lowers a level, never raises it.
+const CAPS: [(&str, LevelFilter); 10] = [
+    ("aws_sigv4", LevelFilter::INFO),
+    ("aws_smithy_runtime", LevelFilter::DEBUG),
+    ("aws_smithy_runtime_api", LevelFilter::DEBUG),
+    ("aws_smithy_http_client", LevelFilter::DEBUG),
+    ("aws_sdk_ssmcontacts", LevelFilter::DEBUG),
+    ("hyper", LevelFilter::DEBUG),
+    ("hyper_util", LevelFilter::DEBUG),
+    ("h2", LevelFilter::DEBUG),
+    ("kube_client", LevelFilter::DEBUG),
+    ("tower_http", LevelFilter::DEBUG),
 ];
+
+/// RUST_LOG (unset or unreadable: `info` for everything), with the [`CAPS`] on top: an event
+/// passes only where both let it through.
+fn log_filter<S>(rust_log: Option<&str>) -> impl Filter<S> + use<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let asked = rust_log
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let caps = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(CAPS);
+    asked.and(caps)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
@@ -54,23 +76,26 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber; the filter comes from RUST_LOG, else `info`.
+/// Installs the global subscriber; the filter comes from RUST_LOG, else `info`, capped.
 pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // At trace level the HTTP clients print request bodies, and an ActivateContactChannel
-    // body holds the code: they are capped at debug whatever RUST_LOG asks.
-    let filter = HTTP_CLIENT_TARGETS
-        .iter()
-        .filter_map(|target| format!("{target}=debug").parse().ok())
-        .fold(filter, EnvFilter::add_directive);
-    let registry = tracing_subscriber::registry().with(filter);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = log_filter(rust_log.as_deref());
     match format {
         // Colour codes only on a terminal: in a log file or a collector they are noise.
-        LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stdout().is_terminal())
+                    .with_filter(filter),
+            )
             .init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_filter(filter),
+            )
             .init(),
     }
 }
@@ -88,6 +113,13 @@ pub struct ResultLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation: String,
+}
+
+/// A quota scope: the calling account (`self` for the operator's own credentials) and region.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    pub account: String,
+    pub region: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -113,9 +145,9 @@ pub struct Metrics {
     pub reconciles_in_flight: Gauge,
     pub waiting_for_send_slot: Gauge,
     pub checks_waiting: Gauge,
-    pub send_rate: Gauge<f64, AtomicU64>,
-    pub send_rate_held: Gauge<f64, AtomicU64>,
-    pub send_rate_throttled: Gauge<f64, AtomicU64>,
+    pub send_rate: Family<ScopeLabels, Gauge<f64, AtomicU64>>,
+    pub send_rate_held: Family<ScopeLabels, Gauge<f64, AtomicU64>>,
+    pub send_rate_throttled: Family<ScopeLabels, Gauge<f64, AtomicU64>>,
     pub leader: Gauge,
     pub watch_errors: Counter,
     pub aws_call_duration: Histograms<OperationLabels>,
@@ -134,9 +166,9 @@ impl Metrics {
             reconciles_in_flight: Gauge::default(),
             waiting_for_send_slot: Gauge::default(),
             checks_waiting: Gauge::default(),
-            send_rate: Gauge::default(),
-            send_rate_held: Gauge::default(),
-            send_rate_throttled: Gauge::default(),
+            send_rate: Family::default(),
+            send_rate_held: Family::default(),
+            send_rate_throttled: Family::default(),
             leader: Gauge::default(),
             watch_errors: Counter::default(),
             aws_call_duration: Family::new_with_constructor(aws_call_histogram),
@@ -192,17 +224,17 @@ impl Metrics {
         );
         r.register(
             "send_rate_per_second",
-            "Current global send rate, as found against AWS's throttling",
+            "Current send rate of a quota scope (calling account, region), as found against AWS's throttling",
             metrics.send_rate.clone(),
         );
         r.register(
             "send_rate_held_per_second",
-            "Highest global send rate that held without a throttle",
+            "Highest send rate of a quota scope that held without a throttle",
             metrics.send_rate_held.clone(),
         );
         r.register(
             "send_rate_throttled_per_second",
-            "Lowest global send rate throttled in the current search (0: none, probing upward)",
+            "Lowest send rate of a quota scope throttled in the current search (0: none, probing upward)",
             metrics.send_rate_throttled.clone(),
         );
         r.register(
@@ -239,6 +271,19 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// The rate search's state in one quota scope: rate, highest held, lowest throttled.
+    pub fn set_rates(&self, scope: &QuotaScope, (rate, held, throttled): (f64, f64, Option<f64>)) {
+        let labels = ScopeLabels {
+            account: scope.account.clone(),
+            region: scope.region.clone(),
+        };
+        self.send_rate.get_or_create(&labels).set(rate);
+        self.send_rate_held.get_or_create(&labels).set(held);
+        self.send_rate_throttled
+            .get_or_create(&labels)
+            .set(throttled.unwrap_or(0.0));
     }
 
     pub fn count_status_write(&self, result: &str) {
@@ -291,5 +336,89 @@ fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What a subscriber with `log_filter(rust_log)` writes for one event per (target, level).
+    fn written(rust_log: Option<&str>) -> String {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .with_filter(log_filter(rust_log));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "aws_sigv4::http_request::sign", "sigv4-trace");
+            tracing::info!(target: "aws_sigv4", "sigv4-info");
+            tracing::trace!(target: "hyper::proto", "hyper-trace");
+            tracing::debug!(target: "hyper::proto", "hyper-debug");
+            tracing::info!(target: "hyper::proto", "hyper-info");
+            tracing::trace!(target: "ssm_contacts_operator::send", "own-trace");
+            tracing::debug!(target: "ssm_contacts_operator::send", "own-debug");
+            tracing::info!(target: "ssm_contacts_operator::send", "own-info");
+        });
+        let bytes = buffer.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut buffer) = self.0.lock() {
+                buffer.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    /// RUST_LOG unset: info for everything, the capped crates included, and nothing below it.
+    fn unset_is_info_everywhere() {
+        let log = written(None);
+        for line in ["sigv4-info", "hyper-info", "own-info"] {
+            assert!(log.contains(line), "{line} missing: {log}");
+        }
+        assert!(!log.contains("DEBUG") && !log.contains("TRACE"), "{log}");
+    }
+
+    #[test]
+    /// At trace, the capped crates stop at their cap; the signer says nothing below info.
+    fn trace_is_capped() {
+        let log = written(Some("trace"));
+        assert!(log.contains("own-trace"), "{log}");
+        assert!(log.contains("hyper-debug"), "{log}");
+        assert!(!log.contains("hyper-trace"), "{log}");
+        assert!(!log.contains("sigv4-trace"), "{log}");
+        assert!(log.contains("sigv4-info"), "{log}");
+    }
+
+    #[test]
+    /// A cap never raises a crate above what RUST_LOG asks.
+    fn caps_only_lower() {
+        let log = written(Some("warn,ssm_contacts_operator=debug"));
+        assert!(
+            !log.contains("hyper-debug") && !log.contains("hyper-info"),
+            "{log}"
+        );
+        assert!(
+            log.contains("own-debug") && !log.contains("own-trace"),
+            "{log}"
+        );
+        // A directive that does not parse falls back to info, as an unset RUST_LOG does.
+        let log = written(Some("=[=="));
+        assert!(
+            log.contains("own-info") && !log.contains("own-debug"),
+            "{log}"
+        );
     }
 }

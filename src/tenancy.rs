@@ -93,7 +93,7 @@ pub fn admit(
         ));
     }
     if let Some(annotation) = annotation {
-        let narrowed = Accounts::parse(annotation).map_err(|problem| {
+        let narrowed = narrowing(annotation).map_err(|problem| {
             format!(
                 "the namespace annotation {ALLOWED_ACCOUNTS_ANNOTATION} cannot be read ({problem}), so no account is allowed here; ask a cluster admin to fix it"
             )
@@ -116,6 +116,17 @@ pub fn admit(
         return Err(format!("spec.roleArn {role} may not be assumed: {allowed}"));
     }
     Ok(())
+}
+
+/// The accounts a Namespace annotation allows. Unlike the operator's own list, an empty
+/// annotation is no list at all: an admin who blanks it locks the namespace, so it allows no
+/// account rather than every one.
+fn narrowing(annotation: &str) -> Result<Accounts, String> {
+    let accounts = Accounts::parse(annotation)?;
+    if accounts == Accounts::any() {
+        return Err("it is present but names no account".to_owned());
+    }
+    Ok(accounts)
 }
 
 /// `*` matches any run of characters (none included); everything else matches itself.
@@ -184,7 +195,6 @@ mod tests {
         let open = tenancy("", &[]);
         assert_eq!(admit(&open, None, &channel(), None), Ok(()));
         assert_eq!(admit(&open, Some("111122223333"), &channel(), None), Ok(()));
-        assert_eq!(admit(&open, Some(""), &channel(), None), Ok(()));
         let error = admit(&open, Some("444455556666"), &channel(), None).unwrap_err();
         assert!(error.contains("not allowed in this namespace"), "{error}");
 
@@ -203,6 +213,18 @@ mod tests {
     fn malformed_annotation_allows_nothing() {
         let error = admit(&tenancy("", &[]), Some("all"), &channel(), None).unwrap_err();
         assert!(error.contains("cannot be read"), "{error}");
+    }
+
+    #[test]
+    /// A blank annotation locks the namespace: no account, not every account.
+    fn empty_annotation_allows_nothing() {
+        for blank in ["", " ", " , ,"] {
+            let error = admit(&tenancy("", &[]), Some(blank), &channel(), None).unwrap_err();
+            assert!(
+                error.contains(ALLOWED_ACCOUNTS_ANNOTATION) && error.contains("names no account"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub fn granted_turns(
     ctx: &Context,
     namespace: Option<String>,
 ) -> impl futures::Stream<Item = Wake> + Send + 'static {
-    futures::stream::unfold(ctx.line.wakes(), |mut wakes| async move {
+    futures::stream::unfold(ctx.lines.wakes(), |mut wakes| async move {
         loop {
             match wakes.recv().await {
                 Ok(wake) => return Some((wake, wakes)),

@@ -270,7 +270,7 @@ impl FaultBook {
 }
 
 /// A request-rate quota (`PUT /_emulator/quota`) over SendActivationCode calls.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Quota {
     /// Tokens added per second.
@@ -280,9 +280,20 @@ pub struct Quota {
     /// `RetryAfterSeconds` in the ThrottlingException; absent = not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u32>,
+    /// Only calls signed for this region count (AWS quotas hold per account and region);
+    /// absent = every call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 impl Quota {
+    /// Whether a call signed for `region` counts against this quota.
+    pub fn covers(&self, region: Option<&str>) -> bool {
+        self.region
+            .as_deref()
+            .is_none_or(|only| Some(only) == region)
+    }
+
     pub fn check(&self) -> Result<(), String> {
         if !self.rate_per_second.is_finite() || self.rate_per_second < 0.0 {
             return Err("`ratePerSecond` must be a finite number >= 0".into());
@@ -354,8 +365,9 @@ mod tests {
             rate_per_second: 2.0,
             burst: 3,
             retry_after_seconds: Some(5),
+            region: None,
         };
-        let mut bucket = TokenBucket::new(quota, start);
+        let mut bucket = TokenBucket::new(quota.clone(), start);
         assert!((0..3).all(|_| bucket.try_take(start)));
         assert!(!bucket.try_take(start));
         assert!(!bucket.try_take(start + Duration::from_millis(400)));
@@ -382,6 +394,7 @@ mod tests {
             rate_per_second: rate,
             burst,
             retry_after_seconds: None,
+            region: None,
         };
         assert!(quota(1.0, 1).check().is_ok());
         assert!(quota(0.0, 1).check().is_ok());

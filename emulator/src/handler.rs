@@ -128,9 +128,15 @@ pub(crate) async fn wire_call(
 
     // The quota counts SendActivationCode calls that reach the service (past faults).
     if operation == Operation::SendActivationCode {
-        let throttled = app.state().quota.as_mut().and_then(|bucket| {
-            (!bucket.try_take(Instant::now())).then(|| bucket.quota.throttled())
-        });
+        let region = call.region.as_deref();
+        let throttled = app
+            .state()
+            .quota
+            .as_mut()
+            .filter(|bucket| bucket.quota.covers(region))
+            .and_then(|bucket| {
+                (!bucket.try_take(Instant::now())).then(|| bucket.quota.throttled())
+            });
         if let Some(error) = throttled {
             return app.answer_error(&call, &error);
         }

@@ -410,6 +410,7 @@ async fn quota_throttles_with_retry_after() {
         rate_per_second: 0.001,
         burst: 2,
         retry_after_seconds: Some(4),
+        region: None,
     };
     admin.set_quota(&quota).await.expect("quota");
     assert_eq!(admin.quota().await.expect("quota"), Some(quota));
@@ -1113,6 +1114,7 @@ async fn admin_api_refusals_and_reset() {
         rate_per_second: 1.0,
         burst: 0,
         retry_after_seconds: None,
+        region: None,
     };
     assert!(admin.set_quota(&bad_quota).await.is_err());
     assert!(admin.remove_fault(999).await.is_err());

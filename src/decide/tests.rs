@@ -1132,3 +1132,35 @@ fn future_times_never_block_a_channel() {
     assert_eq!(after.recent_sends.len(), 1, "{:?}", after.recent_sends);
     assert_eq!(after.recent_sends[0].time, Time(t(5)));
 }
+
+#[test]
+/// A region that cannot be one (an ARN's `us_east_1`, a malformed default) is refused before
+/// any call: InvalidSpec or RegionUnknown, never a send that could end as OutcomeUnknown.
+fn malformed_regions_are_refused_without_a_call() {
+    let bad_arn = spec("arn:aws:ssm-contacts:us_east_1:111122223333:contact-channel/a/b");
+    let (status, requeue, _) = expect_record(run(&bad_arn, &Status::default(), 1, t(0)));
+    assert_eq!(requeue, None);
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/InvalidSpec")
+    );
+    let mut bad_default = settings();
+    bad_default.default_region = Some("eu_central_1".into());
+    let no_region = spec(ARN_NO_REGION);
+    let (status, _, _) = expect_record(decide(
+        Observed {
+            generation: 1,
+            spec: &no_region,
+            status: &Status::default(),
+        },
+        &bad_default,
+        t(0),
+        Local::default(),
+        0.5,
+    ));
+    assert_eq!(
+        reason_of(&status, "CodeSent").as_deref(),
+        Some("False/RegionUnknown")
+    );
+    assert_eq!(status.attempts, 0);
+}

@@ -30,6 +30,8 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(console_activation_is_noticed_and_polling_stops),
         scenario!(denied_read_still_sends),
         scenario!(due_checks_wait_for_their_slots_without_a_herd),
+        scenario!(unlabelled_secret_is_not_read),
+        scenario!(default_log_level_writes_no_debug_line),
     ]
 }
 
@@ -85,8 +87,9 @@ async fn code_from_a_secret_activates_the_channel(suite: Arc<Suite>) -> Result {
     world
         .wait_condition("pager", "CodeSent", "True", "Sent")
         .await?;
+    // No Secret yet is the normal wait for the person, not an error.
     world
-        .wait_condition("pager", "Ready", "False", "CodeSecretInvalid")
+        .wait_condition("pager", "Ready", "False", "AwaitingCode")
         .await?;
     let code = world
         .emulator
@@ -124,12 +127,118 @@ async fn code_from_a_secret_activates_the_channel(suite: Arc<Suite>) -> Result {
             leaks.is_empty(),
             "the code {secret} is in the operator's log: {leaks:?}"
         );
+        // Nor anything that gives the code away in a million guesses: the SHA-256 of the
+        // request body (a SigV4 canonical request's payload hash), however it is written.
+        for digest in body_digests(&world.channel.arn, secret) {
+            let leaks: Vec<&&str> = lines.iter().filter(|l| l.contains(&digest)).collect();
+            assert!(
+                leaks.is_empty(),
+                "the SHA-256 of a request body with {secret} is in the operator's log: {leaks:?}"
+            );
+        }
     }
     let status_text = serde_json::to_string(&status)?;
     assert!(!status_text.contains(&code));
     for (_, note) in world.events("pager").await? {
         assert!(!note.contains(&code), "{note}");
     }
+    Ok(())
+}
+
+/// The hex SHA-256 of every way an ActivateContactChannel body with `code` can be written
+/// (either member first, compact or spaced).
+fn body_digests(arn: &str, code: &str) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let channel = format!("\"ContactChannelId\":\"{arn}\"");
+    let entered = format!("\"ActivationCode\":\"{code}\"");
+    let spaced = |text: &str| text.replace("\":\"", "\": \"");
+    let bodies = [
+        format!("{{{channel},{entered}}}"),
+        format!("{{{entered},{channel}}}"),
+        format!("{{{}, {}}}", spaced(&channel), spaced(&entered)),
+        format!("{{{}, {}}}", spaced(&entered), spaced(&channel)),
+    ];
+    bodies
+        .iter()
+        .map(|body| hex::encode(Sha256::digest(body.as_bytes())))
+        .collect()
+}
+
+/// A Secret without the code label is refused by name, with no ActivateContactChannel; once
+/// labelled, its code is entered.
+async fn unlabelled_secret_is_not_read(suite: Arc<Suite>) -> Result {
+    let world = World::new(&suite, "unlabelled", &FAST_CHECKS).await?;
+    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.namespace);
+    let mut other = Secret::default();
+    other.metadata.name = Some("database".to_owned());
+    other.string_data = Some([("code".to_owned(), "123456".to_owned())].into());
+    secrets.create(&PostParams::default(), &other).await?;
+    let spec = ContactChannelActivationSpec {
+        activation_code_secret_ref: Some(CodeSecretRef {
+            name: "database".into(),
+            key: "code".into(),
+        }),
+        ..world.spec()
+    };
+    world.create("pager", spec).await?;
+    let object = world
+        .wait_condition("pager", "Activated", "False", "CodeSecretInvalid")
+        .await?;
+    let message = object
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter())
+        .find(|c| c.type_ == "Activated")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains(CODE_SECRET_LABEL) && message.contains("database"),
+        "{message}"
+    );
+    assert_eq!(calls_of(&world, "ActivateContactChannel").await?, 0);
+    let code = world
+        .emulator
+        .admin()
+        .last_code(&world.channel.arn)
+        .await?
+        .ok_or("no code drawn")?;
+    put_code(&world, "database", &code).await?;
+    world
+        .wait_condition("pager", "Activated", "True", "Activated")
+        .await?;
+    Ok(())
+}
+
+/// RUST_LOG unset is info for everything: the caps on chatty crates never raise them.
+async fn default_log_level_writes_no_debug_line(suite: Arc<Suite>) -> Result {
+    let mut world = World::new(&suite, "quiet-log", &[]).await?;
+    world.operator.terminate().await?;
+    world.operator = Operator::launch_logging(
+        &suite.kubeconfig,
+        &world.namespace,
+        &world.emulator.endpoint_url(),
+        &[],
+        world.log_dir(),
+        "",
+    )?;
+    world.operator.wait_ready().await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    let log = world.operator.log_text();
+    // Only this process's lines: the first operator of the world wrote to the same file.
+    let started = log.rfind("starting").unwrap_or(0);
+    let ours = &log[started..];
+    assert!(ours.contains("INFO"), "no INFO line: {ours}");
+    let debug: Vec<&str> = ours
+        .lines()
+        .filter(|l| l.contains("DEBUG") || l.contains("TRACE"))
+        .collect();
+    assert!(
+        debug.is_empty(),
+        "below info with RUST_LOG unset: {debug:?}"
+    );
     Ok(())
 }
 

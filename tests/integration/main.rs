@@ -12,6 +12,7 @@ macro_rules! scenario {
 }
 
 mod activation;
+mod guards;
 mod pacing;
 mod rbac;
 mod reliability;

@@ -8,12 +8,14 @@ use std::time::Duration;
 use ssm_contacts_emulator::faults::Quota;
 
 use crate::Scenario;
-use crate::support::{Result, Suite, World};
+use crate::support::{Result, Suite, World, channel_arn};
+use ssm_contacts_emulator::state::SeedChannel;
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
         scenario!(waiting_objects_are_woken_at_the_global_rate),
         scenario!(unknown_quota_lowers_the_rate_and_loses_no_code),
+        scenario!(a_throttled_region_does_not_slow_another),
     ]
 }
 
@@ -74,6 +76,7 @@ async fn unknown_quota_lowers_the_rate_and_loses_no_code(suite: Arc<Suite>) -> R
             rate_per_second: 2.0,
             burst: 2,
             retry_after_seconds: Some(1),
+            region: None,
         })
         .await?;
     let fleet = world.fleet("quota", 12).await?;
@@ -95,5 +98,93 @@ async fn unknown_quota_lowers_the_rate_and_loses_no_code(suite: Arc<Suite>) -> R
         .metric("ssmcontacts_send_rate_throttled_per_second")
         .await?;
     assert!(lowest_throttled > 0.0, "no throttled rate in the metrics");
+    Ok(())
+}
+
+/// Two quota scopes: us-east-1 with a quota of 1 call a second, us-west-2 with none. The
+/// throttles in us-east-1 lower only its own rate: us-west-2's 30 objects are never throttled,
+/// its rate stays at the ceiling, and every object of both gets its one code.
+async fn a_throttled_region_does_not_slow_another(suite: Arc<Suite>) -> Result {
+    let world = World::new(
+        &suite,
+        "scopes",
+        &["--send-rate", "10", "--send-burst", "10"],
+    )
+    .await?;
+    let admin = world.emulator.admin();
+    admin
+        .set_quota(&Quota {
+            rate_per_second: 1.0,
+            burst: 1,
+            retry_after_seconds: Some(1),
+            region: Some("us-east-1".to_owned()),
+        })
+        .await?;
+    let mut east = Vec::new();
+    let mut west = Vec::new();
+    for (region, count, fleet) in [("us-east-1", 10, &mut east), ("us-west-2", 30, &mut west)] {
+        for i in 0..count {
+            let name = format!("{region}-{i:02}");
+            let arn = channel_arn(region, &name);
+            admin
+                .seed_channel(&SeedChannel {
+                    arn: Some(arn.clone()),
+                    name: name.clone(),
+                    ..SeedChannel::default()
+                })
+                .await?;
+            fleet.push((name, arn));
+        }
+    }
+    for (name, arn) in east.iter().chain(&west) {
+        world.create(name, World::spec_for(arn)).await?;
+    }
+    world
+        .wait_fleet_ready(&west, Duration::from_secs(60))
+        .await?;
+    let west_throttled = world
+        .send_calls()
+        .await?
+        .iter()
+        .filter(|e| e.outcome == "ThrottlingException")
+        .filter(|e| {
+            e.channel_arn
+                .as_deref()
+                .is_some_and(|arn| arn.contains(":us-west-2:"))
+        })
+        .count();
+    assert_eq!(west_throttled, 0, "us-west-2 has no quota here");
+    world
+        .wait_fleet_ready(&east, Duration::from_secs(90))
+        .await?;
+    // Each scope's search is its own: us-east-1's found a throttled rate, us-west-2's none.
+    let scope = |region: &str| format!("account=\"self\",region=\"{region}\"");
+    let throttled_at = |region: &'static str| {
+        let labels = scope(region);
+        let operator = &world.operator;
+        async move {
+            operator
+                .metric_where("ssmcontacts_send_rate_throttled_per_second", &labels)
+                .await
+        }
+    };
+    assert!(
+        throttled_at("us-east-1").await? > 0.0,
+        "no throttled rate for us-east-1"
+    );
+    assert_eq!(
+        throttled_at("us-west-2").await?,
+        0.0,
+        "us-west-2's search saw a throttle"
+    );
+    let west_rate = world
+        .operator
+        .metric_where("ssmcontacts_send_rate_per_second", &scope("us-west-2"))
+        .await?;
+    assert!(west_rate > 0.0, "no rate for us-west-2");
+    let (accepted, _) = tally(&world).await?;
+    for (name, arn) in east.iter().chain(&west) {
+        assert_eq!(accepted.get(arn), Some(&1), "{name}: {accepted:?}");
+    }
     Ok(())
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, PostParams};
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
+use ssm_contacts_operator::records;
 
 use crate::Scenario;
 use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec};
@@ -137,7 +139,10 @@ async fn chart_rbac_each_verb_is_needed(suite: Arc<Suite>) -> Result {
 async fn probe(world: &World, grant: &Grant, operator: &mut Operator, name: &str) -> Result {
     let denied = grant.denial();
     match (grant.resource.as_str(), grant.verb.as_str()) {
-        ("contactchannelactivations" | "secrets" | "namespaces", "list" | "watch") => {
+        (
+            "contactchannelactivations" | "secrets" | "namespaces" | "configmaps",
+            "list" | "watch",
+        ) => {
             // A watch opened in the moment before the API server's RBAC cache saw the revoke
             // stays open for minutes; a new process asks again.
             if operator.wait_log(&denied, PROBE_DEADLINE).await.is_err() {
@@ -179,6 +184,28 @@ async fn probe(world: &World, grant: &Grant, operator: &mut Operator, name: &str
                 ..world.spec()
             };
             world.create(name, spec).await?;
+            operator.wait_log(&denied, PROBE_DEADLINE).await
+        }
+        ("configmaps", "create") => {
+            // The first code to a channel starts its record: a channel nothing sent to yet.
+            operator.wait_ready().await?;
+            let arn = world.seed(name).await?;
+            world.create(name, World::spec_for(&arn)).await?;
+            operator.wait_log(&denied, PROBE_DEADLINE).await
+        }
+        ("configmaps", "update") => {
+            // A second code to the same channel adds to its record.
+            operator.wait_ready().await?;
+            world.create(name, world.spec()).await?;
+            world.wait_condition(name, "Ready", "True", "Sent").await?;
+            let second = format!("{name}-again");
+            world.create(&second, world.spec()).await?;
+            operator.wait_log(&denied, PROBE_DEADLINE).await
+        }
+        ("configmaps", "delete") => {
+            // A record none of whose sends counts any more is swept once the records are read.
+            put_stale_record(world).await?;
+            operator.restart().await?;
             operator.wait_log(&denied, PROBE_DEADLINE).await
         }
         ("events", "create") => {
@@ -231,6 +258,30 @@ async fn probe(world: &World, grant: &Grant, operator: &mut Operator, name: &str
         )
         .into()),
     }
+}
+
+/// A channel record whose only send is two hours old: nothing in it counts.
+async fn put_stale_record(world: &World) -> Result {
+    let key = "aws:123456789012:contact-channel/oncall/long-ago";
+    let records: Api<ConfigMap> = Api::namespaced(world.client.clone(), &world.namespace);
+    let name = records::record_name(key);
+    if records.get_opt(&name).await?.is_some() {
+        return Ok(());
+    }
+    let two_hours_ago = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(2))
+        .map_err(|e| e.to_string())?;
+    let calls = serde_json::json!([{"uid": "gone", "time": two_hours_ago}]);
+    let record: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": name,
+            "labels": {records::RECORD_LABEL: "v1"},
+            "annotations": {records::CHANNEL_ANNOTATION: key},
+        },
+        "data": {"calls": calls.to_string()},
+    }))?;
+    records.create(&PostParams::default(), &record).await?;
+    Ok(())
 }
 
 /// Watches failing past --unready-after-watch-failure turn /readyz 503 (livez 200) until RBAC is back.

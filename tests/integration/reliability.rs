@@ -370,6 +370,7 @@ async fn control_plane_restarts_mid_burst_lose_and_repeat_nothing(suite: Arc<Sui
             rate_per_second: 3.0,
             burst: 3,
             retry_after_seconds: Some(1),
+            region: None,
         })
         .await?;
     let pid = world.operator.pid();

@@ -9,7 +9,7 @@ use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::support::{Operator, Result, SEND, Suite, World, eventually};
-use crate::{Scenario, activation, pacing, rbac, reliability, sharding, tenancy};
+use crate::{Scenario, activation, guards, pacing, rbac, reliability, sharding, tenancy};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     let mut all = vec![
@@ -34,6 +34,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     all.extend(rbac::all());
     all.extend(activation::all());
     all.extend(tenancy::all());
+    all.extend(guards::all());
     all.extend(sharding::all());
     all.extend(pacing::all());
     all

@@ -211,7 +211,7 @@ impl Operator {
         )
     }
 
-    /// [`Operator::launch_as`] with RUST_LOG set to `rust_log`.
+    /// [`Operator::launch_as`] with RUST_LOG set to `rust_log` (empty: RUST_LOG unset).
     pub fn launch_logging(
         kubeconfig: &Path,
         namespace: &str,
@@ -271,6 +271,10 @@ impl Operator {
             ("SSMC_CHANNEL_COOLDOWN".to_owned(), "0s".to_owned()),
             ("SSMC_CHANNEL_SENDS_PER_HOUR".to_owned(), "64".to_owned()),
         ];
+        let env = env
+            .into_iter()
+            .filter(|(name, value)| name != "RUST_LOG" || !value.is_empty())
+            .collect();
         Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))
     }
 

@@ -242,7 +242,13 @@ async fn remove_fault(
 }
 
 async fn quota(State(app): State<Arc<App>>) -> Response {
-    Json(app.state().quota.as_ref().map(|bucket| bucket.quota)).into_response()
+    Json(
+        app.state()
+            .quota
+            .as_ref()
+            .map(|bucket| bucket.quota.clone()),
+    )
+    .into_response()
 }
 
 async fn set_quota(
@@ -251,7 +257,7 @@ async fn set_quota(
 ) -> Result<Response, AdminFailure> {
     let quota = body(payload)?;
     quota.check().map_err(bad_request)?;
-    app.state().quota = Some(TokenBucket::new(quota, Instant::now()));
+    app.state().quota = Some(TokenBucket::new(quota.clone(), Instant::now()));
     tracing::info!(?quota, "quota set");
     Ok(Json(quota).into_response())
 }

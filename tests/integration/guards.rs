@@ -1,0 +1,177 @@
+//! Guards that hold whatever a tenant does with its objects: a channel's limits survive
+//! deleting and re-creating objects, restarts and shards (the channel records), and calls that
+//! AWS refused never hold a channel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::PostParams;
+use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
+use ssm_contacts_operator::resource::ContactChannelActivation;
+
+use crate::Scenario;
+use crate::support::{Result, SEND, Suite, World, eventually};
+
+pub fn all() -> Vec<(&'static str, Scenario)> {
+    vec![
+        scenario!(delete_and_reapply_waits_the_cooldown_across_a_restart),
+        scenario!(create_delete_loop_meets_the_hourly_cap),
+        scenario!(shards_share_a_channels_limits),
+        scenario!(refused_calls_leave_the_channel_free),
+    ]
+}
+
+/// The first code's time, and whether a second one went out no sooner than `cooldown` after.
+async fn assert_gap(world: &World, at_least: Duration) -> Result {
+    let calls = world.send_calls().await?;
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let gap = calls[1].time.duration_since(calls[0].time);
+    let floor = jiff::SignedDuration::try_from(at_least)?;
+    assert!(gap >= floor, "the second code went {gap:#} after the first");
+    Ok(())
+}
+
+/// Delete the object that sent, restart the operator, re-apply it (same name) and another
+/// (new name): both wait out the cooldown as ChannelCooldown, then one code goes out.
+async fn delete_and_reapply_waits_the_cooldown_across_a_restart(suite: Arc<Suite>) -> Result {
+    const COOLDOWN: &[&str] = &["--channel-cooldown", "15s"];
+    let mut world = World::new(&suite, "reapply", COOLDOWN).await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    world.delete("pager").await?;
+    // The new process knows only the cluster: no object shows the send any more.
+    world.replace_operator(COOLDOWN).await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "CodeSent", "False", "ChannelCooldown")
+        .await?;
+    world
+        .wait_condition("pager", "Reconciling", "True", "ChannelCooldown")
+        .await?;
+    world.create("renamed", world.spec()).await?;
+    world
+        .wait_condition("renamed", "CodeSent", "False", "ChannelCooldown")
+        .await?;
+    assert_eq!(world.sends().await?, 1);
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    assert_gap(&world, Duration::from_secs(14)).await?;
+    Ok(())
+}
+
+/// With two codes an hour, a loop of create, wait, delete (with a restart halfway) texts the
+/// phone twice; every later object waits for most of an hour.
+async fn create_delete_loop_meets_the_hourly_cap(suite: Arc<Suite>) -> Result {
+    const CAP: &[&str] = &["--channel-cooldown", "0s", "--channel-sends-per-hour", "2"];
+    let mut world = World::new(&suite, "loop", CAP).await?;
+    for round in 0..5 {
+        if round == 2 {
+            world.replace_operator(CAP).await?;
+        }
+        let name = format!("loop-{round}");
+        world.create(&name, world.spec()).await?;
+        let reason = eventually("a code or a deferral", Duration::from_secs(30), || {
+            let world = &world;
+            let name = name.clone();
+            async move {
+                let status = world.status(&name).await.unwrap_or_default();
+                Ok(status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "CodeSent")
+                    .filter(|c| c.reason == "Sent" || c.reason == "ChannelCooldown")
+                    .map(|c| c.reason.clone()))
+            }
+        })
+        .await?;
+        let expected = if round < 2 { "Sent" } else { "ChannelCooldown" };
+        assert_eq!(reason, expected, "round {round}");
+        world.delete(&name).await?;
+    }
+    assert_eq!(world.sends().await?, 2);
+    Ok(())
+}
+
+/// Two shards that never see each other's objects: the second shard's object on the same
+/// channel waits the cooldown that the first shard's send started.
+async fn shards_share_a_channels_limits(suite: Arc<Suite>) -> Result {
+    let world = World::new(
+        &suite,
+        "shared-channel",
+        &["--selector", "shard=a", "--channel-cooldown", "15s"],
+    )
+    .await?;
+    let other = world
+        .another_operator(&["--selector", "shard notin (a)", "--channel-cooldown", "15s"])
+        .await?;
+    let labelled = |name: &str, shard: &str| {
+        let mut object = ContactChannelActivation::new(name, world.spec());
+        object.metadata.labels = Some([("shard".to_owned(), shard.to_owned())].into());
+        object
+    };
+    world
+        .api
+        .create(&PostParams::default(), &labelled("on-a", "a"))
+        .await?;
+    world
+        .wait_condition("on-a", "Ready", "True", "Sent")
+        .await?;
+    world
+        .api
+        .create(&PostParams::default(), &labelled("on-b", "b"))
+        .await?;
+    world
+        .wait_condition("on-b", "CodeSent", "False", "ChannelCooldown")
+        .await?;
+    world
+        .wait_condition("on-b", "Ready", "True", "Sent")
+        .await?;
+    assert_gap(&world, Duration::from_secs(14)).await?;
+    let sent_by_other = other
+        .metric_where("ssmcontacts_sends_total", "outcome=\"Sent\"")
+        .await?;
+    assert_eq!(sent_by_other, 1.0, "the second shard sent on-b's code");
+    Ok(())
+}
+
+/// AWS answers 5xx for a while under the default limits (60 s cooldown, 5 an hour): the
+/// refused calls send nothing, so the code goes out the moment AWS recovers, with no
+/// ChannelCooldown on the way.
+async fn refused_calls_leave_the_channel_free(suite: Arc<Suite>) -> Result {
+    let world = World::new(
+        &suite,
+        "refused",
+        &["--channel-cooldown", "60s", "--channel-sends-per-hour", "5"],
+    )
+    .await?;
+    let failures = 12;
+    world
+        .inject(FaultSpec::error(SEND, FaultKind::InternalServerException).times(failures))
+        .await?;
+    world.create("pager", world.spec()).await?;
+    let object = world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    let status = object.status.unwrap_or_default();
+    assert_eq!(status.attempts, failures + 1, "{status:?}");
+    let reasons = world.event_reasons("pager").await?;
+    assert!(
+        !reasons.iter().any(|r| r == "ChannelCooldown"),
+        "a refused call held the channel: {reasons:?}"
+    );
+    let calls = world.send_calls().await?;
+    let (first, last) = (
+        calls.first().ok_or("no call")?.time,
+        calls.last().ok_or("no call")?.time,
+    );
+    // Twelve refusals took longer than nothing, yet far less than the cooldown they
+    // would have caused each.
+    assert!(
+        last.duration_since(first) < jiff::SignedDuration::from_secs(60),
+        "{calls:?}"
+    );
+    Ok(())
+}
