@@ -12,7 +12,12 @@
 //! `cargo bench --bench fleet` (BENCH_OBJECTS, BENCH_QUOTA_RPS to change the load;
 //! BENCH_SEND_RATE and BENCH_SEND_BURST set the operator's ceiling, 10 and 10 by default,
 //! so that a ceiling above the quota measures how the limiter finds a quota it does not
-//! know).
+//! know; BENCH_QUOTA_BURST sets the quota's bucket, Q by default).
+//!
+//! BENCH_SLOW_REGION_RPS=R adds a second quota scope: BENCH_SLOW_OBJECTS (100) objects in
+//! us-west-2, whose own quota admits R calls a second (burst 1), applied just before the
+//! fleet in us-east-1; the fleet's time is then taken from the emulator's accepted calls on
+//! its own channels, against its own N/Q.
 
 #[path = "baselines.rs"]
 mod baselines;
@@ -59,6 +64,13 @@ async fn main() -> Result {
         quota_rps: env_number("BENCH_QUOTA_RPS", 20),
         send_rate: env_number("BENCH_SEND_RATE", 10),
         send_burst: env_number("BENCH_SEND_BURST", 10),
+        quota_burst: std::env::var("BENCH_QUOTA_BURST")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        slow_region_rps: std::env::var("BENCH_SLOW_REGION_RPS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        slow_objects: env_number("BENCH_SLOW_OBJECTS", 100),
     };
     let control_plane = testenv::ControlPlane::start().await?;
     let result = run(&control_plane, &load).await;
@@ -71,6 +83,11 @@ struct Load {
     quota_rps: u32,
     send_rate: u32,
     send_burst: u32,
+    /// The quota's bucket; unset: as large as the quota's rate (Q calls at once).
+    quota_burst: Option<u32>,
+    /// A second, throttled scope: its quota in calls a second, and its objects.
+    slow_region_rps: Option<f64>,
+    slow_objects: u32,
 }
 
 async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
@@ -79,7 +96,11 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         quota_rps,
         send_rate,
         send_burst,
+        quota_burst,
+        slow_region_rps,
+        slow_objects,
     } = load;
+    let quota_burst = quota_burst.unwrap_or(quota_rps).max(1);
     let suite = Suite::install(control_plane).await?;
     let (rate, burst) = (send_rate.to_string(), send_burst.to_string());
     let args = [
@@ -96,7 +117,7 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         .admin()
         .set_quota(&Quota {
             rate_per_second: f64::from(quota_rps),
-            burst: quota_rps,
+            burst: quota_burst,
             retry_after_seconds: Some(1),
             region: None,
         })
@@ -121,6 +142,9 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         .buffered(16)
         .try_collect()
         .await?;
+    if let Some(rps) = slow_region_rps {
+        apply_slow_scope(&world, rps, slow_objects).await?;
+    }
     let client = world.api.clone().into_client();
     let requests_before = apiserver_requests(&client).await?;
     let writes_before = world
@@ -139,11 +163,20 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
     let created = started.elapsed();
     // Progress from the operator's own gauge: listing every object four times a second
     // would load the API server more than the operator does, and measure the lister.
+    let fleet_arns: std::collections::HashSet<&String> = arns.iter().collect();
     loop {
-        let sent = world
-            .operator
-            .metric_where("ssmcontacts_objects", "reason=\"Sent\"")
-            .await?;
+        let sent = if slow_region_rps.is_some() {
+            let sends = world.emulator.admin().sends_per_channel().await?;
+            fleet_arns
+                .iter()
+                .filter(|arn| sends.get(**arn).is_some_and(|n| *n > 0))
+                .count() as f64
+        } else {
+            world
+                .operator
+                .metric_where("ssmcontacts_objects", "reason=\"Sent\"")
+                .await?
+        };
         if sent >= f64::from(objects) {
             break;
         }
@@ -159,6 +192,12 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
     let ready = list
         .items
         .iter()
+        .filter(|o| {
+            o.metadata
+                .name
+                .as_deref()
+                .is_some_and(|name| name.starts_with("channel-"))
+        })
         .filter(|o| {
             o.status
                 .as_ref()
@@ -199,7 +238,7 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
             eprintln!("  t+{second:>4}s {what:<40} {count}");
         }
         let log = std::fs::read_to_string(&world.operator.log).unwrap_or_default();
-        for line in log.lines().filter(|l| l.contains("global send rate")) {
+        for line in log.lines().filter(|l| l.contains("send rate lowered")) {
             eprintln!("  {line}");
         }
     }
@@ -238,7 +277,7 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
     let ideal = f64::from(objects) / f64::from(quota_rps);
 
     println!(
-        "fleet benchmark: {objects} objects, emulator quota {quota_rps}/s (burst {quota_rps}), operator pacing {send_rate}/s burst {send_burst}"
+        "fleet benchmark: {objects} objects, emulator quota {quota_rps}/s (burst {quota_burst}), operator pacing {send_rate}/s burst {send_burst}"
     );
     println!(
         "  idle apply -> CodeSent      {:>8.1} ms p50, {:.1} ms p99 ({} objects one at a time)",
@@ -314,6 +353,34 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         )
         .into());
     }
+    Ok(())
+}
+
+/// The second scope: `count` objects in us-west-2, whose own quota admits `rps` calls a second
+/// with a burst of 1, applied before the fleet so that they wait in their line throughout.
+async fn apply_slow_scope(world: &World, rps: f64, count: u32) -> Result {
+    let admin = world.emulator.admin();
+    admin
+        .set_quota(&Quota {
+            rate_per_second: rps,
+            burst: 1,
+            retry_after_seconds: Some(1),
+            region: Some("us-west-2".to_owned()),
+        })
+        .await?;
+    for i in 0..count {
+        let name = format!("slow-{i:05}");
+        let arn = support::channel_arn("us-west-2", &name);
+        admin
+            .seed_channel(&ssm_contacts_emulator::state::SeedChannel {
+                arn: Some(arn.clone()),
+                name: name.clone(),
+                ..Default::default()
+            })
+            .await?;
+        world.create(&name, World::spec_for(&arn)).await?;
+    }
+    println!("  second scope: {count} objects in us-west-2 under a quota of {rps}/s (burst 1)");
     Ok(())
 }
 

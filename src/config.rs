@@ -10,6 +10,7 @@ use crate::backoff::BackoffPolicy;
 use crate::controller::ActivationSettings;
 use crate::cooldown::{self, ChannelLimits};
 use crate::decide::UnknownOutcomePolicy;
+use crate::line::MAX_CALL_SPACING_WAIT;
 use crate::pacing::RateSettings;
 use crate::resource::MAX_RECENT_SENDS;
 use crate::selector::LabelSelector;
@@ -403,12 +404,16 @@ impl Args {
             ));
         }
         // Another instance waits the grace from when it first sees an intent; the holder may
-        // take up to the status write's deadline to see that intent committed, then the call.
+        // take up to the status write's deadline to see that intent committed, then wait for
+        // its call's spacing, then the call. (AssumeRole and the pre-send read come before
+        // the intent.)
         let grace = pacing.in_flight_grace;
-        if grace <= api.saturating_add(call) || grace > MAX_BACKOFF {
+        let longest = api
+            .saturating_add(MAX_CALL_SPACING_WAIT)
+            .saturating_add(call);
+        if grace <= longest || grace > MAX_BACKOFF {
             problems.push(format!(
-                "--in-flight-grace ({grace:?}) must be longer than --api-timeout plus --call-timeout ({:?}) and at most 24h",
-                api.saturating_add(call)
+                "--in-flight-grace ({grace:?}) must be longer than --api-timeout plus --call-timeout plus the 0.5s call spacing ({longest:?}) and at most 24h"
             ));
         }
 

@@ -24,6 +24,9 @@ pub type Wake = ObjectRef<DeserializeGuard<ContactChannelActivation>>;
 const GRANT_LIFETIME: Duration = Duration::from_secs(30);
 /// Entries kept waiting; far above any real fleet, it only stops a runaway.
 const CAPACITY: usize = 100_000;
+/// Longest wait of a call for its spacing: the intent is already written, and the in-flight
+/// window must stay short.
+pub const MAX_CALL_SPACING_WAIT: Duration = Duration::from_millis(500);
 /// Wake-ups buffered for a slow controller; one lost is caught by the waiter's fallback requeue.
 pub const WAKE_BUFFER: usize = 4096;
 
@@ -45,6 +48,9 @@ struct State {
     waiting: HashMap<String, Waiter>,
     granted: Expiring,
     next_seq: u64,
+    /// The earliest start of the next call: calls go out at least one interval of the rate
+    /// apart, whatever bunching the status writes between grant and call made.
+    next_call: Option<Instant>,
 }
 
 /// Where an object joins the line.
@@ -98,6 +104,7 @@ impl SendLine {
                 waiting: HashMap::new(),
                 granted: Expiring::new(GRANT_LIFETIME),
                 next_seq: 0,
+                next_call: None,
             }),
             arrived: Notify::new(),
             wakes,
@@ -151,6 +158,21 @@ impl SendLine {
         state.join(uid, wake, Place::Front);
         self.arrived.notify_one();
         Err(Duration::from_secs(10))
+    }
+
+    /// How long the call about to start waits so that it starts one interval of the current
+    /// rate after the previous call at least (never more than [`MAX_CALL_SPACING_WAIT`]).
+    /// Grants are paced, but the intent write between grant and call takes a varying time,
+    /// so calls bunch; a quota that admits only small bursts throttles a bunch although the
+    /// average rate is under the quota, and the search would take that for the quota.
+    pub fn call_wait(&self) -> Duration {
+        let now = Instant::now();
+        let mut state = self.state();
+        let interval = seconds(1.0 / state.finder.rate());
+        let at = state.next_call.map_or(now, |next| next.max(now));
+        let wait = at.saturating_duration_since(now).min(MAX_CALL_SPACING_WAIT);
+        state.next_call = Some(now + wait + interval);
+        wait
     }
 
     /// The object no longer needs its turn (it decided not to send, or it is gone).
@@ -260,6 +282,28 @@ mod tests {
         assert!(line.take_turn("b", wake("b")).is_ok());
         assert_eq!(wakes.recv().await.unwrap().name, "c");
         serving.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    /// Calls that reach the call together are spread one interval of the rate apart, and a
+    /// call after a quiet spell goes at once.
+    async fn calls_are_spaced_at_the_rate() {
+        let line = SendLine::new(RateSettings {
+            max_rate: 40.0,
+            min_rate: 0.1,
+            burst: 4.0,
+        });
+        // Slow start: a quarter of the ceiling, ten calls a second.
+        let interval = seconds(1.0 / line.rates().0);
+        assert_eq!(line.call_wait(), Duration::ZERO);
+        assert_eq!(line.call_wait(), interval);
+        assert_eq!(line.call_wait(), interval * 2);
+        // Never longer than the bound, however many bunch up.
+        for _ in 0..10 {
+            assert!(line.call_wait() <= MAX_CALL_SPACING_WAIT);
+        }
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(line.call_wait(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

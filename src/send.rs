@@ -126,6 +126,7 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         }
     };
 
+    tokio::time::sleep(line.call_wait()).await;
     let called = Instant::now();
     let outcome = sender.send_activation_code(&channel).await;
     observe_call(ctx, "SendActivationCode", called);

@@ -280,20 +280,14 @@ pub struct Quota {
     /// `RetryAfterSeconds` in the ThrottlingException; absent = not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u32>,
-    /// Only calls signed for this region count (AWS quotas hold per account and region);
-    /// absent = every call.
+    /// A quota of this region alone (AWS quotas hold per account and region): calls signed
+    /// for it count here, and no longer against the quota without a region. Absent: the
+    /// quota of every region that has none of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
 
 impl Quota {
-    /// Whether a call signed for `region` counts against this quota.
-    pub fn covers(&self, region: Option<&str>) -> bool {
-        self.region
-            .as_deref()
-            .is_none_or(|only| Some(only) == region)
-    }
-
     pub fn check(&self) -> Result<(), String> {
         if !self.rate_per_second.is_finite() || self.rate_per_second < 0.0 {
             return Err("`ratePerSecond` must be a finite number >= 0".into());

@@ -221,6 +221,9 @@ pub struct State {
     idempotency: HashMap<(&'static str, String), Value>,
     pub faults: FaultBook,
     pub quota: Option<TokenBucket>,
+    /// Quotas of one region each (AWS's hold per account and region): a call signed for a
+    /// region listed here counts against that region's bucket instead of `quota`.
+    pub region_quotas: BTreeMap<String, TokenBucket>,
     /// Random faults in force, if any (applied when no injected fault matches).
     pub chaos: Option<Chaos>,
     /// The roles STS AssumeRole accepts.

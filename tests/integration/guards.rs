@@ -10,7 +10,7 @@ use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivation;
 
 use crate::Scenario;
-use crate::support::{Result, SEND, Suite, World, eventually};
+use crate::support::{Chart, Result, SEND, Suite, World, eventually};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
@@ -18,6 +18,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(create_delete_loop_meets_the_hourly_cap),
         scenario!(shards_share_a_channels_limits),
         scenario!(refused_calls_leave_the_channel_free),
+        scenario!(a_namespace_that_cannot_be_listed_stops_only_itself),
     ]
 }
 
@@ -173,5 +174,51 @@ async fn refused_calls_leave_the_channel_free(suite: Arc<Suite>) -> Result {
         last.duration_since(first) < jiff::SignedDuration::from_secs(60),
         "{calls:?}"
     );
+    Ok(())
+}
+
+/// The chart watching two namespaces; the Role in the second is deleted and the operator
+/// restarted: the first namespace's objects still get their codes, and readiness names the
+/// namespace that cannot be listed.
+async fn a_namespace_that_cannot_be_listed_stops_only_itself(suite: Arc<Suite>) -> Result {
+    let mut world = World::new(&suite, "listable", &[]).await?;
+    world.operator.terminate().await?;
+    let other = testenv::create_namespace(&suite.client, "unlistable").await?;
+    let chart = Chart::install_watching(&suite, &world, false, &[&other]).await?;
+    let watch_both = ["--namespace", other.as_str()];
+    let operator = chart.launch(&world, &watch_both, world.log_dir())?;
+    world.operator = operator;
+    world.operator.wait_ready().await?;
+    world.create("before", world.spec()).await?;
+    world
+        .wait_condition("before", "Ready", "True", "Sent")
+        .await?;
+
+    // The chart's Role in the other namespace goes (a tenant namespace torn down badly).
+    let roles: kube::Api<k8s_openapi::api::rbac::v1::Role> =
+        kube::Api::namespaced(suite.client.clone(), &other);
+    for role in roles.list(&Default::default()).await?.items {
+        if let Some(name) = role.metadata.name {
+            roles.delete(&name, &Default::default()).await?;
+        }
+    }
+    world.operator.crash().await?;
+    world.operator = chart.launch(&world, &watch_both, world.log_dir())?;
+    let arn = world.seed("after").await?;
+    world.create("after", World::spec_for(&arn)).await?;
+    world
+        .wait_condition("after", "Ready", "True", "Sent")
+        .await
+        .map_err(|e| format!("{e}; log:\n{}", world.operator.log_tail()))?;
+    let body = eventually(
+        "/readyz to name the namespace",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = world.operator.probe("/readyz").await?;
+            Ok((status == 503 && body.contains(&other)).then_some(body))
+        },
+    )
+    .await?;
+    assert!(body.contains("namespace"), "{body}");
     Ok(())
 }

@@ -1040,7 +1040,21 @@ async fn revoke_rules<K: Rules>(api: &Api<K>, originals: &[K], grants: &[Grant])
 
 impl Chart {
     pub async fn install(suite: &Suite, world: &World, through_proxy: bool) -> Result<Self> {
+        Self::install_watching(suite, world, through_proxy, &[]).await
+    }
+
+    /// [`Chart::install`], watching `also` besides the world's namespace.
+    pub async fn install_watching(
+        suite: &Suite,
+        world: &World,
+        through_proxy: bool,
+        also: &[&str],
+    ) -> Result<Self> {
         let namespace = world.namespace.clone();
+        let watched = std::iter::once(namespace.as_str())
+            .chain(also.iter().copied())
+            .collect::<Vec<_>>()
+            .join(",");
         let bin = suite.kubectl.parent().ok_or("no bin dir")?.to_owned();
         let home = world.log_dir().join("helm");
         let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/ssm-contacts-operator");
@@ -1056,7 +1070,7 @@ impl Chart {
                 &namespace,
                 "--skip-crds",
                 "--set",
-                &format!("watchNamespaces={{{namespace}}}"),
+                &format!("watchNamespaces={{{watched}}}"),
             ]))?;
         let token = run(std::process::Command::new(&suite.kubectl)
             .arg("--kubeconfig")

@@ -257,13 +257,21 @@ async fn set_quota(
 ) -> Result<Response, AdminFailure> {
     let quota = body(payload)?;
     quota.check().map_err(bad_request)?;
-    app.state().quota = Some(TokenBucket::new(quota.clone(), Instant::now()));
+    let bucket = TokenBucket::new(quota.clone(), Instant::now());
+    match &quota.region {
+        Some(region) => {
+            app.state().region_quotas.insert(region.clone(), bucket);
+        }
+        None => app.state().quota = Some(bucket),
+    }
     tracing::info!(?quota, "quota set");
     Ok(Json(quota).into_response())
 }
 
 async fn clear_quota(State(app): State<Arc<App>>) -> StatusCode {
-    app.state().quota = None;
+    let mut state = app.state();
+    state.quota = None;
+    state.region_quotas.clear();
     StatusCode::NO_CONTENT
 }
 
