@@ -3,7 +3,7 @@
 //! calls, throttles, the adaptive send rate, and the operator's memory. It also checks the
 //! exactly-once outcome (one accepted send per object) and exits non-zero if it broke.
 //!
-//! In the same run, unless BENCH_BASELINES=0, two baselines send to as many fresh channels
+//! In the same run, unless BENCH_BASELINES=0 (or =adaptive, the second alone), two baselines send to as many fresh channels
 //! under the same quota, straight to the emulator: the naive policy (SDK standard retries,
 //! no global limiter, per-object exponential backoff) and a botocore script in adaptive
 //! retry mode with a thread pool (`benches/adaptive_baseline.py`). BENCH_IDLE_SAMPLES objects
@@ -13,6 +13,10 @@
 //! BENCH_SEND_RATE and BENCH_SEND_BURST set the operator's ceiling, 10 and 10 by default,
 //! so that a ceiling above the quota measures how the limiter finds a quota it does not
 //! know; BENCH_QUOTA_BURST sets the quota's bucket, Q by default).
+//!
+//! BENCH_MAX_FIELDS=1 gives every object the longest fields the CRD admits (a 2,048-character
+//! channel ARN, a 2,048-character spec.roleArn, assumed through the emulator's STS, a
+//! 253-character resendToken), to measure the operator's memory per object at its worst.
 //!
 //! BENCH_SLOW_REGION_RPS=R adds a second quota scope: BENCH_SLOW_OBJECTS (100) objects in
 //! us-west-2, whose own quota admits R calls a second (burst 1), applied just before the
@@ -71,6 +75,7 @@ async fn main() -> Result {
             .ok()
             .and_then(|v| v.parse().ok()),
         slow_objects: env_number("BENCH_SLOW_OBJECTS", 100),
+        max_fields: std::env::var("BENCH_MAX_FIELDS").as_deref() == Ok("1"),
     };
     let control_plane = testenv::ControlPlane::start().await?;
     let result = run(&control_plane, &load).await;
@@ -88,6 +93,7 @@ struct Load {
     /// A second, throttled scope: its quota in calls a second, and its objects.
     slow_region_rps: Option<f64>,
     slow_objects: u32,
+    max_fields: bool,
 }
 
 async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
@@ -99,11 +105,12 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         quota_burst,
         slow_region_rps,
         slow_objects,
+        max_fields,
     } = load;
     let quota_burst = quota_burst.unwrap_or(quota_rps).max(1);
     let suite = Suite::install(control_plane).await?;
     let (rate, burst) = (send_rate.to_string(), send_burst.to_string());
-    let args = [
+    let mut args = vec![
         "--concurrency",
         "32",
         "--send-rate",
@@ -111,6 +118,9 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         "--send-burst",
         &burst,
     ];
+    if max_fields {
+        args.extend(["--allowed-role-arns", "arn:aws:iam::123456789012:role/*"]);
+    }
     let world = World::new(&suite, "bench", &args).await?;
     world
         .emulator
@@ -134,14 +144,33 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
 
     // A channel each, as a fleet has: the per-channel cooldown and hourly cap never hold a
     // send here, so what is measured is the global rate against the quota.
+    let role = max_fields.then(long_role_arn);
+    if let Some(role) = &role {
+        world.emulator.admin().add_role(role).await?;
+    }
     let arns: Vec<String> = futures::stream::iter(0..objects)
         .map(|i| {
             let world = &world;
-            async move { world.seed(&format!("channel-{i:05}")).await }
+            async move {
+                let name = format!("channel-{i:05}");
+                if max_fields {
+                    seed_long(world, &name).await
+                } else {
+                    world.seed(&name).await
+                }
+            }
         })
         .buffered(16)
         .try_collect()
         .await?;
+    let spec_for = |arn: &str| {
+        let mut spec = World::spec_for(arn);
+        if let Some(role) = &role {
+            spec.role_arn = Some(role.clone());
+            spec.resend_token = Some("t".repeat(253));
+        }
+        spec
+    };
     if let Some(rps) = slow_region_rps {
         apply_slow_scope(&world, rps, slow_objects).await?;
     }
@@ -155,7 +184,8 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
     futures::stream::iter(arns.iter().enumerate())
         .map(|(i, arn)| {
             let (world, name) = (&world, format!("channel-{i:05}"));
-            async move { world.create(&name, World::spec_for(arn)).await }
+            let spec = spec_for(arn);
+            async move { world.create(&name, spec).await }
         })
         .buffer_unordered(16)
         .collect_unit()
@@ -327,7 +357,8 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         bench_rss_before.unwrap_or(0),
         proc_status_kib(std::process::id(), "VmRSS:").unwrap_or(0)
     );
-    if std::env::var("BENCH_BASELINES").as_deref() != Ok("0") {
+    let baselines = std::env::var("BENCH_BASELINES").unwrap_or_default();
+    if baselines != "0" {
         let endpoint = world.emulator.endpoint_url();
         let fresh = |prefix: &'static str| {
             let world = &world;
@@ -336,9 +367,13 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
                 .buffered(16)
                 .try_collect::<Vec<String>>()
         };
-        let naive = baselines::naive(&endpoint, &fresh("naive").await?).await?;
-        let script = baselines::adaptive_script(&endpoint, &fresh("script").await?).await?;
-        for run in [&naive, &script] {
+        let mut runs = Vec::new();
+        // BENCH_BASELINES=adaptive runs the adaptive script alone.
+        if baselines != "adaptive" {
+            runs.push(baselines::naive(&endpoint, &fresh("naive").await?).await?);
+        }
+        runs.push(baselines::adaptive_script(&endpoint, &fresh("script").await?).await?);
+        for run in &runs {
             println!("  {run}");
             println!(
                 "    vs N/Q {:.2} x; the operator was {:.2} x as fast",
@@ -354,6 +389,35 @@ async fn run(control_plane: &testenv::ControlPlane, load: &Load) -> Result {
         .into());
     }
     Ok(())
+}
+
+/// A role ARN of 2,048 characters: a long path of 60-character parts, a short name.
+fn long_role_arn() -> String {
+    let mut arn = "arn:aws:iam::123456789012:role/".to_owned();
+    while arn.len() + 61 <= 2048 - "/ssm-contacts".len() {
+        arn.push_str(&"p".repeat(60));
+        arn.push('/');
+    }
+    let fill = 2048 - "ssm-contacts".len() - arn.len();
+    arn.push_str(&"q".repeat(fill.saturating_sub(1)));
+    arn.push_str("/ssm-contacts");
+    arn
+}
+
+/// A channel whose ARN is 2,048 characters long (the longest the CRD admits).
+async fn seed_long(world: &World, name: &str) -> Result<String> {
+    let prefix = format!("arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/{name}/");
+    let arn = format!("{prefix}{}", "x".repeat(2048 - prefix.len()));
+    world
+        .emulator
+        .admin()
+        .seed_channel(&ssm_contacts_emulator::state::SeedChannel {
+            arn: Some(arn.clone()),
+            name: name.to_owned(),
+            ..Default::default()
+        })
+        .await?;
+    Ok(arn)
 }
 
 /// The second scope: `count` objects in us-west-2, whose own quota admits `rps` calls a second

@@ -610,6 +610,37 @@ fn summary(
     }
 }
 
+/// The status of an object whose send waits for its turn (the send line, the channel limits
+/// being read): the generation is seen and in progress, so that kstatus (Flux) and
+/// `kubectl get` never read it as done before its code went out. `None` when the written
+/// status already says so for this generation (a retry waiting, an earlier write), so that
+/// waiting costs one status write at most.
+pub fn queued(
+    previous: &Status,
+    spec: &Spec,
+    intent: &Status,
+    why: &str,
+    now: Timestamp,
+) -> Option<Status> {
+    let generation = intent.observed_generation?;
+    let already = previous.observed_generation == Some(generation)
+        && conditions::find(&previous.conditions, conditions::RECONCILING)
+            .is_some_and(|c| c.status == "True" && c.observed_generation == Some(generation));
+    if already {
+        return None;
+    }
+    let mut queued = intent.clone();
+    queued.attempts = queued.attempts.saturating_sub(1);
+    queued.send_in_flight = None;
+    let reason = conditions::find(&intent.conditions, conditions::CODE_SENT)
+        .and_then(|c| Reason::parse(&c.reason))
+        .unwrap_or(Reason::Pending);
+    let summary = summary(generation, reason, why.to_owned(), true, false);
+    queued.conditions = conditions::conditions(&previous.conditions, &summary, now);
+    finish(&mut queued, spec, now);
+    Some(queued)
+}
+
 /// Status times are kept to the second by the API server; rounding down would let a retry
 /// come before the RetryAfterSeconds that AWS asked for.
 fn ceil_to_second(at: Timestamp) -> Timestamp {

@@ -56,7 +56,8 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     } = planned;
     // The channel's limits come first: a deferred send holds no slot of the global rate.
     if !ctx.channels.is_synced() {
-        return Ok(Action::requeue(UNSYNCED_RECHECK));
+        let why = "waiting for the operator to read the channels' recent sends (just started)";
+        return wait_in_line(ctx, object, uid, &intent, why, Some(UNSYNCED_RECHECK)).await;
     }
     if let Err(until) = ctx.channels.book(&channel, uid, Timestamp::now()) {
         return defer(ctx, object, uid, &channel, intent, until).await;
@@ -71,7 +72,13 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     ctx.metrics.set_rates(&scope, line.rates());
     let permit = match turn {
         Ok(permit) => permit,
-        Err(fallback) => return Ok(requeue_after(Some(fallback))),
+        Err(fallback) => {
+            let why = format!(
+                "waiting for its turn to send (the send line of account {}, region {})",
+                scope.account, scope.region
+            );
+            return wait_in_line(ctx, object, uid, &intent, &why, Some(fallback)).await;
+        }
     };
     // After SIGTERM or a lost lease no new call starts: the next instance decides afresh.
     if ctx.stopping() {
@@ -231,6 +238,23 @@ async fn skip_activated(
             telemetry::publish(&ctx.recorder, object, &note).await;
             Ok(false)
         }
+    }
+}
+
+/// The send waits for its turn: the status says so once (Pending, Reconciling), then the
+/// object waits for its wake-up or `requeue`.
+async fn wait_in_line(
+    ctx: &Context,
+    object: &ContactChannelActivation,
+    uid: &str,
+    intent: &ContactChannelActivationStatus,
+    why: &str,
+    requeue: Option<Duration>,
+) -> Result<Action, ReconcileError> {
+    let previous = object.status_or_default();
+    match decide::queued(&previous, &object.spec, intent, why, Timestamp::now()) {
+        Some(status) => crate::controller::record(ctx, object, uid, status, requeue, None).await,
+        None => Ok(requeue_after(requeue)),
     }
 }
 

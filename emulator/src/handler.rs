@@ -129,15 +129,18 @@ pub(crate) async fn wire_call(
     // The quota counts SendActivationCode calls that reach the service (past faults).
     if operation == Operation::SendActivationCode {
         let region = call.region.clone().unwrap_or_default();
-        let mut state = app.state();
-        let state = &mut *state;
-        let bucket = match state.region_quotas.get_mut(&region) {
-            Some(bucket) => Some(bucket),
-            None => state.quota.as_mut(),
+        // The state's lock is held for the bucket alone: answering takes it again.
+        let throttled = {
+            let mut state = app.state();
+            let state = &mut *state;
+            let bucket = match state.region_quotas.get_mut(&region) {
+                Some(bucket) => Some(bucket),
+                None => state.quota.as_mut(),
+            };
+            bucket.and_then(|bucket| {
+                (!bucket.try_take(Instant::now())).then(|| bucket.quota.throttled())
+            })
         };
-        let throttled = bucket.and_then(|bucket| {
-            (!bucket.try_take(Instant::now())).then(|| bucket.quota.throttled())
-        });
         if let Some(error) = throttled {
             return app.answer_error(&call, &error);
         }

@@ -1164,3 +1164,41 @@ fn malformed_regions_are_refused_without_a_call() {
     );
     assert_eq!(status.attempts, 0);
 }
+
+#[test]
+/// An object waiting for its turn says so from the first moment: the generation observed,
+/// Reconciling True, CodeSent Pending; written once, not again while it waits.
+fn queued_objects_show_their_generation_in_progress() {
+    let (_, _, intent) = expect_send(run(&spec(ARN), &Status::default(), 1, t(0)));
+    let waiting = queued(
+        &Status::default(),
+        &spec(ARN),
+        &intent,
+        "waiting for its turn",
+        t(0),
+    )
+    .expect("a first status");
+    assert_eq!(waiting.observed_generation, Some(1));
+    assert_eq!(waiting.attempts, 0);
+    assert!(waiting.send_in_flight.is_none());
+    assert_eq!(
+        reason_of(&waiting, "CodeSent").as_deref(),
+        Some("False/Pending")
+    );
+    assert_eq!(
+        reason_of(&waiting, "Reconciling").as_deref(),
+        Some("True/Pending")
+    );
+    assert_eq!(
+        reason_of(&waiting, "Ready").as_deref(),
+        Some("False/Pending")
+    );
+    assert_eq!(
+        queued(&waiting, &spec(ARN), &intent, "waiting for its turn", t(5)),
+        None
+    );
+    // A new generation waits anew: written once more.
+    let (_, _, second) = expect_send(run(&spec(ARN), &waiting, 2, t(10)));
+    let again = queued(&waiting, &spec(ARN), &second, "waiting", t(10)).expect("generation 2");
+    assert_eq!(again.observed_generation, Some(2));
+}
