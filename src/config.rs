@@ -188,7 +188,9 @@ pub struct PacingArgs {
     /// The floor that throttling never pushes the global send rate below.
     #[arg(long, env = "SSMC_MIN_SEND_RATE", default_value_t = 0.2)]
     pub min_send_rate: f64,
-    /// Sends that may go out at once after a quiet period.
+    /// Deprecated, no longer used: sends go out one interval of their scope's rate apart,
+    /// never in bursts, since AWS does not say how large a burst its quota admits. Still
+    /// accepted (and checked) so that existing configurations start.
     #[arg(long, env = "SSMC_SEND_BURST", default_value_t = 10.0)]
     pub send_burst: f64,
     /// First retry delay after a transient failure (throttling, AWS 5xx).
