@@ -33,7 +33,8 @@ if grep -qx "kind: CustomResourceDefinition" "$tmp/kustomized.yaml"; then
   echo "check-deploy: deploy/ must not hold the CRD (kubectl delete -k deploy/ would delete every object)" >&2
   status=1
 fi
-for kind in Namespace ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding Service Deployment; do
+for kind in Namespace ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding Service Deployment \
+  ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding; do
   if ! grep -qx "kind: $kind" "$tmp/kustomized.yaml"; then
     echo "check-deploy: kubectl kustomize deploy/ has no $kind" >&2
     status=1

@@ -5,6 +5,7 @@
 # privilege rules either way), the Pod Security "restricted" fields of the Deployment, the
 # operator's environment, the image reference (tag or digest), probes, extra volumes and
 # topology spread, the NetworkPolicy rules, the ClusterRoles aggregated into view/edit/admin,
+# the ValidatingAdmissionPolicy of the tenancy guards and its binding,
 # the `helm test` hook (its RBAC, its Pod Security fields, what it checks), Chart.yaml
 # (kubeVersion, home, sources, Artifact Hub annotations against the CRD), that every value is
 # in values.schema.json and that the schema refuses bad values, and that the chart's README is
@@ -64,9 +65,9 @@ kinds() { query "$1" '{.kind} {.metadata.namespace} {.metadata.name}' | sort; }
 kinds "$tmp/default.yaml" >"$tmp/default.kinds"
 kinds "$tmp/nondefault.yaml" >"$tmp/nondefault.kinds"
 expect "default render: objects" "$(cut -d' ' -f1 "$tmp/default.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment Role Role RoleBinding RoleBinding Service ServiceAccount "
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment Role Role RoleBinding RoleBinding Service ServiceAccount ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
 expect "nondefault render: objects" "$(cut -d' ' -f1 "$tmp/nondefault.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment NetworkPolicy PodDisruptionBudget Role Role Role Role RoleBinding RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor "
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment NetworkPolicy PodDisruptionBudget Role Role Role Role RoleBinding RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
 expect "--include-crds adds the CRD" "$(grep -c '^kind: CustomResourceDefinition$' "$tmp/crds.yaml")" 1
 if grep -q 'helm.sh/hook' "$tmp/default.yaml" "$tmp/nondefault.yaml"; then fail "--skip-tests leaves no hook"; else pass "--skip-tests leaves no hook"; fi
 bash "$root/scripts/render-deploy.sh" "$tmp/deploy-manifest.yaml"
@@ -180,6 +181,7 @@ has "default: POD_NAME from the downward API" "$default_env" "POD_NAME=metadata.
 has "default: admin address" "$default_env" "SSMC_ADMIN_ADDR=0.0.0.0:8080"
 has "default: RUST_LOG" "$default_env" "RUST_LOG=info"
 has "nondefault: watched namespaces" "$nondefault_env" "SSMC_WATCH_NAMESPACES=team-payments,team-search"
+has "nondefault: tenancy.allowedAccounts" "$nondefault_env" "SSMC_ALLOWED_ACCOUNTS=111122223333,210987654321"
 has "nondefault: lease name" "$nondefault_env" "SSMC_LEASE_NAME=ssm-contacts-operator-leader"
 has "nondefault: lease duration" "$nondefault_env" "SSMC_LEASE_DURATION_SECONDS=20"
 has "nondefault: json logs" "$nondefault_env" "SSMC_LOG_FORMAT=json"
@@ -246,6 +248,57 @@ expect "rbac.aggregateClusterRoles=false: no aggregated role" \
 expect "watchNamespaces: aggregated role names carry the release namespace (one release name, several namespaces)" \
   "$(show aggregate-roles.yaml -f "$nondefault" --namespace team-a | query - '{.metadata.name}' | tr '\n' ' ')" \
   "ssm-contacts-operator-team-a-view ssm-contacts-operator-team-a-edit "
+
+echo "== ValidatingAdmissionPolicy (tenancy guards at admission)"
+policy_name=ssm-contacts-operator-ssm-contacts-operator-tenancy
+show admission-policy.yaml >"$tmp/vap-default.yaml"
+show admission-policy.yaml -f "$nondefault" >"$tmp/vap-nondefault.yaml"
+expect "default: a policy and its binding, named after the release and its namespace" \
+  "$(query "$tmp/vap-default.yaml" '{.apiVersion}/{.kind}/{.metadata.name}' | tr '\n' ' ')" \
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy/$policy_name admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding/$policy_name "
+storage_version=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.versions[?(@.storage==true)].name}')
+expect "policy: ContactChannelActivations on CREATE and UPDATE, any version seen as the CRD's storage version ($storage_version), failing closed" \
+  "$(query "$tmp/vap-default.yaml" '{.spec.failurePolicy} {.spec.matchConstraints.matchPolicy} {.spec.matchConstraints.resourceRules}' | grep '^Fail')" \
+  "Fail Equivalent [{\"apiGroups\":[\"ssmcontacts.oncall.dev\"],\"apiVersions\":[\"$storage_version\"],\"operations\":[\"CREATE\",\"UPDATE\"],\"resources\":[\"contactchannelactivations\"]}]"
+expect "policy: checked on create and on spec changes (label edits ask for no code)" \
+  "$(query "$tmp/vap-default.yaml" '{.spec.matchConditions[*].expression}' | grep .)" \
+  "request.operation == 'CREATE' || object.spec != oldObject.spec"
+# One rule per guard, each refusing with a message built from the offending value.
+# (Go templates, not jsonpath: the binding in the same file has no validations to range over.)
+gquery "$tmp/vap-default.yaml" '{{range .spec.validations}}{{.reason}}|{{.messageExpression}}{{"\n"}}{{end}}' | grep . >"$tmp/vap-messages"
+expect "policy: five rules, each with a reason and a messageExpression" "$(grep -cE '^(Forbidden|Invalid)\|.' "$tmp/vap-messages")" 5
+mapfile -t vap_messages <"$tmp/vap-messages"
+# Per rule, in order: what its message must name ('|' between the words).
+want_words=(
+  "variables.account|tenancy.allowedAccounts"
+  "variables.account|ssmcontacts.oncall.dev/allowed-accounts|is empty|cannot be read|allows no account"
+  "variables.account|ssmcontacts.oncall.dev/allowed-accounts|namespaceObject.metadata.name|variables.annotationIds"
+  "object.spec.roleArn|tenancy.allowedRoleArns|no role may be assumed"
+  "variables.region|is not an AWS region|^[a-z]{2}(-[a-z]+)+-[0-9]+$"
+)
+for i in "${!want_words[@]}"; do
+  IFS='|' read -ra words <<<"${want_words[$i]}"
+  missing=""
+  for word in "${words[@]}"; do [[ "${vap_messages[$i]:-}" == *"$word"* ]] || missing+="'$word' "; done
+  expect "policy rule $((i + 1)): its message names ${words[*]:0:2}" "$missing" ""
+done
+variable() { gquery "$1" "{{range .spec.variables}}{{if eq .name \"$2\"}}{{.expression}}{{end}}{{end}}" | grep .; }
+expect "policy: the namespace's allowed-accounts annotation comes from namespaceObject" \
+  "$(variable "$tmp/vap-default.yaml" annotated | grep -c namespaceObject.metadata.annotations)" 1
+expect "default: tenancy.allowedAccounts empty (any account)" "$(variable "$tmp/vap-default.yaml" allowedAccounts)" '[]'
+expect "default: tenancy.allowedRoleArns empty (no role)" "$(variable "$tmp/vap-default.yaml" roleArnPatterns)" '[]'
+expect "nondefault: tenancy.allowedAccounts in the policy" "$(variable "$tmp/vap-nondefault.yaml" allowedAccounts)" '["111122223333","210987654321"]'
+expect "nondefault: role globs become anchored regexes (* is .*, every other character itself)" \
+  "$(variable "$tmp/vap-nondefault.yaml" roleArnPatterns)" '["^arn:aws:iam::.*:role/ssm-contacts-activation$","^arn:aws:iam::111122223333:role/team\\.pager\\+.*$"]'
+binding='{.spec.policyName} {.spec.validationActions} [{.spec.matchResources}]'
+expect "default: the binding is cluster-wide and denies" "$(query "$tmp/vap-default.yaml" "$binding" | grep "^$policy_name ")" "$policy_name [\"Deny\"] []"
+expect "nondefault: the binding only reaches watchNamespaces, and warns and audits" \
+  "$(query "$tmp/vap-nondefault.yaml" "$binding" | grep "^$policy_name ")" \
+  "$policy_name [\"Warn\",\"Audit\"] [{\"namespaceSelector\":{\"matchExpressions\":[{\"key\":\"kubernetes.io/metadata.name\",\"operator\":\"In\",\"values\":[\"team-payments\",\"team-search\"]}]}}]"
+expect "two releases of one name in two namespaces: names differ by namespace" \
+  "$(show admission-policy.yaml --namespace team-a | query - '{.metadata.name}' | sort -u)" "ssm-contacts-operator-team-a-tenancy"
+expect "admissionPolicy.enabled=false: no policy, no binding" \
+  "$(render --skip-tests --set admissionPolicy.enabled=false | grep -c 'ValidatingAdmissionPolicy' || true)" 0
 
 echo "== helm test hook"
 crd_name=$(query "$chart/crds/contactchannelactivations.yaml" '{.metadata.name}')
@@ -452,6 +505,11 @@ refuse "the old networkPolicy.egress list" --set 'networkPolicy.egress[0].ports[
 refuse "a non-boolean networkPolicy.imds.enabled" --set networkPolicy.imds.enabled=maybe
 refuse "an unknown rbac key" --set rbac.create=true
 refuse "an unknown test.image key" --set test.image.name=curl
+refuse "validationActions Deny and Warn together" --set 'admissionPolicy.validationActions={Deny,Warn}'
+refuse "an unknown validationAction" --set 'admissionPolicy.validationActions={Block}'
+refuse "an empty validationActions" --set 'admissionPolicy.validationActions={}'
+refuse "validationActions removed" --set 'admissionPolicy.validationActions=null'
+refuse "a non-boolean admissionPolicy.enabled" --set admissionPolicy.enabled=maybe
 
 echo "== chart README (helm-docs)"
 if bash "$root/scripts/chart-docs.sh" --check "$chart" >"$tmp/docs.log" 2>&1; then pass "$(tail -n 1 "$tmp/docs.log")"; else cat "$tmp/docs.log"; fail "scripts/chart-docs.sh --check"; fi

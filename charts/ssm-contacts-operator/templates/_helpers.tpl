@@ -85,6 +85,15 @@ Call with (dict "root" $ "suffix" "view").
 {{- end }}
 
 {{/*
+Name of the ValidatingAdmissionPolicy and of its binding: "<fullname>-<release namespace>-tenancy".
+Both are cluster-scoped and every release renders its own pair, so the release namespace is
+always in the name: two releases of one name in two namespaces never collide.
+*/}}
+{{- define "ssm-contacts-operator.admissionPolicyName" -}}
+{{- printf "%s-%s-tenancy" (include "ssm-contacts-operator.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
 Labels of the helm test objects. app.kubernetes.io/name differs from the operator's, so
 that the Deployment, the Service, the PodDisruptionBudget and the NetworkPolicy never
 select the test Pod.
@@ -110,6 +119,18 @@ is written in one place.
 {{- define "ssm-contacts-operator.crdName" -}}
 {{- $crd := .Files.Get "crds/contactchannelactivations.yaml" | fromYaml }}
 {{- required "crds/contactchannelactivations.yaml: no metadata.name" (dig "metadata" "name" "" $crd) }}
+{{- end }}
+
+{{/*
+The storage version of that CRD: the version the admission policy's rules are written for.
+*/}}
+{{- define "ssm-contacts-operator.crdStorageVersion" -}}
+{{- $crd := .Files.Get "crds/contactchannelactivations.yaml" | fromYaml }}
+{{- $storage := "" }}
+{{- range (dig "spec" "versions" list $crd) }}
+{{- if .storage }}{{ $storage = .name }}{{ end }}
+{{- end }}
+{{- required "crds/contactchannelactivations.yaml: no storage version" $storage }}
 {{- end }}
 
 {{/*
