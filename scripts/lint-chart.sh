@@ -5,7 +5,8 @@
 # privilege rules either way), the Pod Security "restricted" fields of the Deployment, the
 # operator's environment, the image reference (tag or digest), probes, extra volumes and
 # topology spread, the NetworkPolicy rules, the ClusterRoles aggregated into view/edit/admin,
-# the ValidatingAdmissionPolicy of the tenancy guards and its binding,
+# the ValidatingAdmissionPolicy of the tenancy guards and its binding, the Secret permissions
+# that activation.secrets.enabled turns on and off,
 # the `helm test` hook (its RBAC, its Pod Security fields, what it checks), Chart.yaml
 # (kubeVersion, home, sources, Artifact Hub annotations against the CRD), that every value is
 # in values.schema.json and that the schema refuses bad values, and that the chart's README is
@@ -76,7 +77,11 @@ expect "deploy/ render (scripts/render-deploy.sh): no helm test hook" "$(grep -c
 echo "== RBAC"
 # {.rules} prints the rules as compact JSON (keys sorted), and nothing for a binding.
 rules='{.rules}'
-want_rules='[{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["get","list","watch"]},{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations/status"],"verbs":["update"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]},{"apiGroups":[""],"resources":["secrets"],"verbs":["get","list","watch"]}]'
+# Without Secrets (activation.secrets.enabled=false, as in ci/nondefault-values.yaml) ...
+want_rules_no_secrets='[{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations"],"verbs":["get","list","watch"]},{"apiGroups":["ssmcontacts.oncall.dev"],"resources":["contactchannelactivations/status"],"verbs":["update"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]}]'
+# ... and with them (the default): the code Secrets are read and watched, never written.
+want_secrets='{"apiGroups":[""],"resources":["secrets"],"verbs":["get","list","watch"]}'
+want_rules="${want_rules_no_secrets%]},$want_secrets]"
 # Namespaces (their allowed-accounts annotation), metadata only: all of them cluster-wide.
 want_namespaces='{"apiGroups":[""],"resources":["namespaces"],"verbs":["list","watch"]}'
 want_lease='[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]},{"apiGroups":["coordination.k8s.io"],"resourceNames":["ssm-contacts-operator"],"resources":["leases"],"verbs":["get","patch"]}]'
@@ -102,8 +107,20 @@ expect "watchNamespaces: one Role per watched namespace" \
 expect "watchNamespaces: one RoleBinding per watched namespace, to the ServiceAccount" \
   "$(query "$tmp/rbac-ns.yaml" '{.kind}/{.metadata.namespace}:{.subjects[0].namespace}/{.subjects[0].name}' | grep '^RoleBinding/' | sort | tr '\n' ' ')" \
   "RoleBinding/team-payments:ssm-contacts-operator/ssm-contacts RoleBinding/team-search:ssm-contacts-operator/ssm-contacts "
-expect "watchNamespaces: the Roles grant what the ClusterRole grants" \
-  "$(query "$tmp/rbac-ns.yaml" "{.kind}:$rules" | grep '^Role:' | sort -u)" "Role:$want_rules"
+expect "watchNamespaces: the Roles grant what the ClusterRole grants (nondefault: no Secrets)" \
+  "$(query "$tmp/rbac-ns.yaml" "{.kind}:$rules" | grep '^Role:' | sort -u)" "Role:$want_rules_no_secrets"
+expect "watchNamespaces, activation.secrets.enabled=true: the Roles read and watch Secrets" \
+  "$(show rbac.yaml -f "$nondefault" --set activation.secrets.enabled=true | query - "{.kind}:$rules" | grep '^Role:' | sort -u)" "Role:$want_rules"
+expect "activation.secrets.enabled=false: the ClusterRole grants no Secret permission" \
+  "$(show rbac.yaml --set activation.secrets.enabled=false | query - "{.kind}:$rules" | grep '^ClusterRole:')" "ClusterRole:${want_rules_no_secrets%]},$want_namespaces]"
+# Every rule of every role the chart renders (operator, lease, aggregated, helm test), for
+# both forms: no Secret anywhere once the feature is off.
+for values in "" "-f $nondefault"; do
+  # shellcheck disable=SC2086 # $values is empty or two words on purpose
+  secret_rules=$(render $values --set activation.secrets.enabled=false |
+    gquery - '{{range .rules}}{{range .resources}}{{.}} {{end}}{{end}}' | tr ' ' '\n' | grep -c '^secrets$' || true)
+  expect "activation.secrets.enabled=false${values:+ ($values)}: no role names secrets" "$secret_rules" 0
+done
 show leader-election-rbac.yaml -f "$nondefault" >"$tmp/lease-ns.yaml"
 expect "leader Role follows leaderElection.leaseName" \
   "$(query "$tmp/lease-ns.yaml" "{.kind}:$rules" | grep '^Role:')" "Role:${want_lease//\"ssm-contacts-operator\"/\"ssm-contacts-operator-leader\"}"
@@ -181,6 +198,8 @@ has "default: POD_NAME from the downward API" "$default_env" "POD_NAME=metadata.
 has "default: admin address" "$default_env" "SSMC_ADMIN_ADDR=0.0.0.0:8080"
 has "default: RUST_LOG" "$default_env" "RUST_LOG=info"
 has "nondefault: watched namespaces" "$nondefault_env" "SSMC_WATCH_NAMESPACES=team-payments,team-search"
+has_not "default: code Secrets on (SSMC_CODE_SECRETS left to its default, true)" "$default_env" "SSMC_CODE_SECRETS="
+has "nondefault: activation.secrets.enabled=false turns the Secret watch off" "$nondefault_env" "SSMC_CODE_SECRETS=false"
 has "nondefault: tenancy.allowedAccounts" "$nondefault_env" "SSMC_ALLOWED_ACCOUNTS=111122223333,210987654321"
 has "nondefault: lease name" "$nondefault_env" "SSMC_LEASE_NAME=ssm-contacts-operator-leader"
 has "nondefault: lease duration" "$nondefault_env" "SSMC_LEASE_DURATION_SECONDS=20"
@@ -510,6 +529,9 @@ refuse "an unknown validationAction" --set 'admissionPolicy.validationActions={B
 refuse "an empty validationActions" --set 'admissionPolicy.validationActions={}'
 refuse "validationActions removed" --set 'admissionPolicy.validationActions=null'
 refuse "a non-boolean admissionPolicy.enabled" --set admissionPolicy.enabled=maybe
+refuse "a non-boolean activation.secrets.enabled" --set activation.secrets.enabled=maybe
+refuse "an unknown activation key" --set activation.codes=true
+refuse "activation.secrets.enabled removed" --set activation.secrets.enabled=null
 
 echo "== chart README (helm-docs)"
 if bash "$root/scripts/chart-docs.sh" --check "$chart" >"$tmp/docs.log" 2>&1; then pass "$(tail -n 1 "$tmp/docs.log")"; else cat "$tmp/docs.log"; fail "scripts/chart-docs.sh --check"; fi

@@ -149,7 +149,8 @@ the operator calls:
   when its code is about to be entered; Secrets labelled ssmcontacts.oncall.dev/activation-code
   are watched for metadata only (list, watch), so a new code is noticed at once. RBAC cannot
   narrow list/watch by label; the operator's watch is narrowed by the label selector and never
-  caches Secret data.
+  caches Secret data. With activation.secrets.enabled=false the operator neither watches nor
+  reads Secrets (SSMC_CODE_SECRETS=false), and this rule goes: no Secret permission at all.
 */}}
 {{- define "ssm-contacts-operator.rules" -}}
 - apiGroups: ["ssmcontacts.oncall.dev"]
@@ -161,9 +162,11 @@ the operator calls:
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.activation.secrets.enabled }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+{{- end }}
 {{- end }}
 
 {{/*
