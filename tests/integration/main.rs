@@ -12,6 +12,7 @@ macro_rules! scenario {
 }
 
 mod activation;
+mod admission;
 mod guards;
 mod pacing;
 mod rbac;

@@ -9,7 +9,9 @@ use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::support::{Operator, Result, SEND, Suite, World, eventually};
-use crate::{Scenario, activation, guards, pacing, rbac, reliability, sharding, tenancy};
+use crate::{
+    Scenario, activation, admission, guards, pacing, rbac, reliability, sharding, tenancy,
+};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     let mut all = vec![
@@ -37,6 +39,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     all.extend(guards::all());
     all.extend(sharding::all());
     all.extend(pacing::all());
+    all.extend(admission::all());
     all
 }
 

@@ -928,6 +928,24 @@ pub fn run(command: &mut std::process::Command) -> Result<String> {
 /// The chart's release, ServiceAccount and Role name.
 pub const RELEASE: &str = "ssm-contacts-operator";
 
+/// The Helm chart of this repository.
+pub fn chart_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/ssm-contacts-operator")
+}
+
+/// The real helm of the test control plane, acting as the suite's admin, with its cache,
+/// config and data under `home` (nothing of the machine's own).
+pub fn helm(suite: &Suite, home: &Path) -> Result<std::process::Command> {
+    let bin = suite.kubectl.parent().ok_or("no bin dir")?;
+    let mut command = std::process::Command::new(bin.join("helm"));
+    command
+        .env("KUBECONFIG", &suite.kubeconfig)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    Ok(command)
+}
+
 /// Leader election as the chart runs it, with a short lease.
 pub const LEADER_ARGS: [&str; 5] = [
     "--leader-election",
@@ -1039,6 +1057,9 @@ async fn revoke_rules<K: Rules>(api: &Api<K>, originals: &[K], grants: &[Grant])
 }
 
 impl Chart {
+    /// The chart with its default values (but watching only the world's namespace). Its
+    /// admission policy is then bound to the watched namespaces alone, and admits every
+    /// object the RBAC scenarios create (any account, no roleArn).
     pub async fn install(suite: &Suite, world: &World, through_proxy: bool) -> Result<Self> {
         Self::install_watching(suite, world, through_proxy, &[]).await
     }
@@ -1055,16 +1076,9 @@ impl Chart {
             .chain(also.iter().copied())
             .collect::<Vec<_>>()
             .join(",");
-        let bin = suite.kubectl.parent().ok_or("no bin dir")?.to_owned();
-        let home = world.log_dir().join("helm");
-        let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/ssm-contacts-operator");
-        run(std::process::Command::new(bin.join("helm"))
-            .env("KUBECONFIG", &suite.kubeconfig)
-            .env("HELM_CACHE_HOME", home.join("cache"))
-            .env("HELM_CONFIG_HOME", home.join("config"))
-            .env("HELM_DATA_HOME", home.join("data"))
+        run(helm(suite, &world.log_dir().join("helm"))?
             .args(["install", RELEASE])
-            .arg(&chart)
+            .arg(chart_dir())
             .args([
                 "--namespace",
                 &namespace,
