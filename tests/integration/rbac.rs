@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -23,6 +24,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         scenario!(chart_rbac_is_enough),
         scenario!(chart_rbac_each_verb_is_needed),
         scenario!(failing_watches_fail_readiness_until_they_recover),
+        scenario!(chart_without_code_secrets_grants_and_needs_no_secret),
     ]
 }
 
@@ -359,5 +361,74 @@ async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) ->
         .wait_condition("after", "Ready", "True", "Sent")
         .await?;
     assert_eq!(world.emulator.admin().sends_for(&after).await?, 1);
+    Ok(())
+}
+
+/// activation.secrets.enabled=false: the chart's ServiceAccount cannot get, list or watch
+/// Secrets, and the operator as the chart runs it (SSMC_CODE_SECRETS as the chart's
+/// Deployment sets it) is ready and sends a code without one "forbidden".
+async fn chart_without_code_secrets_grants_and_needs_no_secret(suite: Arc<Suite>) -> Result {
+    let mut world = World::new(&suite, "rbac-nosecrets", &[]).await?;
+    world.operator.terminate().await?;
+    let chart = Chart::install_with(
+        &suite,
+        &world,
+        false,
+        &[],
+        &["activation.secrets.enabled=false"],
+    )
+    .await?;
+    for verb in ["get", "list", "watch"] {
+        let allowed = std::process::Command::new(&suite.kubectl)
+            .arg("--kubeconfig")
+            .arg(&chart.kubeconfig)
+            .args(["auth", "can-i", verb, "secrets", "-n", &world.namespace])
+            .output()?;
+        assert!(
+            !allowed.status.success(),
+            "the chart's ServiceAccount may {verb} secrets: {}",
+            String::from_utf8_lossy(&allowed.stdout)
+        );
+    }
+    let secret_grants: Vec<String> = chart
+        .grants()?
+        .iter()
+        .filter(|grant| grant.resource == "secrets")
+        .map(ToString::to_string)
+        .collect();
+    assert!(secret_grants.is_empty(), "{secret_grants:?}");
+
+    // The switch as the chart's Deployment hands it to the operator.
+    let deployments: Api<Deployment> = Api::namespaced(world.client.clone(), &world.namespace);
+    let deployment = deployments.get(RELEASE).await?;
+    let env = deployment
+        .spec
+        .template
+        .spec
+        .and_then(|pod| pod.containers.into_iter().next())
+        .and_then(|container| container.env)
+        .unwrap_or_default();
+    let code_secrets = env
+        .iter()
+        .find(|var| var.name == "SSMC_CODE_SECRETS")
+        .and_then(|var| var.value.clone())
+        .ok_or("the chart's Deployment does not set SSMC_CODE_SECRETS")?;
+    assert_eq!(code_secrets, "false");
+    world.operator = Operator::launch_with_env(
+        &chart.kubeconfig,
+        &world.namespace,
+        &world.emulator.endpoint_url(),
+        &[],
+        &[("SSMC_CODE_SECRETS".to_owned(), code_secrets)],
+        world.log_dir(),
+    )?;
+    world.operator.wait_ready().await?;
+    world.create("pager", world.spec()).await?;
+    world
+        .wait_condition("pager", "Ready", "True", "Sent")
+        .await?;
+    assert_eq!(world.sends().await?, 1);
+    let log = world.operator.log_text();
+    assert!(!log.to_lowercase().contains("forbidden"), "{log}");
     Ok(())
 }

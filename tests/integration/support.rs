@@ -211,6 +211,27 @@ impl Operator {
         )
     }
 
+    /// [`Operator::launch_as`] with more environment variables (set last, so they win), e.g.
+    /// those the chart's Deployment sets.
+    pub fn launch_with_env(
+        kubeconfig: &Path,
+        namespace: &str,
+        endpoint: &str,
+        extra_args: &[&str],
+        extra_env: &[(String, String)],
+        log_dir: &Path,
+    ) -> Result<Self> {
+        let (args, mut env) = Self::command_line(
+            kubeconfig,
+            namespace,
+            endpoint,
+            extra_args,
+            "info,ssm_contacts_operator=debug",
+        );
+        env.extend_from_slice(extra_env);
+        Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))
+    }
+
     /// [`Operator::launch_as`] with RUST_LOG set to `rust_log` (empty: RUST_LOG unset).
     pub fn launch_logging(
         kubeconfig: &Path,
@@ -220,6 +241,19 @@ impl Operator {
         log_dir: &Path,
         rust_log: &str,
     ) -> Result<Self> {
+        let (args, env) = Self::command_line(kubeconfig, namespace, endpoint, extra_args, rust_log);
+        Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))
+    }
+
+    /// The test flags and environment of an operator on `namespace`, talking to `endpoint`
+    /// as the identity of `kubeconfig`.
+    fn command_line(
+        kubeconfig: &Path,
+        namespace: &str,
+        endpoint: &str,
+        extra_args: &[&str],
+        rust_log: &str,
+    ) -> (Vec<String>, Vec<(String, String)>) {
         let mut args: Vec<String> = [
             "--namespace",
             namespace,
@@ -275,7 +309,7 @@ impl Operator {
             .into_iter()
             .filter(|(name, value)| name != "RUST_LOG" || !value.is_empty())
             .collect();
-        Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))
+        (args, env)
     }
 
     /// Starts the operator with no AWS credentials anywhere in its environment.
@@ -1071,21 +1105,35 @@ impl Chart {
         through_proxy: bool,
         also: &[&str],
     ) -> Result<Self> {
+        Self::install_with(suite, world, through_proxy, also, &[]).await
+    }
+
+    /// [`Chart::install_watching`] with more `--set` values, e.g.
+    /// `activation.secrets.enabled=false`.
+    pub async fn install_with(
+        suite: &Suite,
+        world: &World,
+        through_proxy: bool,
+        also: &[&str],
+        sets: &[&str],
+    ) -> Result<Self> {
         let namespace = world.namespace.clone();
         let watched = std::iter::once(namespace.as_str())
             .chain(also.iter().copied())
             .collect::<Vec<_>>()
             .join(",");
-        run(helm(suite, &world.log_dir().join("helm"))?
-            .args(["install", RELEASE])
-            .arg(chart_dir())
-            .args([
-                "--namespace",
-                &namespace,
-                "--skip-crds",
-                "--set",
-                &format!("watchNamespaces={{{watched}}}"),
-            ]))?;
+        let mut install = helm(suite, &world.log_dir().join("helm"))?;
+        install.args(["install", RELEASE]).arg(chart_dir()).args([
+            "--namespace",
+            &namespace,
+            "--skip-crds",
+            "--set",
+            &format!("watchNamespaces={{{watched}}}"),
+        ]);
+        for set in sets {
+            install.args(["--set", set]);
+        }
+        run(&mut install)?;
         let token = run(std::process::Command::new(&suite.kubectl)
             .arg("--kubeconfig")
             .arg(&suite.kubeconfig)
