@@ -14,6 +14,10 @@ fn exported() -> BTreeSet<String> {
     // Families export nothing until a label set exists; create one of each.
     metrics.count_send("Sent");
     metrics.count_status_write("ok");
+    metrics.set_rates(
+        &ssm_contacts_operator::lines::QuotaScope::of("us-east-1", None),
+        (1.0, 1.0, None),
+    );
     metrics
         .reconciles
         .get_or_create(&ssm_contacts_operator::telemetry::ResultLabels {
