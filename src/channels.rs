@@ -211,6 +211,7 @@ impl Channels {
             });
             return Ok(());
         }
+        tracing::debug!(channel = %key, ?history, position, %slot, "channel limits hold the send");
         if let Some(waiter) = line.iter_mut().find(|w| w.uid == uid) {
             waiter.slot = slot;
         }

@@ -89,7 +89,12 @@ async fn create_delete_loop_meets_the_hourly_cap(suite: Arc<Suite>) -> Result {
         })
         .await?;
         let expected = if round < 2 { "Sent" } else { "ChannelCooldown" };
-        assert_eq!(reason, expected, "round {round}");
+        assert_eq!(
+            reason,
+            expected,
+            "round {round}; log:\n{}",
+            world.operator.log_tail()
+        );
         world.delete(&name).await?;
     }
     assert_eq!(world.sends().await?, 2);
