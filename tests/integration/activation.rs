@@ -13,7 +13,7 @@ use ssm_contacts_operator::controller::CODE_SECRET_LABEL;
 use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec, ReadyWhen};
 
 use crate::Scenario;
-use crate::support::{Operator, Result, SEND, Suite, World, channel_arn, eventually};
+use crate::support::{Result, SEND, Suite, World, channel_arn, eventually};
 
 /// Checks come quickly in tests.
 const FAST_CHECKS: [&str; 4] = [
@@ -65,16 +65,9 @@ async fn calls_of(world: &World, operation: &str) -> Result<usize> {
 /// (readyWhen: Activated); at trace level the code never appears in the operator's log.
 async fn code_from_a_secret_activates_the_channel(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "lifecycle", &FAST_CHECKS).await?;
-    world.operator.terminate().await?;
-    world.operator = Operator::launch_logging(
-        &suite.kubeconfig,
-        &world.namespace,
-        &world.emulator.endpoint_url(),
-        &FAST_CHECKS,
-        world.log_dir(),
-        "trace",
-    )?;
-    world.operator.wait_ready().await?;
+    world
+        .relaunch_logging(&suite, &FAST_CHECKS, "trace")
+        .await?;
     let spec = ContactChannelActivationSpec {
         ready_when: ReadyWhen::Activated,
         activation_code_secret_ref: Some(CodeSecretRef {
@@ -91,12 +84,7 @@ async fn code_from_a_secret_activates_the_channel(suite: Arc<Suite>) -> Result {
     world
         .wait_condition("pager", "Ready", "False", "AwaitingCode")
         .await?;
-    let code = world
-        .emulator
-        .admin()
-        .last_code(&world.channel.arn)
-        .await?
-        .ok_or("no code drawn")?;
+    let code = world.last_code().await?;
     // Seven digits: a different length from the drawn six, and unlikely in any other text.
     let wrong = "4721936";
     put_code(&world, "pager-code", wrong).await?;
@@ -196,12 +184,7 @@ async fn unlabelled_secret_is_not_read(suite: Arc<Suite>) -> Result {
         "{message}"
     );
     assert_eq!(calls_of(&world, "ActivateContactChannel").await?, 0);
-    let code = world
-        .emulator
-        .admin()
-        .last_code(&world.channel.arn)
-        .await?
-        .ok_or("no code drawn")?;
+    let code = world.last_code().await?;
     put_code(&world, "database", &code).await?;
     world
         .wait_condition("pager", "Activated", "True", "Activated")
@@ -212,16 +195,7 @@ async fn unlabelled_secret_is_not_read(suite: Arc<Suite>) -> Result {
 /// RUST_LOG unset is info for everything: the caps on chatty crates never raise them.
 async fn default_log_level_writes_no_debug_line(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "quiet-log", &[]).await?;
-    world.operator.terminate().await?;
-    world.operator = Operator::launch_logging(
-        &suite.kubeconfig,
-        &world.namespace,
-        &world.emulator.endpoint_url(),
-        &[],
-        world.log_dir(),
-        "",
-    )?;
-    world.operator.wait_ready().await?;
+    world.relaunch_logging(&suite, &[], "").await?;
     world.create("pager", world.spec()).await?;
     world
         .wait_condition("pager", "Ready", "True", "Sent")

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use serde_json::{Value, json};
 use ssm_contacts_operator::resource::{ContactChannelActivation, ContactChannelActivationSpec};
 use ssm_contacts_operator::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
@@ -210,27 +209,13 @@ async fn admission_refuses_an_account_outside_allowed_accounts(suite: Arc<Suite>
     Ok(())
 }
 
-/// Sets (or, with `None`, removes) the allowed-accounts annotation of the world's Namespace.
-async fn annotate(world: &World, accounts: Option<&str>) -> Result {
-    let namespaces: Api<Namespace> = Api::all(world.client.clone());
-    let patch = json!({"metadata": {"annotations": {ALLOWED_ACCOUNTS_ANNOTATION: accounts}}});
-    namespaces
-        .patch(
-            &world.namespace,
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await?;
-    Ok(())
-}
-
 /// The Namespace annotation narrows the accounts; blanks around ids are ignored; an annotation
 /// that is blank, or holds anything but 12-digit ids, allows no account (fail closed), and
 /// the refusal names the annotation and what could not be read.
 async fn admission_follows_the_namespace_annotation_and_fails_closed(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "adm-annotation", &[]).await?;
     world.operator.terminate().await?;
-    annotate(&world, Some(OWN)).await?;
+    world.annotate_namespace(Some(OWN)).await?;
     let _policy = Policy::apply(&suite, &world, json!({})).await?;
     let refused = wait_refused(&world, "stranger", &channel("us-east-1", STRANGER)).await?;
     assert_names(
@@ -244,7 +229,7 @@ async fn admission_follows_the_namespace_annotation_and_fails_closed(suite: Arc<
     );
     world.create("own", world.spec()).await?;
 
-    annotate(&world, Some("  ")).await?;
+    world.annotate_namespace(Some("  ")).await?;
     let refused = wait_refused(&world, "blank", &world.spec()).await?;
     assert_names(
         &refused,
@@ -256,7 +241,9 @@ async fn admission_follows_the_namespace_annotation_and_fails_closed(suite: Arc<
         ],
     );
 
-    annotate(&world, Some(&format!("{OWN}, 12345"))).await?;
+    world
+        .annotate_namespace(Some(&format!("{OWN}, 12345")))
+        .await?;
     let refused = wait_refused(&world, "malformed", &world.spec()).await?;
     assert_names(
         &refused,
@@ -269,9 +256,11 @@ async fn admission_follows_the_namespace_annotation_and_fails_closed(suite: Arc<
         ],
     );
 
-    annotate(&world, Some(&format!(" {STRANGER} , {OWN} "))).await?;
+    world
+        .annotate_namespace(Some(&format!(" {STRANGER} , {OWN} ")))
+        .await?;
     wait_admitted(&world, "spaced", &world.spec()).await?;
-    annotate(&world, None).await?;
+    world.annotate_namespace(None).await?;
     wait_admitted(&world, "unannotated", &channel("us-east-1", STRANGER)).await?;
     Ok(())
 }

@@ -668,8 +668,11 @@ async fn unreachable_endpoint_sends_nothing_then_one_code(suite: Arc<Suite>) -> 
         .ok_or("no lastError")?;
     assert_eq!(error.code, "EndpointUnreachable");
     assert!(error.message.contains("nothing was sent"), "{error:?}");
+    // The second attempt's outcome recorded (not merely its intent: its call could still reach
+    // the endpoint about to come up).
     eventually("a retry", Duration::from_secs(30), || async {
-        Ok((world.status("pager").await?.attempts >= 2).then_some(()))
+        let status = world.status("pager").await?;
+        Ok((status.attempts >= 2 && status.send_in_flight.is_none()).then_some(()))
     })
     .await?;
     // The endpoint comes up where the operator keeps knocking.

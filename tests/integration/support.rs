@@ -939,6 +939,50 @@ impl World {
         .await
     }
 
+    /// Sets (or, with `None`, removes) the allowed-accounts annotation of the world's Namespace.
+    pub async fn annotate_namespace(&self, accounts: Option<&str>) -> Result {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        let annotation = ssm_contacts_operator::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
+        let patch = serde_json::json!({"metadata": {"annotations": {annotation: accounts}}});
+        namespaces
+            .patch(
+                &self.namespace,
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The code the emulator drew for the world's channel last.
+    pub async fn last_code(&self) -> Result<String> {
+        Ok(self
+            .emulator
+            .admin()
+            .last_code(&self.channel.arn)
+            .await?
+            .ok_or("no code drawn")?)
+    }
+
+    /// Replaces the operator with one logging at `rust_log` (empty: RUST_LOG unset), ready.
+    pub async fn relaunch_logging(
+        &mut self,
+        suite: &Suite,
+        args: &[&str],
+        rust_log: &str,
+    ) -> Result {
+        self.operator.terminate().await?;
+        self.operator = Operator::launch_logging(
+            &suite.kubeconfig,
+            &self.namespace,
+            &self.emulator.endpoint_url(),
+            args,
+            self.log_dir(),
+            rust_log,
+        )?;
+        self.operator.wait_ready().await
+    }
+
     pub async fn delete(&self, name: &str) -> Result {
         self.api.delete(name, &DeleteParams::default()).await?;
         Ok(())
@@ -1184,6 +1228,17 @@ impl Chart {
             cluster_roles,
             original_cluster,
         })
+    }
+
+    /// Whether the chart's ServiceAccount may `verb` `resource` in the world's namespace, as
+    /// `kubectl auth can-i` says.
+    pub fn may(&self, suite: &Suite, verb: &str, resource: &str) -> Result<bool> {
+        let allowed = std::process::Command::new(&suite.kubectl)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["auth", "can-i", verb, resource, "-n", &self.namespace])
+            .output()?;
+        Ok(allowed.status.success())
     }
 
     /// Starts an operator with the chart's identity, without waiting for readiness.

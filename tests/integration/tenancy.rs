@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use ssm_contacts_emulator::journal::{JournalEntry, JournalFilter};
 use ssm_contacts_emulator::sessions::StsSettingsUpdate;
@@ -35,20 +33,6 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
 
 fn stranger_channel() -> String {
     format!("arn:aws:ssm-contacts:us-east-1:{STRANGER}:contact-channel/oncall/stranger")
-}
-
-/// Sets (or, with `None`, removes) the allowed-accounts annotation of the world's Namespace.
-async fn annotate(world: &World, accounts: Option<&str>) -> Result {
-    let namespaces: Api<Namespace> = Api::all(world.client.clone());
-    let patch = json!({"metadata": {"annotations": {ALLOWED_ACCOUNTS_ANNOTATION: accounts}}});
-    namespaces
-        .patch(
-            &world.namespace,
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await?;
-    Ok(())
 }
 
 /// Waits until `name` is refused as NotAllowed (Stalled, a Warning Event) and returns the
@@ -102,19 +86,21 @@ async fn account_outside_the_allowlist_is_refused_without_a_call(suite: Arc<Suit
 async fn namespace_annotation_takes_effect_at_run_time(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "allow-ns", &[]).await?;
     let pid = world.operator.pid();
-    annotate(&world, Some(STRANGER)).await?;
+    world.annotate_namespace(Some(STRANGER)).await?;
     world.create("pager", world.spec()).await?;
     let note = wait_not_allowed(&world, "pager").await?;
     assert!(note.contains(ALLOWED_ACCOUNTS_ANNOTATION), "{note}");
     assert_eq!(world.calls().await?, 0);
 
-    annotate(&world, Some(&format!("{STRANGER}, 123456789012"))).await?;
+    world
+        .annotate_namespace(Some(&format!("{STRANGER}, 123456789012")))
+        .await?;
     world
         .wait_condition("pager", "Ready", "True", "Sent")
         .await?;
     assert_eq!(world.sends().await?, 1);
 
-    annotate(&world, Some("999999999999")).await?;
+    world.annotate_namespace(Some("999999999999")).await?;
     world.create("late", world.spec()).await?;
     wait_not_allowed(&world, "late").await?;
     // Narrowing after the code went out leaves the sent object as it was.
