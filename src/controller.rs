@@ -38,6 +38,7 @@ use crate::outcome::Reason;
 use crate::pacing::RateSettings;
 use crate::records::{self, Records};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
+use crate::secret::CODE_SECRET_LABEL;
 use crate::send::{self, Planned};
 use crate::status::{self, StatusError};
 use crate::telemetry::{self, Metrics, Note};
@@ -651,9 +652,6 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         .collect::<Vec<_>>()
         .join(": ")
 }
-
-/// The label a code Secret needs: the operator watches (metadata only) and reads only those.
-pub use crate::secret::CODE_SECRET_LABEL;
 
 /// A `Send + Sync` future (as kube-runtime's graceful shutdown wants) that resolves once
 /// `shutdown` turns true.

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 use crate::channels::Channels;
 use crate::cooldown;
 use crate::resource::MAX_RECENT_SENDS;
+use crate::status::{StatusError, within};
 
 /// The label every channel record carries; the watch selects on it.
 pub const RECORD_LABEL: &str = "ssmcontacts.oncall.dev/channel-sends";
@@ -93,8 +94,17 @@ pub fn is_stale(calls: &[RecordedCall], now: Timestamp, memory: Duration) -> boo
     !calls.iter().any(|c| cooldown::counts(c.time, now, memory))
 }
 
-fn record(key: &str, calls: &[RecordedCall], meta: ObjectMeta) -> Result<ConfigMap, String> {
-    let calls = serde_json::to_string(calls).map_err(|e| e.to_string())?;
+/// Why a record could not be written.
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    #[error("the calls could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Api(#[from] StatusError),
+}
+
+fn record(key: &str, calls: &[RecordedCall], meta: ObjectMeta) -> Result<ConfigMap, RecordError> {
+    let calls = serde_json::to_string(calls)?;
     let mut meta = meta;
     meta.name = Some(record_name(key));
     meta.labels
@@ -179,51 +189,44 @@ impl Records {
     /// when another writer got there first.
     pub async fn add(&self, key: &str, call: RecordedCall) {
         let name = record_name(key);
-        let mut last_error = String::new();
+        let mut result = Ok(());
         for _ in 0..WRITE_TRIES {
-            let now = Timestamp::now();
-            let known = self.seen().get(&name).cloned();
-            let result = match known {
-                None => {
-                    let calls = merged(Vec::new(), call.clone(), now, self.memory);
-                    match record(key, &calls, ObjectMeta::default()) {
-                        Ok(new) => {
-                            self.within(self.api.create(&PostParams::default(), &new))
-                                .await
-                        }
-                        Err(error) => Err(error),
-                    }
-                }
-                Some(existing) => {
-                    let calls = read(&existing).map(|(_, calls)| calls).unwrap_or_default();
-                    let calls = merged(calls, call.clone(), now, self.memory);
-                    match record(key, &calls, existing.metadata.clone()) {
-                        Ok(updated) => {
-                            self.within(self.api.replace(&name, &PostParams::default(), &updated))
-                                .await
-                        }
-                        Err(error) => Err(error),
-                    }
-                }
-            };
-            match result {
-                Ok(written) => {
-                    self.seen().insert(name, written);
-                    return;
-                }
+            result = self.write(key, &name, call.clone()).await;
+            match &result {
                 // Another writer was first (409 on create or on replace): the watch brings its
                 // record in a moment, and this call is added to it.
-                Err(error) if error.starts_with("409") => {
-                    last_error = error;
+                Err(RecordError::Api(StatusError::Conflict)) => {
                     tokio::time::sleep(CONFLICT_PAUSE).await;
                 }
-                Err(error) => {
-                    last_error = error;
-                    break;
-                }
+                _ => break,
             }
         }
-        warn!(record = %name, namespace = %self.namespace, error = %last_error, "could not add a send to the channel's record; the objects' statuses still count it");
+        if let Err(error) = result {
+            warn!(record = %name, namespace = %self.namespace, %error, "could not add a send to the channel's record; the objects' statuses still count it");
+        }
+    }
+
+    /// One write of the record with `call` added, to the copy the watch last brought (a
+    /// create when there is none).
+    async fn write(&self, key: &str, name: &str, call: RecordedCall) -> Result<(), RecordError> {
+        let now = Timestamp::now();
+        let known = self.seen().get(name).cloned();
+        let params = PostParams::default();
+        let written = match known {
+            None => {
+                let calls = merged(Vec::new(), call, now, self.memory);
+                let new = record(key, &calls, ObjectMeta::default())?;
+                within(self.api_timeout, self.api.create(&params, &new)).await?
+            }
+            Some(existing) => {
+                let calls = read(&existing).map(|(_, calls)| calls).unwrap_or_default();
+                let calls = merged(calls, call, now, self.memory);
+                let updated = record(key, &calls, existing.metadata)?;
+                within(self.api_timeout, self.api.replace(name, &params, &updated)).await?
+            }
+        };
+        self.seen().insert(name.to_owned(), written);
+        Ok(())
     }
 
     /// Deletes the records none of whose calls count any more (each only as the watch last
@@ -246,9 +249,10 @@ impl Records {
                 }),
                 ..DeleteParams::default()
             };
-            match self.within(self.api.delete(&name, &params)).await {
+            match within(self.api_timeout, self.api.delete(&name, &params)).await {
                 Ok(_) => info!(record = %name, "deleted a stale channel record"),
-                Err(error) if error.starts_with("409") || error.starts_with("404") => {}
+                // Written again since, or already gone: nothing to sweep.
+                Err(StatusError::Conflict | StatusError::Gone) => {}
                 Err(error) => {
                     warn!(record = %name, namespace = %self.namespace, %error, "could not delete a stale channel record")
                 }
@@ -261,21 +265,6 @@ impl Records {
         loop {
             self.sweep().await;
             tokio::time::sleep(SWEEP_EVERY).await;
-        }
-    }
-
-    /// The call's result, its error as "STATUS: message" (e.g. "409: ...").
-    async fn within<T>(
-        &self,
-        call: impl Future<Output = Result<T, kube::Error>>,
-    ) -> Result<T, String> {
-        match tokio::time::timeout(self.api_timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(kube::Error::Api(status))) => {
-                Err(format!("{}: {}", status.code, status.message))
-            }
-            Ok(Err(error)) => Err(format!("000: {error}")),
-            Err(_) => Err(format!("000: no answer within {:?}", self.api_timeout)),
         }
     }
 }
