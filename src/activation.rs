@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::conditions;
 use crate::outcome::{Reason, SendFailure};
 use crate::resource::ContactChannelActivationStatus as Status;
-use crate::telemetry::{EventType, Note};
+use crate::telemetry::{Call, EventType, Note};
 
 pub const ACTIVATED: &str = "ACTIVATED";
 
@@ -23,6 +23,9 @@ pub struct CheckPolicy {
     pub first: Duration,
     /// ...up to this.
     pub max: Duration,
+    /// How often an ACTIVATED channel is read again, to catch a channel that fell back to
+    /// NOT_ACTIVATED (the person replied STOP); zero never reads it again.
+    pub recheck: Duration,
 }
 
 impl Default for CheckPolicy {
@@ -30,6 +33,7 @@ impl Default for CheckPolicy {
         Self {
             first: Duration::from_secs(30),
             max: Duration::from_secs(3600),
+            recheck: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -40,6 +44,13 @@ impl CheckPolicy {
         self.first
             .saturating_mul(1u32 << checks.min(20))
             .min(self.max)
+    }
+
+    /// The wait before the next call after `failures` failed calls in a row, if any failed.
+    fn retry_after(&self, failures: u32) -> Option<Duration> {
+        failures
+            .checked_sub(1)
+            .map(|failed_before| self.interval(failed_before))
     }
 }
 
@@ -86,12 +97,19 @@ pub fn next_step(
     now: Timestamp,
 ) -> Step {
     if status.activation_status.as_deref() == Some(ACTIVATED) {
-        return Step::Idle;
+        return recheck(status, policy, now);
     }
     match secret {
         CodeSecret::Ready { version } if status.code_secret_tried.as_deref() != Some(version) => {
-            return Step::Enter {
-                version: version.clone(),
+            // A failed entry (throttled, denied, 5xx) waits its backoff, like every call.
+            return match policy
+                .retry_after(status.activation_failures)
+                .and_then(|backoff| wait_until(status, backoff, now))
+            {
+                Some(wait) => Step::Wait(wait),
+                None => Step::Enter {
+                    version: version.clone(),
+                },
             };
         }
         CodeSecret::Invalid(why) => {
@@ -115,6 +133,7 @@ pub fn next_step(
                     note: Note {
                         type_: EventType::Warning,
                         reason: Reason::CodeSecretInvalid,
+                        call: Call::ActivateContactChannel,
                         message: why.clone(),
                     },
                 };
@@ -122,6 +141,30 @@ pub fn next_step(
         }
         _ => {}
     }
+    match wait_until(status, policy.interval(status.activation_checks), now) {
+        Some(wait) => Step::Wait(wait.min(policy.max)),
+        None => Step::Check,
+    }
+}
+
+/// An ACTIVATED channel is read again every `policy.recheck`, timed from the last read so
+/// that a restart reads nothing early; a failed read is retried with backoff.
+fn recheck(status: &Status, policy: &CheckPolicy, now: Timestamp) -> Step {
+    if policy.recheck.is_zero() {
+        return Step::Idle;
+    }
+    let spacing = policy
+        .retry_after(status.activation_failures)
+        .unwrap_or(policy.recheck);
+    match wait_until(status, spacing, now) {
+        Some(wait) => Step::Wait(wait),
+        None => Step::Check,
+    }
+}
+
+/// How long until `spacing` has passed since the last activation call (or the send), if
+/// it has not yet.
+fn wait_until(status: &Status, spacing: Duration, now: Timestamp) -> Option<Duration> {
     let since = status
         .last_activation_check_time
         .as_ref()
@@ -129,13 +172,10 @@ pub fn next_step(
         .map_or(now, |t| t.0)
         // A time ahead of this clock (skew, a hand-edited status) must not postpone forever.
         .min(now);
-    let due = since
-        .checked_add(policy.interval(status.activation_checks))
-        .unwrap_or(Timestamp::MAX);
-    match Duration::try_from(due.duration_since(now)) {
-        Ok(wait) if !wait.is_zero() => Step::Wait(wait.min(policy.max)),
-        _ => Step::Check,
-    }
+    let due = since.checked_add(spacing).unwrap_or(Timestamp::MAX);
+    Duration::try_from(due.duration_since(now))
+        .ok()
+        .filter(|wait| !wait.is_zero())
 }
 
 /// Sets the Activated condition True.
@@ -152,11 +192,18 @@ fn mark_activated(status: &mut Status, generation: i64, message: &str, now: Time
 }
 
 /// Marks the channel activated; the Event that says so.
-fn activated(status: &mut Status, generation: i64, message: &str, now: Timestamp) -> Note {
+fn activated(
+    status: &mut Status,
+    generation: i64,
+    call: Call,
+    message: &str,
+    now: Timestamp,
+) -> Note {
     mark_activated(status, generation, message, now);
     Note {
         type_: EventType::Normal,
         reason: Reason::Activated,
+        call,
         message: message.to_owned(),
     }
 }
@@ -192,60 +239,94 @@ pub fn record_check(
 ) -> (Status, Option<Note>) {
     let mut next = status.clone();
     next.last_activation_check_time = Some(Time(now));
-    next.activation_checks = next
-        .activation_checks
-        .saturating_add(1)
-        .min(i32::MAX as u32);
-    match outcome {
-        Ok(state) => {
-            next.activation_status = Some(state.activation_status.clone());
-            if state.channel_type.is_some() {
-                next.channel_type = state.channel_type.clone();
-            }
-            if state.activation_status == ACTIVATED {
-                let note = activated(
-                    &mut next,
-                    generation,
-                    "AWS reports the channel ACTIVATED",
-                    now,
-                );
-                return (next, Some(note));
-            }
-            // Keep a more specific reason (a rejected or invalid code) until it changes.
-            let keep =
-                conditions::find(&status.conditions, conditions::ACTIVATED).is_some_and(|c| {
-                    c.reason == Reason::CodeRejected.as_str()
-                        || c.reason == Reason::CodeSecretInvalid.as_str()
-                });
-            if !keep {
-                awaiting_code(&mut next, generation, now);
-            }
-            (next, None)
-        }
+    next.activation_checks = bump(next.activation_checks);
+    let was_activated = status.activation_status.as_deref() == Some(ACTIVATED);
+    let state = match outcome {
+        Ok(state) => state,
         Err(failure) => {
+            next.activation_failures = bump(next.activation_failures);
             let message = format!(
                 "GetContactChannel failed: {}: {}",
                 failure.code, failure.message
             );
-            conditions::set(
-                &mut next.conditions,
-                conditions::ACTIVATED,
-                false,
-                failure.reason,
-                &message,
-                generation,
-                now,
-            );
-            (
-                next,
-                Some(Note {
-                    type_: EventType::Warning,
-                    reason: failure.reason,
-                    message,
-                }),
-            )
+            // AWS's last word stands: a failed re-read of an activated channel leaves it
+            // Activated, and says so in the Event only.
+            if !was_activated {
+                conditions::set(
+                    &mut next.conditions,
+                    conditions::ACTIVATED,
+                    false,
+                    failure.reason,
+                    &message,
+                    generation,
+                    now,
+                );
+            }
+            let note = Note {
+                type_: EventType::Warning,
+                reason: failure.reason,
+                call: Call::GetContactChannel,
+                message,
+            };
+            return (next, Some(note));
         }
+    };
+    next.activation_failures = 0;
+    next.activation_status = Some(state.activation_status.clone());
+    if state.channel_type.is_some() {
+        next.channel_type = state.channel_type.clone();
     }
+    let previous = conditions::find(&status.conditions, conditions::ACTIVATED);
+    if state.activation_status == ACTIVATED {
+        let already = previous.is_some_and(|c| c.status == "True");
+        let note = activated(
+            &mut next,
+            generation,
+            Call::GetContactChannel,
+            "AWS reports the channel ACTIVATED",
+            now,
+        );
+        return (next, (!already).then_some(note));
+    }
+    if was_activated {
+        let message = "AWS reports the channel NOT_ACTIVATED after it was activated (the person may have opted out, or the device was deactivated): nobody can be paged on it. No code is sent on the operator's own initiative; change spec.resendToken to send one";
+        conditions::set(
+            &mut next.conditions,
+            conditions::ACTIVATED,
+            false,
+            Reason::Deactivated,
+            message,
+            generation,
+            now,
+        );
+        let note = Note {
+            type_: EventType::Warning,
+            reason: Reason::Deactivated,
+            call: Call::GetContactChannel,
+            message: message.to_owned(),
+        };
+        return (next, Some(note));
+    }
+    // Keep a more specific reason (a rejected or invalid code, a deactivation) until it
+    // changes.
+    let keep = previous.is_some_and(|c| {
+        [
+            Reason::CodeRejected,
+            Reason::CodeSecretInvalid,
+            Reason::Deactivated,
+        ]
+        .iter()
+        .any(|reason| c.reason == reason.as_str())
+    });
+    if !keep {
+        awaiting_code(&mut next, generation, now);
+    }
+    (next, None)
+}
+
+/// One more in a count kept within the status schema's int32.
+fn bump(count: u32) -> u32 {
+    count.saturating_add(1).min(i32::MAX as u32)
 }
 
 /// The status after entering the code of the Secret at `version`.
@@ -261,9 +342,13 @@ pub fn record_entry(
         Ok(()) => {
             next.code_secret_tried = Some(version.to_owned());
             next.activation_status = Some(ACTIVATED.to_owned());
+            next.activation_failures = 0;
+            // AWS has just said ACTIVATED: the next re-read is a full recheck away.
+            next.last_activation_check_time = Some(Time(now));
             let note = activated(
                 &mut next,
                 generation,
+                Call::ActivateContactChannel,
                 "the code from the Secret was accepted; the channel is ACTIVATED",
                 now,
             );
@@ -280,12 +365,12 @@ pub fn record_entry(
             };
             if rejected {
                 next.code_secret_tried = Some(version.to_owned());
+                next.activation_failures = 0;
+            } else {
+                next.activation_failures = bump(next.activation_failures);
             }
             next.last_activation_check_time = Some(Time(now));
-            next.activation_checks = next
-                .activation_checks
-                .saturating_add(1)
-                .min(i32::MAX as u32);
+            next.activation_checks = bump(next.activation_checks);
             let message = if rejected {
                 format!(
                     "AWS refused the code in the Secret ({}); put the latest code the channel received into the Secret",
@@ -311,6 +396,7 @@ pub fn record_entry(
                 Note {
                     type_: EventType::Warning,
                     reason,
+                    call: Call::ActivateContactChannel,
                     message,
                 },
             )

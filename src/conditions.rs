@@ -113,7 +113,10 @@ pub fn set(
 }
 
 /// For `readyWhen: Activated`: Ready mirrors the Activated condition, and is False with the
-/// CodeSent reason while there is none yet.
+/// CodeSent reason while there is none yet. Once the code went out, the kstatus pair follows
+/// the person too: Reconciling while the channel waits to be activated, Stalled where only a
+/// person can move it on, so that Flux reads such an object as InProgress (or Failed), never
+/// as Current.
 pub fn ready_when_activated(list: &mut Vec<Condition>, generation: i64, now: Timestamp) {
     let (on, reason, message) = match find(list, ACTIVATED).or_else(|| find(list, CODE_SENT)) {
         Some(c) if c.type_ == ACTIVATED => (
@@ -129,6 +132,33 @@ pub fn ready_when_activated(list: &mut Vec<Condition>, generation: i64, now: Tim
         None => (false, Reason::Pending, String::new()),
     };
     set(list, READY, on, reason, &message, generation, now);
+
+    let code_settled = find(list, CODE_SENT)
+        .is_some_and(|c| c.status == "True" || c.reason == Reason::AlreadyActivated.as_str());
+    if !code_settled {
+        // The send's own Reconciling / Stalled stand.
+        return;
+    }
+    list.retain(|c| c.type_ != RECONCILING && c.type_ != STALLED);
+    if on {
+        return;
+    }
+    // Since the Activated condition last changed: stable across reconciles, so an unchanged
+    // status is never rewritten.
+    let since = find(list, ACTIVATED).map_or(Time(now), |c| c.last_transition_time.clone());
+    let type_ = if reason.needs_a_person() || reason == Reason::CodeSecretInvalid {
+        STALLED
+    } else {
+        RECONCILING
+    };
+    list.push(Condition {
+        type_: type_.to_owned(),
+        status: "True".to_owned(),
+        reason: reason.as_str().to_owned(),
+        message: truncate_bytes(&message, MAX_MESSAGE_BYTES),
+        observed_generation: Some(generation),
+        last_transition_time: since,
+    });
 }
 
 /// The longest prefix of `text` within `max` bytes, cut at a character boundary.

@@ -105,6 +105,11 @@ pub struct ActivationArgs {
     /// Longest wait between two activation checks.
     #[arg(long, env = "SSMC_ACTIVATION_CHECK_MAX", default_value = "1h", value_parser = parse_duration)]
     pub activation_check_max: Duration,
+    /// How often a channel AWS reported ACTIVATED is read again, to catch one that fell back
+    /// to NOT_ACTIVATED (status Deactivated); timed from status.lastActivationCheckTime, so a
+    /// restart reads nothing early. 0s never reads it again.
+    #[arg(long, env = "SSMC_ACTIVATION_RECHECK", default_value = "12h", value_parser = parse_duration)]
+    pub activation_recheck: Duration,
     /// Read activation codes from Secrets (spec.activationCodeSecretRef). Off: no Secret is
     /// watched or read, and the chart grants no Secret permission.
     #[arg(long, env = "SSMC_CODE_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -122,6 +127,7 @@ impl ActivationArgs {
             checks: CheckPolicy {
                 first: self.activation_check_first,
                 max: self.activation_check_max,
+                recheck: self.activation_recheck,
             },
             code_secrets: self.code_secrets,
         }
@@ -243,6 +249,8 @@ pub struct OpsArgs {
 /// Start-up refuses values outside these ranges: a typo must not become a silent outage.
 const MAX_RATE: f64 = 10_000.0;
 const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+/// The longest --activation-recheck: a channel nobody re-reads for a month is not watched.
+const MAX_ACTIVATION_RECHECK: Duration = Duration::from_secs(30 * 24 * 3600);
 const CALL_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
 const API_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(120));
 const MAX_NAME: usize = 63;
@@ -361,6 +369,16 @@ impl Args {
             problems.push(format!(
                 "--activation-check-first must be at least 1s and --activation-check-max between it and 24h, got {:?} and {:?}",
                 activation.activation_check_first, activation.activation_check_max
+            ));
+        }
+
+        if activation.activation_recheck > MAX_ACTIVATION_RECHECK
+            || (!activation.activation_recheck.is_zero()
+                && activation.activation_recheck < Duration::from_secs(1))
+        {
+            problems.push(format!(
+                "--activation-recheck must be 0s (never) or between 1s and 30 days, got {:?}",
+                activation.activation_recheck
             ));
         }
 

@@ -25,7 +25,6 @@ use crate::assume::RoleSession;
 use crate::aws::SsmContacts;
 use crate::budget::CheckBudget;
 use crate::channels::Channels;
-use crate::conditions;
 use crate::decide::{self, Decision, Local, Observed, Settings};
 use crate::events::Recorder;
 use crate::follow;
@@ -34,7 +33,6 @@ use crate::inventory::Inventory;
 use crate::ledger::Ledger;
 use crate::lines::SendLines;
 use crate::namespaces::{Lookup, NamespaceAnnotations};
-use crate::outcome::Reason;
 use crate::pacing::RateSettings;
 use crate::records::{self, Records};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
@@ -283,11 +281,8 @@ async fn reconcile_inner(
         Decision::Send { intent, .. } => Some(intent),
         Decision::Record { .. } => None,
     };
-    if let Some(reason) = standing
-        .and_then(|s| conditions::find(&s.conditions, conditions::CODE_SENT))
-        .and_then(|c| Reason::parse(&c.reason))
-    {
-        ctx.inventory.set(&uid, reason);
+    if let Some(standing) = standing {
+        ctx.inventory.observe(&uid, standing);
     }
     match decision {
         // An object refused since its code went out is not followed either: no AWS call.
@@ -342,11 +337,8 @@ pub async fn record(
     let written_status = written.status.as_ref();
     ctx.ledger
         .recorded(uid, written_status.and_then(|s| s.send_in_flight.as_ref()));
-    if let Some(reason) = written_status
-        .and_then(|s| conditions::find(&s.conditions, conditions::CODE_SENT))
-        .and_then(|c| Reason::parse(&c.reason))
-    {
-        ctx.inventory.set(uid, reason);
+    if let Some(written_status) = written_status {
+        ctx.inventory.observe(uid, written_status);
     }
     if let Some(note) = note {
         telemetry::publish(&ctx.recorder, &written, &note).await;

@@ -20,7 +20,7 @@ use crate::resource::{
     ContactChannelActivationSpec as Spec, ContactChannelActivationStatus as Status, LastError,
     MAX_RECENT_SENDS, ReadyWhen, RecentSend, SendInFlight,
 };
-use crate::telemetry::{EventType, Note};
+use crate::telemetry::{Call, EventType, Note};
 
 /// The largest attempt count the CRD can store (int32).
 const MAX_ATTEMPTS: u32 = i32::MAX as u32;
@@ -385,6 +385,7 @@ pub fn record_outcome(
                 Note {
                     type_: EventType::Normal,
                     reason: Reason::Sent,
+                    call: Call::SendActivationCode,
                     message,
                 },
             );
@@ -437,6 +438,11 @@ pub fn record_outcome(
         Note {
             type_: EventType::Warning,
             reason: failure.reason,
+            call: if failure.reason == Reason::AssumeRoleFailed {
+                Call::AssumeRole
+            } else {
+                Call::SendActivationCode
+            },
             message,
         },
     )
@@ -506,6 +512,7 @@ pub fn defer_for_channel(
         note: (!already_reported).then_some(Note {
             type_: EventType::Normal,
             reason: Reason::ChannelCooldown,
+            call: Call::SendActivationCode,
             message,
         }),
     }
@@ -577,6 +584,7 @@ fn refuse(
     let note = (!already_reported).then_some(Note {
         type_: EventType::Warning,
         reason,
+        call: Call::SendActivationCode,
         message,
     });
     record_if_changed(previous, fresh, note)

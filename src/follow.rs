@@ -81,7 +81,7 @@ pub async fn follow(
             (next, Some(note))
         }
     };
-    write(ctx, &api, object, next, note).await
+    write(ctx, &api, object, next, note, &secret).await
 }
 
 /// A slot of the check budget for this object: now, or after the returned wait.
@@ -101,17 +101,28 @@ async fn write(
     object: &ContactChannelActivation,
     mut next: Status,
     note: Option<Note>,
+    secret: &CodeSecret,
 ) -> Result<Action, ReconcileError> {
-    decide::finish(&mut next, &object.spec, Timestamp::now());
-    let done = next.activation_status.as_deref() == Some(activation::ACTIVATED);
-    let wait = ctx.checks.interval(next.activation_checks);
+    let now = Timestamp::now();
+    decide::finish(&mut next, &object.spec, now);
+    // The next step is decided afresh when it is due; this only says when to look again.
+    let comeback = match activation::next_step(
+        &next,
+        object.metadata.generation.unwrap_or_default(),
+        secret,
+        &ctx.checks,
+        now,
+    ) {
+        Step::Idle => None,
+        Step::Wait(wait) => Some(wait),
+        Step::Check | Step::Enter { .. } | Step::Record { .. } => Some(ctx.checks.first),
+    };
     let written = ctx.write_status(api, object, next).await?;
+    if let (Some(uid), Some(written_status)) = (written.meta().uid.as_deref(), &written.status) {
+        ctx.inventory.observe(uid, written_status);
+    }
     if let Some(note) = note {
         telemetry::publish(&ctx.recorder, &written, &note).await;
     }
-    Ok(if done {
-        Action::await_change()
-    } else {
-        Action::requeue(wait.min(Duration::from_secs(24 * 3600)))
-    })
+    Ok(comeback.map_or_else(Action::await_change, Action::requeue))
 }

@@ -34,6 +34,7 @@ pub enum Reason {
     NotAllowed,
     ChannelCooldown,
     AssumeRoleFailed,
+    Deactivated,
 }
 
 /// How soon, if ever, a failed attempt is tried again.
@@ -75,6 +76,7 @@ impl Reason {
             Self::NotAllowed => "NotAllowed",
             Self::ChannelCooldown => "ChannelCooldown",
             Self::AssumeRoleFailed => "AssumeRoleFailed",
+            Self::Deactivated => "Deactivated",
         }
     }
 
@@ -106,6 +108,7 @@ impl Reason {
             | Self::AwaitingCode
             | Self::CodeRejected
             | Self::CodeSecretInvalid
+            | Self::Deactivated
             | Self::NotAllowed
             | Self::ChannelCooldown
             | Self::Pending
@@ -128,11 +131,12 @@ impl Reason {
                 | Self::InvalidStatus
                 | Self::NotAllowed
                 | Self::AssumeRoleFailed
+                | Self::Deactivated
         )
     }
 }
 
-pub const ALL_REASONS: [Reason; 25] = [
+pub const ALL_REASONS: [Reason; 26] = [
     Reason::Pending,
     Reason::Sent,
     Reason::Suspended,
@@ -158,6 +162,7 @@ pub const ALL_REASONS: [Reason; 25] = [
     Reason::NotAllowed,
     Reason::ChannelCooldown,
     Reason::AssumeRoleFailed,
+    Reason::Deactivated,
 ];
 
 /// A failed attempt, classified, with everything AWS told us about it.

@@ -32,6 +32,7 @@ pub const CHANNEL_ARN_PATTERN: &str =
     doc = "Asks SSM Contacts to send one activation code to a contact channel for each generation of the spec (at most once, except when the operator stops between AWS accepting a call and recording it: then the status says OutcomeUnknown).",
     status = "ContactChannelActivationStatus",
     printcolumn = r#"{"name":"Channel","type":"string","jsonPath":".status.channelId","description":"The channel's id, the last part of its ARN"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether what spec.readyWhen waits for has happened"}"#,
     printcolumn = r#"{"name":"CodeSent","type":"string","jsonPath":".status.conditions[?(@.type==\"CodeSent\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Activation","type":"string","jsonPath":".status.activationStatus","description":"The channel's ActivationStatus as AWS last reported it"}"#,
@@ -39,6 +40,7 @@ pub const CHANNEL_ARN_PATTERN: &str =
     printcolumn = r#"{"name":"Attempts","type":"integer","jsonPath":".status.attempts","priority":1}"#,
     printcolumn = r#"{"name":"Next Attempt","type":"string","jsonPath":".status.nextAttemptTime","priority":1,"description":"When the next, backed-off attempt is due (a date column would show a future time as <invalid>)"}"#,
     printcolumn = r#"{"name":"Last Error","type":"string","jsonPath":".status.lastError.code","priority":1}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1,"description":"What the object is waiting for, or what happened last"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -241,6 +243,13 @@ pub struct ContactChannelActivationStatus {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(extend("format" = "int32"), range(max = 2147483647))]
     pub activation_checks: u32,
+
+    /// GetContactChannel or ActivateContactChannel calls in a row that failed (throttled,
+    /// denied, 5xx; a refused code is not a failure of the call); the next one waits longer
+    /// as this grows.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(extend("format" = "int32"), range(max = 2147483647))]
+    pub activation_failures: u32,
 
     /// Which content of the code Secret was last entered ("<uid>/<resourceVersion>"; never
     /// the code), so each new content is tried once.

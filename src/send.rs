@@ -158,12 +158,19 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     }
     observe(ctx, &line, &outcome, permit);
     ctx.metrics.set_rates(&scope, line.rates());
-    info!(object = %object.name_any(), %namespace, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), "SendActivationCode");
+    let request_id = match &outcome {
+        Ok(sent) => sent.request_id.as_deref(),
+        Err(failure) => failure.request_id.as_deref(),
+    }
+    .unwrap_or("none");
+    info!(object = %object.name_any(), %namespace, %uid, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), %request_id, "SendActivationCode");
 
     let recorded = record(ctx, &api, after_intent, &flight, &outcome).await;
     let result = match recorded {
         Ok((written, requeue, note)) => {
-            ctx.inventory.set(uid, note.reason);
+            if let Some(written_status) = &written.status {
+                ctx.inventory.observe(uid, written_status);
+            }
             telemetry::publish(&ctx.recorder, &written, &note).await;
             Ok(requeue_after(requeue))
         }
@@ -211,10 +218,13 @@ async fn skip_activated(
             let mut status = activation::already_activated(&before, generation, &state, now);
             decide::finish(&mut status, &object.spec, now);
             let written = ctx.write_status(api, object, status).await?;
-            ctx.inventory.set(uid, Reason::AlreadyActivated);
+            if let Some(written_status) = &written.status {
+                ctx.inventory.observe(uid, written_status);
+            }
             let note = telemetry::Note {
                 type_: telemetry::EventType::Normal,
                 reason: Reason::AlreadyActivated,
+                call: telemetry::Call::GetContactChannel,
                 message: "AWS reports the channel already ACTIVATED: no code sent".to_owned(),
             };
             telemetry::publish(&ctx.recorder, &written, &note).await;
@@ -230,6 +240,7 @@ async fn skip_activated(
             let note = telemetry::Note {
                 type_: telemetry::EventType::Warning,
                 reason: failure.reason,
+                call: telemetry::Call::GetContactChannel,
                 message: format!(
                     "GetContactChannel failed ({}: {}); sending the code as usual",
                     failure.code, failure.message

@@ -18,7 +18,7 @@ use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
 use tracing_subscriber::layer::Filter;
 use tracing_subscriber::{EnvFilter, prelude::*};
 
-use crate::inventory::ReasonLabels;
+use crate::inventory::ObjectLabels;
 use crate::lines::QuotaScope;
 use crate::outcome::Reason;
 use crate::resource::ContactChannelActivation;
@@ -34,7 +34,32 @@ pub enum EventType {
 pub struct Note {
     pub type_: EventType,
     pub reason: Reason,
+    /// What the Event's `action` names: the call whose outcome it reports.
+    pub call: Call,
     pub message: String,
+}
+
+/// The call an Event reports on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    SendActivationCode,
+    GetContactChannel,
+    ActivateContactChannel,
+    AssumeRole,
+    /// Reading the object itself from the API server.
+    ReadObject,
+}
+
+impl Call {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SendActivationCode => "SendActivationCode",
+            Self::GetContactChannel => "GetContactChannel",
+            Self::ActivateContactChannel => "ActivateContactChannel",
+            Self::AssumeRole => "AssumeRole",
+            Self::ReadObject => "ReadObject",
+        }
+    }
 }
 
 /// Crates whose output at trace may carry a request body or something derived from it (an
@@ -151,7 +176,7 @@ pub struct Metrics {
     pub leader: Gauge,
     pub watch_errors: Counter,
     pub aws_call_duration: Histograms<OperationLabels>,
-    pub objects: Family<ReasonLabels, Gauge>,
+    pub objects: Family<ObjectLabels, Gauge>,
     pub build_info: Family<BuildLabels, Gauge>,
 }
 
@@ -317,8 +342,8 @@ pub async fn publish_to(recorder: &Recorder, reference: &ObjectReference, note: 
             EventType::Warning => KubeEventType::Warning,
         },
         reason: note.reason.as_str().to_owned(),
-        note: Some(truncate(&note.message, 1000)),
-        action: "SendActivationCode".to_owned(),
+        note: Some(truncate_note(&note.message)),
+        action: note.call.as_str().to_owned(),
         secondary: None,
     };
     match tokio::time::timeout(EVENT_TIMEOUT, recorder.publish(&event, reference)).await {
@@ -332,17 +357,42 @@ pub async fn publish_to(recorder: &Recorder, reference: &ObjectReference, note: 
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_owned(),
+/// The API server refuses an Event note longer than this many bytes.
+const MAX_NOTE_BYTES: usize = 1024;
+
+/// `text` within [`MAX_NOTE_BYTES`], cut on a character boundary and marked as cut.
+fn truncate_note(text: &str) -> String {
+    const MARK: &str = "...";
+    if text.len() <= MAX_NOTE_BYTES {
+        return text.to_owned();
     }
+    let mut cut = MAX_NOTE_BYTES - MARK.len();
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{MARK}", &text[..cut])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    #[test]
+    /// An Event note stays within 1,024 bytes, cut on a character boundary, and says it was cut.
+    fn event_notes_are_cut_at_1024_bytes() {
+        assert_eq!(truncate_note("short"), "short");
+        let exact = "a".repeat(MAX_NOTE_BYTES);
+        assert_eq!(truncate_note(&exact), exact);
+        for filler in ["é", "€", "🙂", "a"] {
+            let long = format!("x{}", filler.repeat(2000));
+            let cut = truncate_note(&long);
+            assert!(cut.len() <= MAX_NOTE_BYTES, "{} bytes", cut.len());
+            assert!(cut.len() > MAX_NOTE_BYTES - 8);
+            assert!(cut.ends_with("..."));
+            assert!(long.starts_with(cut.trim_end_matches("...")));
+        }
+    }
 
     /// What a subscriber with `log_filter(rust_log)` writes for one event per (target, level).
     fn written(rust_log: Option<&str>) -> String {

@@ -19,7 +19,7 @@ use crate::controller::Context;
 use crate::outcome::Reason;
 use crate::resource::ContactChannelActivation;
 use crate::status::{FIELD_MANAGER, StatusError, within};
-use crate::telemetry::{self, EventType, Note};
+use crate::telemetry::{self, Call, EventType, Note};
 
 /// Reports kept; beyond it the oldest knowledge is dropped (a report is then merely repeated).
 const CAPACITY: usize = 100_000;
@@ -135,6 +135,7 @@ pub async fn report(ctx: &Context, invalid: &InvalidObject) -> Result<(), Status
         let note = Note {
             type_: EventType::Warning,
             reason: Reason::InvalidSpec,
+            call: Call::ReadObject,
             message: format!(
                 "the object cannot be read by the operator: {}",
                 invalid.error

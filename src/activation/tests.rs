@@ -77,7 +77,182 @@ fn checks_back_off_and_stop_at_activated() {
         reason(&done, "Activated").as_deref(),
         Some("True/Activated")
     );
-    assert_eq!(next_step(&done, 1, &none, &policy, t(100_000)), Step::Idle);
+    let never = CheckPolicy {
+        recheck: Duration::ZERO,
+        ..policy
+    };
+    assert_eq!(next_step(&done, 1, &none, &never, t(100_000)), Step::Idle);
+}
+
+const HOUR: i64 = 3600;
+
+/// A status whose channel AWS reported ACTIVATED at t(100).
+fn activated_at_100() -> Status {
+    let active = ChannelState {
+        activation_status: ACTIVATED.into(),
+        channel_type: Some("SMS".into()),
+    };
+    record_check(&sent(), 1, &Ok(active), t(100)).0
+}
+
+#[test]
+/// An activated channel is read again every recheck, timed from the last read, and a
+/// confirmation publishes nothing.
+fn activated_channels_are_rechecked() {
+    let policy = CheckPolicy::default();
+    let none = CodeSecret::NotReferenced;
+    let done = activated_at_100();
+    assert_eq!(
+        next_step(&done, 1, &none, &policy, t(100 + HOUR)),
+        Step::Wait(Duration::from_secs(11 * 3600))
+    );
+    assert_eq!(
+        next_step(&done, 1, &none, &policy, t(100 + 12 * HOUR)),
+        Step::Check
+    );
+    let active = ChannelState {
+        activation_status: ACTIVATED.into(),
+        channel_type: None,
+    };
+    let (again, note) = record_check(&done, 1, &Ok(active), t(100 + 12 * HOUR));
+    assert_eq!(note, None);
+    assert_eq!(
+        reason(&again, "Activated").as_deref(),
+        Some("True/Activated")
+    );
+    assert_eq!(
+        next_step(&again, 1, &none, &policy, t(101 + 12 * HOUR)),
+        Step::Wait(Duration::from_secs(12 * 3600 - 1))
+    );
+}
+
+#[test]
+/// A channel that falls back to NOT_ACTIVATED is Deactivated, with one Warning, no code, and
+/// Ready False / Stalled under readyWhen: Activated.
+fn a_channel_that_falls_back_is_deactivated() {
+    let policy = CheckPolicy::default();
+    let none = CodeSecret::NotReferenced;
+    let not_activated = ChannelState {
+        activation_status: "NOT_ACTIVATED".into(),
+        channel_type: None,
+    };
+    let (dropped, note) = record_check(&activated_at_100(), 1, &Ok(not_activated.clone()), t(HOUR));
+    let note = note.expect("a Warning Event");
+    assert_eq!(
+        (note.type_, note.reason, note.call),
+        (
+            EventType::Warning,
+            Reason::Deactivated,
+            Call::GetContactChannel
+        )
+    );
+    assert_eq!(
+        reason(&dropped, "Activated").as_deref(),
+        Some("False/Deactivated")
+    );
+    assert!(matches!(
+        next_step(&dropped, 1, &none, &policy, t(HOUR + 1)),
+        Step::Wait(_)
+    ));
+    let (still, note) = record_check(&dropped, 1, &Ok(not_activated), t(3 * HOUR));
+    assert_eq!(note, None);
+    assert_eq!(
+        reason(&still, "Activated").as_deref(),
+        Some("False/Deactivated")
+    );
+
+    let mut by_default = still.clone();
+    finish(&mut by_default, &Spec::default(), t(3 * HOUR));
+    assert_eq!(reason(&by_default, "Ready").as_deref(), Some("True/Sent"));
+    let spec = Spec {
+        ready_when: ReadyWhen::Activated,
+        ..Spec::default()
+    };
+    let mut waiting = still;
+    finish(&mut waiting, &spec, t(3 * HOUR));
+    assert_eq!(
+        reason(&waiting, "Ready").as_deref(),
+        Some("False/Deactivated")
+    );
+    assert_eq!(
+        reason(&waiting, "Stalled").as_deref(),
+        Some("True/Deactivated")
+    );
+    assert_eq!(reason(&waiting, "Reconciling"), None);
+}
+
+#[test]
+/// A failed re-read leaves the channel Activated and is retried with backoff, not after a
+/// whole recheck.
+fn a_failed_recheck_keeps_activated_and_backs_off() {
+    let policy = CheckPolicy::default();
+    let none = CodeSecret::NotReferenced;
+    let at = 100 + 12 * HOUR;
+    let (failed, note) = record_check(
+        &activated_at_100(),
+        1,
+        &Err(failure("ThrottlingException")),
+        t(at),
+    );
+    assert_eq!(note.expect("a Warning").reason, Reason::Throttled);
+    assert_eq!(
+        reason(&failed, "Activated").as_deref(),
+        Some("True/Activated")
+    );
+    assert_eq!(
+        next_step(&failed, 1, &none, &policy, t(at + 10)),
+        Step::Wait(Duration::from_secs(20))
+    );
+    let (twice, _) = record_check(&failed, 1, &Err(failure("ThrottlingException")), t(at + 30));
+    assert_eq!(
+        next_step(&twice, 1, &none, &policy, t(at + 30)),
+        Step::Wait(Duration::from_secs(60))
+    );
+}
+
+#[test]
+/// A failed ActivateContactChannel (throttled, denied, 5xx) is retried with a growing
+/// backoff, never at once.
+fn a_failed_entry_backs_off() {
+    let policy = CheckPolicy::default();
+    let v1 = CodeSecret::Ready {
+        version: "u/1".into(),
+    };
+    let (once, note) = record_entry(
+        &sent(),
+        1,
+        "u/1",
+        &Err(failure("InternalServerException")),
+        t(1),
+    );
+    assert_eq!(note.call, Call::ActivateContactChannel);
+    assert_eq!(
+        next_step(&once, 1, &v1, &policy, t(2)),
+        Step::Wait(Duration::from_secs(29))
+    );
+    assert_eq!(
+        next_step(&once, 1, &v1, &policy, t(31)),
+        Step::Enter {
+            version: "u/1".into()
+        }
+    );
+    let (twice, _) = record_entry(
+        &once,
+        1,
+        "u/1",
+        &Err(failure("AccessDeniedException")),
+        t(31),
+    );
+    assert_eq!(
+        next_step(&twice, 1, &v1, &policy, t(32)),
+        Step::Wait(Duration::from_secs(59))
+    );
+    let (accepted, _) = record_entry(&twice, 1, "u/1", &Ok(()), t(91));
+    assert_eq!(accepted.activation_failures, 0);
+    assert_eq!(
+        accepted.last_activation_check_time.map(|time| time.0),
+        Some(t(91))
+    );
 }
 
 #[test]
@@ -210,9 +385,17 @@ fn ready_when_activated_waits_for_the_person() {
         activation_status: ACTIVATED.into(),
         channel_type: None,
     };
+    assert_eq!(
+        reason(&waiting, "Reconciling").as_deref(),
+        Some("True/AwaitingCode")
+    );
+    let mut later = waiting.clone();
+    finish(&mut later, &spec, t(45));
+    assert_eq!(later, waiting, "an unchanged status reads the same later");
     let (mut done, _) = record_check(&waiting, 1, &Ok(active), t(60));
     finish(&mut done, &spec, t(60));
     assert_eq!(reason(&done, "Ready").as_deref(), Some("True/Activated"));
+    assert_eq!(reason(&done, "Reconciling"), None);
 }
 
 #[test]
