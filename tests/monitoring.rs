@@ -32,8 +32,9 @@ fn exported() -> BTreeSet<String> {
         .observe(0.1);
     metrics
         .objects
-        .get_or_create(&ssm_contacts_operator::inventory::ReasonLabels {
+        .get_or_create(&ssm_contacts_operator::inventory::ObjectLabels {
             reason: "Sent".into(),
+            activation: "Activated".into(),
         })
         .set(1);
     let mut text = String::new();

@@ -16,7 +16,7 @@ use crate::Scenario;
 use crate::support::{Result, SEND, Suite, World, channel_arn, eventually};
 
 /// Checks come quickly in tests.
-const FAST_CHECKS: [&str; 4] = [
+pub const FAST_CHECKS: [&str; 4] = [
     "--activation-check-first",
     "1s",
     "--activation-check-max",
@@ -36,7 +36,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
 }
 
 /// Writes the code Secret (labelled, so its changes are noticed at once).
-async fn put_code(world: &World, name: &str, code: &str) -> Result {
+pub async fn put_code(world: &World, name: &str, code: &str) -> Result {
     let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.namespace);
     let mut secret = Secret::default();
     secret.metadata.name = Some(name.to_owned());
@@ -56,7 +56,7 @@ async fn put_code(world: &World, name: &str, code: &str) -> Result {
     Ok(())
 }
 
-async fn calls_of(world: &World, operation: &str) -> Result<usize> {
+pub async fn calls_of(world: &World, operation: &str) -> Result<usize> {
     let journal = world.emulator.admin().journal().await?;
     Ok(journal.iter().filter(|e| e.operation == operation).count())
 }

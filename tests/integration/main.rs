@@ -13,6 +13,7 @@ macro_rules! scenario {
 
 mod activation;
 mod admission;
+mod day_two;
 mod guards;
 mod pacing;
 mod rbac;

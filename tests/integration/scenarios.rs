@@ -10,7 +10,7 @@ use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::support::{Operator, Result, SEND, Suite, World, eventually};
 use crate::{
-    Scenario, activation, admission, guards, pacing, rbac, reliability, sharding, tenancy,
+    Scenario, activation, admission, day_two, guards, pacing, rbac, reliability, sharding, tenancy,
 };
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
@@ -35,6 +35,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     all.extend(reliability::all());
     all.extend(rbac::all());
     all.extend(activation::all());
+    all.extend(day_two::all());
     all.extend(tenancy::all());
     all.extend(guards::all());
     all.extend(sharding::all());

@@ -905,8 +905,11 @@ impl World {
         Ok(())
     }
 
-    /// The Events on the object `name`: `(reason, note)` pairs.
-    pub async fn events(&self, name: &str) -> Result<Vec<(String, String)>> {
+    /// The Events on the object `name`, whole.
+    pub async fn object_events(
+        &self,
+        name: &str,
+    ) -> Result<Vec<k8s_openapi::api::events::v1::Event>> {
         let events: Api<k8s_openapi::api::events::v1::Event> =
             Api::namespaced(self.client.clone(), &self.namespace);
         let list = events.list(&ListParams::default()).await?;
@@ -914,8 +917,40 @@ impl World {
             .items
             .into_iter()
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect())
+    }
+
+    /// How many Events the world's namespace holds, counting each repeat of a series.
+    pub async fn events_in_namespace(&self) -> Result<i64> {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.namespace);
+        let list = events.list(&ListParams::default()).await?;
+        Ok(list
+            .items
+            .iter()
+            .map(|e| 1 + e.series.as_ref().map_or(0, |s| i64::from(s.count)))
+            .sum())
+    }
+
+    /// The Events on the object `name`: `(reason, note)` pairs.
+    pub async fn events(&self, name: &str) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .object_events(name)
+            .await?
+            .into_iter()
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect())
+    }
+
+    /// The `action` of the Event with `reason` on the object `name`, once there is one.
+    pub async fn event_action(&self, name: &str, reason: &str) -> Result<String> {
+        self.wait_event(name, reason).await?;
+        let events = self.object_events(name).await?;
+        Ok(events
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some(reason))
+            .and_then(|e| e.action)
+            .unwrap_or_default())
     }
 
     pub async fn event_reasons(&self, name: &str) -> Result<Vec<String>> {
