@@ -29,10 +29,15 @@ impl Summary {
         self.reason == Reason::Sent
     }
 
-    /// Ready in the default sense (readyWhen CodeSent): the code went out, or none was
-    /// needed because the channel is already activated.
+    /// Ready in the default sense (readyWhen CodeSent): the code went out, none was needed
+    /// because the channel is already activated, or none is wanted while suspended. A
+    /// suspended object is settled on purpose: Flux (kstatus) reads it as Current, Argo CD's
+    /// health check as Suspended, rather than waiting on it until a timeout.
     pub fn ready(&self) -> bool {
-        matches!(self.reason, Reason::Sent | Reason::AlreadyActivated)
+        matches!(
+            self.reason,
+            Reason::Sent | Reason::AlreadyActivated | Reason::Suspended
+        )
     }
 }
 
@@ -118,6 +123,10 @@ pub fn set(
 /// person can move it on, so that Flux reads such an object as InProgress (or Failed), never
 /// as Current.
 pub fn ready_when_activated(list: &mut Vec<Condition>, generation: i64, now: Timestamp) {
+    if find(list, CODE_SENT).is_some_and(|c| c.reason == Reason::Suspended.as_str()) {
+        // Suspended is settled whatever the person does: Ready as `conditions` made it.
+        return;
+    }
     let (on, reason, message) = match find(list, ACTIVATED).or_else(|| find(list, CODE_SENT)) {
         Some(c) if c.type_ == ACTIVATED => (
             c.status == "True",

@@ -352,7 +352,8 @@ fn repeated_failures_back_off() {
 }
 
 #[test]
-/// Suspended objects make no call and say so; unsuspending (a new generation) sends.
+/// Suspended objects make no call and say so, settled on purpose (Ready, neither
+/// Reconciling nor Stalled, whatever readyWhen); unsuspending (a new generation) sends.
 fn suspend() {
     let mut suspended = spec(ARN);
     suspended.suspend = true;
@@ -362,7 +363,20 @@ fn suspend() {
         reason_of(&status, "CodeSent").as_deref(),
         Some("False/Suspended")
     );
+    assert_eq!(
+        reason_of(&status, "Ready").as_deref(),
+        Some("True/Suspended")
+    );
     assert_eq!(reason_of(&status, "Reconciling"), None);
+    assert_eq!(reason_of(&status, "Stalled"), None);
+    let mut waiting_for_a_person = suspended.clone();
+    waiting_for_a_person.ready_when = crate::resource::ReadyWhen::Activated;
+    let (status_activated, _, _) =
+        expect_record(run(&waiting_for_a_person, &Status::default(), 1, t(0)));
+    assert_eq!(
+        reason_of(&status_activated, "Ready").as_deref(),
+        Some("True/Suspended")
+    );
     assert_eq!(status.send_in_flight, None);
     assert_eq!(run(&suspended, &status, 1, t(10)), Decision::Idle);
     expect_send(run(&spec(ARN), &status, 2, t(20)));
