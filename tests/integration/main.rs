@@ -14,6 +14,7 @@ macro_rules! scenario {
 mod activation;
 mod admission;
 mod guards;
+mod kstatus;
 mod pacing;
 mod rbac;
 mod reliability;
@@ -61,6 +62,8 @@ fn main() -> std::process::ExitCode {
             let handle = handle.clone();
             // Scenarios that restart the control plane run alone.
             let exclusive = reliability::EXCLUSIVE.contains(&name);
+            // Listed with their reason: run them with `-- --ignored`.
+            let ignored = kstatus::IGNORED.iter().any(|(listed, _)| *listed == name);
             Trial::test(name, move || {
                 handle
                     .block_on(async {
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
                     })
                     .map_err(|e| Failed::from(e.to_string()))
             })
+            .with_ignored_flag(ignored)
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
