@@ -402,12 +402,19 @@ async fn kstatus_deactivated_channel_needs_a_person(suite: Arc<Suite>) -> Result
         .admin()
         .deactivate_channel(&world.channel.arn)
         .await?;
-    expect(
+    let object = expect(
         &world,
         "pager",
         ("Activated", "False", "Deactivated"),
         DEACTIVATED_EXPECTED,
     )
     .await?;
+    // API.md (Activation drift): Ready follows Activated where readyWhen is Activated.
+    assert_eq!(
+        condition(&object, "Ready").map(|(status, _)| status),
+        Some("False"),
+        "{}",
+        conditions_of(&object)
+    );
     Ok(())
 }
