@@ -179,12 +179,20 @@ pub struct Verdict {
 /// prints it): one verdict per object, in order.
 pub async fn kstatus_of(document: &serde_json::Value) -> Result<Vec<Verdict>> {
     let input = serde_json::to_vec(document)?;
-    let mut child = Command::new(kstatus_bin().await?)
+    let bin = kstatus_bin().await?;
+    let mut child = Command::new(bin)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .spawn()?;
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot run the kstatus checker {} (SSMC_KSTATUS_BIN, else \
+                 tools/kstatus/build.sh): {e}",
+                bin.display()
+            )
+        })?;
     let mut stdin = child.stdin.take().ok_or("the checker has no stdin")?;
     // Written alongside the read, so that a large List cannot fill both pipes at once.
     let writer = tokio::spawn(async move {
