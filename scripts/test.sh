@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: builds the pinned control plane once (cached), installs
-# the AWS CLI used as an independent wire-format client, then runs unit, property, emulator
-# (AWS SDK + AWS CLI), control-plane and integration tests, and the packaging checks.
+# Runs every test on a fresh machine: builds the pinned control plane and the kstatus checker
+# once (cached), installs the AWS CLI used as an independent wire-format client, then runs
+# unit, property, emulator (AWS SDK + AWS CLI), control-plane and integration tests, and the
+# packaging checks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,6 +15,13 @@ echo "== control plane binaries (built once per machine; ~15 min cold)"
 SSMC_TESTENV_BIN=$(bash tools/testenv/build.sh | tail -n 1)
 export SSMC_TESTENV_BIN
 echo "$SSMC_TESTENV_BIN"
+
+# The integration tests judge the operator's status with kstatus itself (Flux's library);
+# built here so that a build failure shows now, not as a failed scenario.
+echo "== kstatus checker (built once per machine)"
+SSMC_KSTATUS_BIN=$(bash tools/kstatus/build.sh | tail -n 1)
+export SSMC_KSTATUS_BIN
+echo "$SSMC_KSTATUS_BIN"
 
 if ! command -v aws >/dev/null 2>&1; then
   echo "== installing the AWS CLI (PyPI) for the emulator's wire-format test"

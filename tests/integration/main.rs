@@ -15,6 +15,7 @@ mod activation;
 mod admission;
 mod day_two;
 mod guards;
+mod kstatus;
 mod pacing;
 mod rbac;
 mod reliability;

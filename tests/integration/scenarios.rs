@@ -10,7 +10,8 @@ use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::support::{Operator, Result, SEND, Suite, World, eventually};
 use crate::{
-    Scenario, activation, admission, day_two, guards, pacing, rbac, reliability, sharding, tenancy,
+    Scenario, activation, admission, day_two, guards, kstatus, pacing, rbac, reliability, sharding,
+    tenancy,
 };
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
@@ -41,6 +42,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     all.extend(sharding::all());
     all.extend(pacing::all());
     all.extend(admission::all());
+    all.extend(kstatus::all());
     all
 }
 

@@ -132,6 +132,115 @@ where
     }
 }
 
+/// The kstatus checker (tools/kstatus), found once per test process.
+static KSTATUS_BIN: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
+
+/// The checker's path: `SSMC_KSTATUS_BIN` (scripts/test.sh builds it up front), else the last
+/// line of `tools/kstatus/build.sh`, which builds it once per machine (cached by hash).
+async fn kstatus_bin() -> Result<&'static Path> {
+    let bin = KSTATUS_BIN
+        .get_or_try_init(|| async {
+            if let Some(bin) = std::env::var_os("SSMC_KSTATUS_BIN") {
+                return Result::<PathBuf>::Ok(PathBuf::from(bin));
+            }
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/kstatus/build.sh");
+            let output = Command::new("bash")
+                .arg(&script)
+                .stdin(Stdio::null())
+                .output()
+                .await?;
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            match stdout.lines().last() {
+                Some(path) if output.status.success() => Ok(PathBuf::from(path.trim())),
+                _ => Err(format!(
+                    "{} failed ({}): {}",
+                    script.display(),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                )
+                .into()),
+            }
+        })
+        .await?;
+    Ok(bin)
+}
+
+/// One line of the kstatus checker: what kstatus computes for one object.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Verdict {
+    pub name: String,
+    pub namespace: String,
+    /// InProgress, Current, Failed, Terminating, NotFound or Unknown.
+    pub status: String,
+    pub message: String,
+}
+
+/// Runs the kstatus checker on `document` (an object or a List, as `kubectl get -o json`
+/// prints it): one verdict per object, in order.
+pub async fn kstatus_of(document: &serde_json::Value) -> Result<Vec<Verdict>> {
+    let input = serde_json::to_vec(document)?;
+    let bin = kstatus_bin().await?;
+    let mut child = Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot run the kstatus checker {} (SSMC_KSTATUS_BIN, else \
+                 tools/kstatus/build.sh): {e}",
+                bin.display()
+            )
+        })?;
+    let mut stdin = child.stdin.take().ok_or("the checker has no stdin")?;
+    // Written alongside the read, so that a large List cannot fill both pipes at once.
+    let writer = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(&input).await?;
+        stdin.shutdown().await
+    });
+    let output = child.wait_with_output().await?;
+    writer.await??;
+    if !output.status.success() {
+        return Err(format!(
+            "the kstatus checker failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let mut verdicts = Vec::new();
+    for line in String::from_utf8(output.stdout)?.lines() {
+        verdicts.push(serde_json::from_str(line)?);
+    }
+    Ok(verdicts)
+}
+
+/// `object` as the API server prints it, apiVersion and kind included (list items may come
+/// without them, and kstatus names the kind in its messages).
+pub fn object_json(object: &DynamicObject) -> Result<serde_json::Value> {
+    let mut object = object.clone();
+    if object.types.is_none() {
+        let resource = ApiResource::erase::<ContactChannelActivation>(&());
+        object.types = Some(kube::api::TypeMeta {
+            api_version: resource.api_version,
+            kind: resource.kind,
+        });
+    }
+    Ok(serde_json::to_value(object)?)
+}
+
+/// What kstatus computes for `object`: `(status, message)`.
+pub async fn kstatus_for(object: &DynamicObject) -> Result<(String, String)> {
+    let verdict = kstatus_of(&object_json(object)?)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or("the kstatus checker printed nothing")?;
+    Ok((verdict.status, verdict.message))
+}
+
 /// Every request to the operator has a deadline, so a wedged process fails a test instead
 /// of hanging it.
 fn http() -> reqwest::Client {
@@ -819,7 +928,9 @@ impl World {
         Ok(serde_json::from_value(serde_json::to_value(object)?)?)
     }
 
-    async fn wait_raw_condition(
+    /// [`World::wait_condition`] on the object as plain JSON: the condition and the object
+    /// as they were when it held.
+    pub async fn wait_raw_condition(
         &self,
         name: &str,
         type_: &str,
@@ -864,9 +975,15 @@ impl World {
     }
 
     /// The objects as plain JSON: readable whatever their status holds.
-    fn raw(&self) -> Api<DynamicObject> {
+    pub fn raw(&self) -> Api<DynamicObject> {
         let resource = ApiResource::erase::<ContactChannelActivation>(&());
         Api::namespaced_with(self.client.clone(), &self.namespace, &resource)
+    }
+
+    /// What kstatus (Flux's health check) computes for the object `name` as the API server
+    /// serves it now: `(status, message)`.
+    pub async fn kstatus(&self, name: &str) -> Result<(String, String)> {
+        kstatus_for(&self.raw().get(name).await?).await
     }
 
     /// Waits until the operator has reconciled at least `count` times more than `before`.
