@@ -81,10 +81,15 @@ pub async fn run(cluster: &Cluster, name: &str) -> Result<String, PluginError> {
                 name,
                 "setting spec.activationCodeSecretRef",
             ))?;
+        let generation = patched.metadata.generation.unwrap_or_default();
         out.push_str(&format!(
-            "contactchannelactivation.ssmcontacts.oncall.dev/{name} now names it in spec.activationCodeSecretRef (generation {})\n",
-            patched.metadata.generation.unwrap_or_default()
+            "contactchannelactivation.ssmcontacts.oncall.dev/{name} now names it in spec.activationCodeSecretRef (generation {generation})\n"
         ));
+        // A spec change is a new generation, and the operator sends each generation a code
+        // before it enters the Secret's: the code just typed may be superseded.
+        eprintln!(
+            "note: adding spec.activationCodeSecretRef started generation {generation}; if the operator sends it a new code, run `kubectl ssm-contacts activate {name}` again with that newer code (naming the Secret in the spec before the code is sent avoids this)"
+        );
     }
     Ok(out)
 }

@@ -438,7 +438,9 @@ async fn activate_writes_a_labelled_secret(world: &World) {
     let output = plugin(&args, Some("  123456\n"), None).await;
     let out = stdout(&output);
     assert!(!out.contains("123456"), "{out}");
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("123456"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("123456"), "{stderr}");
+    assert!(stderr.contains("started generation 2"), "{stderr}");
     let object = world.api(&ns).get("phone").await.expect("get");
     let reference = object.spec.activation_code_secret_ref.expect("reference");
     assert_eq!(reference.name, "phone-activation-code");
