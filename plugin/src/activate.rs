@@ -114,7 +114,8 @@ async fn write_secret(
             reference.key.clone(),
             ByteString(code.0.as_bytes().to_vec()),
         )])),
-        type_: Some("Opaque".to_owned()),
+        // No type: a new Secret defaults to Opaque, and an existing one keeps its own
+        // (the type is immutable, so claiming it could only fail).
         ..Secret::default()
     };
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
