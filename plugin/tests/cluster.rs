@@ -523,6 +523,53 @@ async fn activate_writes_a_labelled_secret(world: &World) {
         read(secrets.get("phone-activation-code").await.expect("secret")),
         "7654321098"
     );
+
+    // An object that names its Secret and key: that key of that Secret, no spec change.
+    let named: ContactChannelActivation = serde_json::from_value(json!({
+        "apiVersion": "ssmcontacts.oncall.dev/v1alpha1",
+        "kind": "ContactChannelActivation",
+        "metadata": {"name": "desk"},
+        "spec": {"contactChannelId": ARN,
+                 "activationCodeSecretRef": {"name": "desk-otp", "key": "otp"}},
+    }))
+    .expect("object");
+    world
+        .api(&ns)
+        .create(&PostParams::default(), &named)
+        .await
+        .expect("create");
+    let desk = [
+        "activate",
+        "desk",
+        "--kubeconfig",
+        world.kubeconfig(),
+        "-n",
+        &ns,
+    ];
+    let output = plugin(&desk, Some("246810\n"), None).await;
+    stdout(&output);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("generation"));
+    let secret = secrets.get("desk-otp").await.expect("secret");
+    assert!(
+        secret
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key(CODE_SECRET_LABEL)
+    );
+    let data = secret.data.unwrap_or_default();
+    assert_eq!(
+        data.get("otp").map(|v| v.0.as_slice()),
+        Some(&b"246810"[..])
+    );
+    let generation = world
+        .api(&ns)
+        .get("desk")
+        .await
+        .expect("get")
+        .metadata
+        .generation;
+    assert_eq!(generation, Some(1), "a named Secret needs no spec change");
 }
 
 /// `export` follows every page of ListContacts and ListContactChannels, names colliding
