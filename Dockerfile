@@ -3,7 +3,8 @@
 # image as scripts/build-image.sh, the reference build that CI runs (docs/image.md). Same
 # binary build (scripts/build-static.sh), same base files (scripts/build-image.sh --rootfs:
 # Debian's CA bundle, passwd/group with nonroot, /tmp), same user, entrypoint, port and
-# labels; only the layer digests differ (Docker packs its own tarballs). For people with
+# labels, and the kubectl plugin at /usr/local/bin/kubectl-ssm_contacts; only the layer
+# digests differ (Docker packs its own tarballs). For people with
 # Docker (BuildKit):
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 \
@@ -39,6 +40,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     esac \
  && CARGO_TARGET_DIR=/src/target bash scripts/build-static.sh "$target" \
  && install -D -m 0755 "target/$target/release/ssm-contacts-operator" /out/ssm-contacts-operator \
+ && install -D -m 0755 "target/$target/release/kubectl-ssm_contacts" /out/kubectl-ssm_contacts \
  && bash scripts/build-image.sh --rootfs /rootfs
 
 # No base image: the CA bundle (Debian's ca-certificates), /etc/passwd and /etc/group with
@@ -56,6 +58,9 @@ LABEL org.opencontainers.image.title="ssm-contacts-operator" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /rootfs/ /
 COPY --from=builder /out/ssm-contacts-operator /ssm-contacts-operator
+# The kubectl plugin, on the image's PATH: `kubectl ssm-contacts` from a debug container or
+# a copy out of the image (`crane export`).
+COPY --from=builder /out/kubectl-ssm_contacts /usr/local/bin/kubectl-ssm_contacts
 USER 65532:65532
 # Admin server: /livez, /readyz, /metrics.
 EXPOSE 8080

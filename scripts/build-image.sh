@@ -17,7 +17,8 @@
 #                                        group, /tmp) into DIR; the Dockerfile uses this
 #
 # Each image has two layers: the base files (identical on both platforms, so one blob) and
-# /ssm-contacts-operator (0755, owned by root). Config: User 65532:65532, Entrypoint
+# the binaries: /ssm-contacts-operator and the kubectl plugin /usr/local/bin/kubectl-ssm_contacts
+# (both 0755, owned by root; the plugin is on the image's PATH). Config: User 65532:65532, Entrypoint
 # ["/ssm-contacts-operator"], port 8080/tcp, Docker's default PATH, OCI labels (source,
 # version, revision, licenses, title, description). The config's created time and every
 # file's mtime are SOURCE_DATE_EPOCH (default: the last commit's time), so a commit gives
@@ -246,6 +247,9 @@ pack_layer "$work/base-rootfs" "$work/base.tar"
 for arch in "${archs[@]}"; do
   mkdir -p "$work/bin-$arch"
   install -m 0755 "$target_dir/${triple[$arch]}/release/ssm-contacts-operator" "$work/bin-$arch/"
+  # The folders get explicit modes: pack_layer copies modes from disk, whatever the umask.
+  install -d -m 0755 "$work/bin-$arch/usr" "$work/bin-$arch/usr/local" "$work/bin-$arch/usr/local/bin"
+  install -m 0755 "$target_dir/${triple[$arch]}/release/kubectl-ssm_contacts" "$work/bin-$arch/usr/local/bin/"
   pack_layer "$work/bin-$arch" "$work/bin-$arch.tar"
   write_scratch_layout "$work/scratch-$arch" "$arch"
 done
@@ -349,6 +353,15 @@ for key, want in [("source", source), ("version", version), ("revision", revisio
   if grep -q INTERP <<<"$headers" || readelf -dW "$binary" | grep -q '(NEEDED)'; then
     die "linux/$arch: /ssm-contacts-operator is not static"
   fi
+  plugin="$fs/usr/local/bin/kubectl-ssm_contacts"
+  [[ "$(stat -c '%a %u:%g' "$plugin" 2>/dev/null)" == "755 0:0" ]] ||
+    die "linux/$arch: /usr/local/bin/kubectl-ssm_contacts is missing or not 755 0:0"
+  plugin_headers=$(readelf -hlW "$plugin")
+  grep -q "Machine: *${elf_machine[$arch]}\$" <<<"$plugin_headers" ||
+    die "linux/$arch: /usr/local/bin/kubectl-ssm_contacts is not an ${elf_machine[$arch]} ELF"
+  if grep -q INTERP <<<"$plugin_headers" || readelf -dW "$plugin" | grep -q '(NEEDED)'; then
+    die "linux/$arch: /usr/local/bin/kubectl-ssm_contacts is not static"
+  fi
   if [[ "$arch" == amd64 && "$(uname -m)" == x86_64 ]]; then
     # Run it inside the unpacked filesystem as the image's user, when root can chroot;
     # otherwise straight from the folder.
@@ -359,8 +372,14 @@ for key, want in [("source", source), ("version", version), ("revision", revisio
     fi
     [[ "$ran" == *"$version"* ]] || die "linux/amd64: --version printed '$ran', not $version"
     log "linux/amd64: /ssm-contacts-operator --version as 65532: $ran"
+    if [[ $(id -u) == 0 ]]; then
+      ran=$(chroot --userspec=65532:65532 "$fs" /usr/local/bin/kubectl-ssm_contacts --version)
+    else
+      ran=$("$plugin" --version)
+    fi
+    [[ "$ran" == *"$version"* ]] || die "linux/amd64: kubectl-ssm_contacts --version printed '$ran', not $version"
   fi
-  log "linux/$arch: static ${elf_machine[$arch]} ELF, $certs CA certificates, user 65532, labels ok"
+  log "linux/$arch: static ${elf_machine[$arch]} ELFs (operator and plugin), $certs CA certificates, user 65532, labels ok"
 done
 log "validated ($((SECONDS - start)) s)"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the release binary exactly as the Dockerfile does (static, musl, release profile),
-# checks that it is static (no ELF interpreter, no DT_NEEDED), runs it when this machine
-# can, and prints its size. No Docker engine needed.
+# Builds the release binaries exactly as the Dockerfile does (static, musl, release profile):
+# the operator and the kubectl plugin (kubectl-ssm_contacts); checks that each is static (no
+# ELF interpreter, no DT_NEEDED), runs it when this machine can, and prints its size. No
+# Docker engine needed.
 #
 #   scripts/build-static.sh                  x86_64-unknown-linux-musl (linux/amd64)
 #   scripts/build-static.sh TARGET...        x86_64-unknown-linux-musl and/or
@@ -10,8 +11,8 @@
 # The build machine's own architecture builds with musl-gcc (musl-tools); the other one is
 # cross-built with Debian's cross gcc (gcc-aarch64-linux-gnu on x86_64) as C compiler for
 # aws-lc-sys and as linker; Rust's own musl (self-contained crt and libc.a) makes the binary
-# static either way. Missing packages are installed with apt-get (as root). The binary lands
-# in $(cargo_target_dir)/TARGET/release/ssm-contacts-operator.
+# static either way. Missing packages are installed with apt-get (as root). The binaries land
+# in $(cargo_target_dir)/TARGET/release/ (ssm-contacts-operator, kubectl-ssm_contacts).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/cargo-bins.sh
@@ -75,28 +76,33 @@ for target in "${targets[@]}"; do
   fi
 
   start=$SECONDS
-  cargo build --release --locked --target "$target" --bin ssm-contacts-operator
+  # Each binary from its own package: the plugin is a workspace member, not the root package.
+  cargo build --release --locked --target "$target" \
+    -p ssm-contacts-operator --bin ssm-contacts-operator \
+    -p kubectl-ssm-contacts --bin kubectl-ssm_contacts
   log "$target: cargo build --release took $((SECONDS - start)) s"
-  binary="$target_dir/$target/release/ssm-contacts-operator"
+  for name in ssm-contacts-operator kubectl-ssm_contacts; do
+    binary="$target_dir/$target/release/$name"
 
-  # Static: no program interpreter (ld.so) and no shared library needed. readelf reads any
-  # architecture, unlike ldd, which would have to run the binary's loader.
-  headers=$(readelf -hlW "$binary")
-  if ! grep -q "Machine: *$machine\$" <<<"$headers"; then
-    log "$binary is not an $machine ELF:"
-    grep 'Machine:' <<<"$headers" >&2
-    exit 1
-  fi
-  if grep -q 'INTERP' <<<"$headers" || readelf -dW "$binary" | grep -q '(NEEDED)'; then
-    log "$binary is dynamically linked:"
-    readelf -lW "$binary" | grep -A1 INTERP >&2 || true
-    readelf -dW "$binary" | grep '(NEEDED)' >&2 || true
-    exit 1
-  fi
-  if [[ "$arch" == "$(uname -m)" ]]; then
-    "$binary" --version
-  elif command -v "qemu-$arch" >/dev/null 2>&1; then
-    "qemu-$arch" "$binary" --version
-  fi
-  echo "build-static: $binary is a static $machine ELF, $(stat -c %s "$binary") bytes"
+    # Static: no program interpreter (ld.so) and no shared library needed. readelf reads any
+    # architecture, unlike ldd, which would have to run the binary's loader.
+    headers=$(readelf -hlW "$binary")
+    if ! grep -q "Machine: *$machine\$" <<<"$headers"; then
+      log "$binary is not an $machine ELF:"
+      grep 'Machine:' <<<"$headers" >&2
+      exit 1
+    fi
+    if grep -q 'INTERP' <<<"$headers" || readelf -dW "$binary" | grep -q '(NEEDED)'; then
+      log "$binary is dynamically linked:"
+      readelf -lW "$binary" | grep -A1 INTERP >&2 || true
+      readelf -dW "$binary" | grep '(NEEDED)' >&2 || true
+      exit 1
+    fi
+    if [[ "$arch" == "$(uname -m)" ]]; then
+      "$binary" --version
+    elif command -v "qemu-$arch" >/dev/null 2>&1; then
+      "qemu-$arch" "$binary" --version
+    fi
+    echo "build-static: $binary is a static $machine ELF, $(stat -c %s "$binary") bytes"
+  done
 done

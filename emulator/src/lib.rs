@@ -20,8 +20,8 @@
 //! what it let go; each entry names who signed the call (`accessKeyId`, `callerArn`).
 //!
 //! Implemented operations: SendActivationCode, GetContactChannel, ActivateContactChannel,
-//! CreateContact, CreateContactChannel, ListContactChannels, DeleteContactChannel; STS
-//! AssumeRole.
+//! CreateContact, CreateContactChannel, ListContactChannels, DeleteContactChannel,
+//! ListContacts; STS AssumeRole.
 
 #![forbid(unsafe_code)]
 

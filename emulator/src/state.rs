@@ -93,11 +93,14 @@ impl Channel {
     }
 }
 
-/// A contact (only what channels need of it).
+/// A contact: what channels and ListContacts need of it (no engagement plan).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
     pub arn: String,
     pub alias: String,
+    pub display_name: Option<String>,
+    /// `PERSONAL`, `ESCALATION` or `ONCALL_SCHEDULE`, as created (checked by CreateContact).
+    pub contact_type: String,
     pub region: Option<String>,
 }
 
@@ -315,6 +318,8 @@ impl State {
             .or_insert_with(|| Contact {
                 arn: contact_arn.clone(),
                 alias,
+                display_name: None,
+                contact_type: "PERSONAL".into(),
                 region: region.clone(),
             });
         let mut channel = self.insert_channel(
@@ -413,6 +418,16 @@ impl State {
         self.contacts
             .get(arn)
             .filter(|contact| contact.region.as_deref().is_none_or(|r| r == region))
+    }
+
+    /// The contacts of `account` visible from `region`, in ARN order (stable across calls,
+    /// so that NextToken offsets stay meaningful between pages).
+    pub fn contacts_in(&self, account: &str, region: &str) -> Vec<&Contact> {
+        self.contacts
+            .values()
+            .filter(|contact| contact.region.as_deref().is_none_or(|r| r == region))
+            .filter(|contact| Arn::parse(&contact.arn).is_some_and(|arn| arn.account == account))
+            .collect()
     }
 
     pub fn insert_contact(&mut self, contact: Contact) -> bool {

@@ -38,10 +38,11 @@ pub enum Operation {
     CreateContactChannel,
     ListContactChannels,
     DeleteContactChannel,
+    ListContacts,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 8] = [
         Operation::SendActivationCode,
         Operation::GetContactChannel,
         Operation::ActivateContactChannel,
@@ -49,6 +50,7 @@ impl Operation {
         Operation::CreateContactChannel,
         Operation::ListContactChannels,
         Operation::DeleteContactChannel,
+        Operation::ListContacts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +62,7 @@ impl Operation {
             Operation::CreateContactChannel => "CreateContactChannel",
             Operation::ListContactChannels => "ListContactChannels",
             Operation::DeleteContactChannel => "DeleteContactChannel",
+            Operation::ListContacts => "ListContacts",
         }
     }
 

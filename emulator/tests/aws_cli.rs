@@ -1,6 +1,7 @@
 //! The wire format checked with a client nobody here wrote: the AWS CLI (botocore):
 //! send-activation-code, get-contact-channel, activate-contact-channel, create-contact,
-//! create-contact-channel, and how errors reach its stderr; `sts assume-role`, and a call
+//! create-contact-channel, list-contacts and list-contact-channels (the CLI following
+//! NextToken itself), and how errors reach its stderr; `sts assume-role`, and a call
 //! signed with the credentials it returned.
 //!
 //! The CLI is found through `AWS_CLI` or `PATH` (CI installs it with `pip install awscli`).
@@ -215,6 +216,84 @@ async fn cli_creates_a_contact_and_a_channel() {
     // Created without --defer-activation: the first code went out at creation.
     let listed = emulator.admin().channel(channel_arn).await.expect("admin");
     assert_eq!(listed.map(|c| c.codes_sent), Some(1));
+    emulator.shutdown().await;
+}
+
+/// With a page size smaller than the lists, the CLI follows NextToken to the end:
+/// list-contacts returns all 5 contacts, list-contact-channels all 3 channels.
+#[tokio::test]
+async fn cli_pages_through_contacts_and_channels() {
+    let Some(cli) = aws_cli() else { return };
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let admin = emulator.admin();
+    let mut channel_arns = Vec::new();
+    for (alias, name) in [
+        ("cli-a", "one"),
+        ("cli-a", "two"),
+        ("cli-a", "three"),
+        ("cli-b", "one"),
+        ("cli-c", "one"),
+        ("cli-d", "one"),
+        ("cli-e", "one"),
+    ] {
+        let mut seed = SeedChannel::in_region("us-east-1");
+        seed.contact_alias = Some(alias.into());
+        seed.name = name.into();
+        let channel = admin.seed_channel(&seed).await.expect("seed");
+        if alias == "cli-a" {
+            channel_arns.push(channel.arn);
+        }
+    }
+
+    let contacts = json_of(
+        &aws(
+            &cli,
+            &emulator,
+            DEFAULT_SECRET_ACCESS_KEY,
+            &["list-contacts", "--page-size", "2"],
+        )
+        .await,
+    );
+    let aliases: Vec<&str> = contacts["Contacts"]
+        .as_array()
+        .expect("Contacts")
+        .iter()
+        .filter_map(|c| c["Alias"].as_str())
+        .collect();
+    assert_eq!(aliases, ["cli-a", "cli-b", "cli-c", "cli-d", "cli-e"]);
+    let list_calls = admin
+        .journal()
+        .await
+        .expect("journal")
+        .iter()
+        .filter(|entry| entry.operation == "ListContacts")
+        .count();
+    assert_eq!(list_calls, 3, "pages of 2, 2 and 1");
+
+    let channels = json_of(
+        &aws(
+            &cli,
+            &emulator,
+            DEFAULT_SECRET_ACCESS_KEY,
+            &[
+                "list-contact-channels",
+                "--contact-id",
+                "arn:aws:ssm-contacts:us-east-1:123456789012:contact/cli-a",
+                "--page-size",
+                "1",
+            ],
+        )
+        .await,
+    );
+    let listed: Vec<&str> = channels["ContactChannels"]
+        .as_array()
+        .expect("ContactChannels")
+        .iter()
+        .filter_map(|c| c["ContactChannelArn"].as_str())
+        .collect();
+    assert_eq!(listed, channel_arns);
     emulator.shutdown().await;
 }
 

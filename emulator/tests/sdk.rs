@@ -1053,6 +1053,94 @@ async fn create_list_and_delete_through_the_sdk() {
     emulator.shutdown().await;
 }
 
+/// ListContacts and ListContactChannels page through the SDK's paginators: every contact
+/// and channel once, in a stable order, whatever the page size; filters and bad sizes.
+#[tokio::test]
+async fn lists_page_through_the_sdk_paginators() {
+    let emulator = emulator().await;
+    let client = client(&emulator, "us-east-1").await;
+    let aliases = ["pager-e", "pager-a", "pager-d", "pager-b", "pager-c"];
+    for alias in aliases {
+        client
+            .create_contact()
+            .alias(alias)
+            .r#type(ContactType::Personal)
+            .plan(Plan::builder().set_stages(Some(Vec::new())).build())
+            .send()
+            .await
+            .expect("contact");
+    }
+    let contact = "arn:aws:ssm-contacts:us-east-1:123456789012:contact/pager-a";
+    for name in ["one", "two", "three"] {
+        client
+            .create_contact_channel()
+            .contact_id(contact)
+            .name(name)
+            .r#type(ChannelType::Sms)
+            .delivery_address(
+                ContactChannelAddress::builder()
+                    .simple_address("+15555550100")
+                    .build(),
+            )
+            .defer_activation(true)
+            .send()
+            .await
+            .expect("channel");
+    }
+
+    let pages: Vec<_> = client
+        .list_contacts()
+        .max_results(2)
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(pages.len(), 3);
+    let listed: Vec<String> = pages
+        .into_iter()
+        .flat_map(|page| page.expect("page").contacts.unwrap_or_default())
+        .map(|c| c.alias().to_string())
+        .collect();
+    let mut sorted = aliases.map(String::from).to_vec();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+
+    let names: Vec<String> = client
+        .list_contact_channels()
+        .contact_id(contact)
+        .max_results(1)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|c| c.expect("item").name().to_string())
+        .collect();
+    assert_eq!(names, ["one", "two", "three"]);
+
+    let filtered = client
+        .list_contacts()
+        .alias_prefix("pager-d")
+        .r#type(ContactType::Personal)
+        .send()
+        .await
+        .expect("filtered");
+    assert_eq!(filtered.contacts().len(), 1);
+    assert!(filtered.next_token().is_none());
+    assert_eq!(filtered.contacts()[0].r#type(), &ContactType::Personal);
+    assert_eq!(filtered.contacts()[0].display_name(), None);
+
+    let err = client
+        .list_contacts()
+        .max_results(1025)
+        .send()
+        .await
+        .expect_err("too large");
+    assert_eq!(err.into_service_error().code(), Some("ValidationException"));
+    emulator.shutdown().await;
+}
+
 /// Latency alone delays a successful answer; a channel-scoped fault spares other channels.
 #[tokio::test]
 async fn latency_and_fault_scoping() {

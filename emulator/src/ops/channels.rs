@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::paging::Window;
 use super::{Caller, Done};
 use crate::state::{ActivationStatus, Channel, State};
 use crate::validate::Check;
@@ -138,20 +139,7 @@ pub(super) fn list_channels(
     if let Some(contact) = check.required("ContactId", &input.contact_id) {
         check.arn("ContactId", contact);
     }
-    check.token("NextToken", input.next_token.as_ref());
-    let start = match input.next_token.as_deref().map(str::parse::<usize>) {
-        None => 0,
-        Some(Ok(start)) => start,
-        Some(Err(_)) => {
-            check.fail("NextToken", "Member is not a token this service issued");
-            0
-        }
-    };
-    if let Some(max) = input.max_results
-        && !(0..=1024).contains(&max)
-    {
-        check.fail("MaxResults", "Member must have value between 0 and 1024");
-    }
+    let window = Window::read(&mut check, input.next_token.as_ref(), input.max_results);
     check.finish()?;
     let contact_id = input.contact_id.unwrap_or_default();
     if state
@@ -164,20 +152,10 @@ pub(super) fn list_channels(
             resource_type: "CONTACT".into(),
         });
     }
-    let all = state.channels_of(&contact_id);
-    let page_size = match input.max_results {
-        Some(max) if max > 0 => usize::try_from(max).unwrap_or(usize::MAX),
-        _ => 100,
-    };
-    let page: Vec<Value> = all
-        .iter()
-        .skip(start)
-        .take(page_size)
-        .map(channel_shape)
-        .collect();
+    let (page, next) = window.page(&state.channels_of(&contact_id), channel_shape);
     let mut body = json!({ "ContactChannels": page });
-    if start + page_size < all.len() {
-        body["NextToken"] = Value::from((start + page_size).to_string());
+    if let Some(next) = next {
+        body["NextToken"] = Value::from(next);
     }
     Ok(Done::new(body, None))
 }

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::contacts::CONTACT_TYPES;
 use super::{Caller, Done};
 use crate::arn::{self, Arn};
 use crate::state::{ChannelType, Contact, State};
@@ -50,7 +51,7 @@ pub(super) fn create_contact(
         );
     }
     if let Some(kind) = check.required("Type", &input.contact_type) {
-        check.one_of("Type", kind, &["PERSONAL", "ESCALATION", "ONCALL_SCHEDULE"]);
+        check.one_of("Type", kind, &CONTACT_TYPES);
     }
     if let Some(plan) = check.required("Plan", &input.plan)
         && !plan.is_object()
@@ -80,11 +81,14 @@ pub(super) fn create_contact(
         return Ok(Done::new(previous, None));
     }
     let alias = input.alias.unwrap_or_default();
+    let contact_type = input.contact_type.unwrap_or_default();
     let partition = arn::partition_for(caller.region);
     let contact_arn = arn::contact_arn(partition, caller.region, caller.account_id, &alias);
     let created = state.insert_contact(Contact {
         arn: contact_arn.clone(),
         alias,
+        display_name: input.display_name.filter(|name| !name.is_empty()),
+        contact_type,
         region: Some(caller.region.to_string()),
     });
     if !created {

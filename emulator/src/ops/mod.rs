@@ -1,10 +1,13 @@
 //! The operations' semantics: validate the input, act on the state, build the output,
 //! with member names exactly as in the ssm-contacts 2021-05-03 model.
 //!
-//! `channels` holds the operations on an existing channel, `create` those that create.
+//! `channels` holds the operations on an existing channel, `contacts` the contact list,
+//! `create` those that create; `paging` is the NextToken scheme the lists share.
 
 mod channels;
+mod contacts;
 mod create;
+mod paging;
 
 use serde_json::Value;
 
@@ -61,6 +64,7 @@ pub fn run(
         Operation::DeleteContactChannel => {
             channels::delete_channel(parse_input(body)?, caller, state)
         }
+        Operation::ListContacts => contacts::list_contacts(parse_input(body)?, caller, state),
     }
 }
 
@@ -379,5 +383,112 @@ mod tests {
         .expect("page 2");
         assert_eq!(second.body["ContactChannels"][0]["Name"], "mail 2");
         assert!(second.body.get("NextToken").is_none());
+    }
+
+    /// ListContacts: the caller's account and region only, in ARN order, filtered by
+    /// alias prefix and type, paged with NextToken; bad members are field violations.
+    #[test]
+    fn list_contacts_scopes_filters_and_pages() {
+        let mut state = State::default();
+        for (alias, kind, region) in [
+            ("team-b", "ESCALATION", "us-east-1"),
+            ("team-a", "PERSONAL", "us-east-1"),
+            ("ops", "PERSONAL", "us-east-1"),
+            ("team-c", "PERSONAL", "eu-west-1"),
+        ] {
+            let caller = Caller {
+                region,
+                account_id: "123456789012",
+            };
+            let body = json!({"Alias": alias, "DisplayName": format!("The {alias}"),
+                              "Type": kind, "Plan": {}});
+            run(
+                Operation::CreateContact,
+                body.to_string().as_bytes(),
+                &caller,
+                &mut state,
+            )
+            .expect("contact");
+        }
+        let other_account = Caller {
+            region: "us-east-1",
+            account_id: "210987654321",
+        };
+        let body = json!({"Alias": "theirs", "Type": "PERSONAL", "Plan": {}});
+        run(
+            Operation::CreateContact,
+            body.to_string().as_bytes(),
+            &other_account,
+            &mut state,
+        )
+        .expect("other account");
+
+        let all = call(Operation::ListContacts, json!({}), &mut state).expect("list");
+        assert_eq!(
+            all.body,
+            json!({"Contacts": [
+                {"ContactArn": "arn:aws:ssm-contacts:us-east-1:123456789012:contact/ops",
+                 "Alias": "ops", "DisplayName": "The ops", "Type": "PERSONAL"},
+                {"ContactArn": "arn:aws:ssm-contacts:us-east-1:123456789012:contact/team-a",
+                 "Alias": "team-a", "DisplayName": "The team-a", "Type": "PERSONAL"},
+                {"ContactArn": "arn:aws:ssm-contacts:us-east-1:123456789012:contact/team-b",
+                 "Alias": "team-b", "DisplayName": "The team-b", "Type": "ESCALATION"},
+            ]})
+        );
+
+        let first = call(
+            Operation::ListContacts,
+            json!({"AliasPrefix": "team", "MaxResults": 1}),
+            &mut state,
+        )
+        .expect("page 1");
+        assert_eq!(first.body["Contacts"][0]["Alias"], "team-a");
+        let token = first.body["NextToken"].as_str().expect("token").to_string();
+        let second = call(
+            Operation::ListContacts,
+            json!({"AliasPrefix": "team", "MaxResults": 1, "NextToken": token}),
+            &mut state,
+        )
+        .expect("page 2");
+        assert_eq!(second.body["Contacts"][0]["Alias"], "team-b");
+        assert!(second.body.get("NextToken").is_none());
+
+        let escalations = call(
+            Operation::ListContacts,
+            json!({"Type": "ESCALATION"}),
+            &mut state,
+        )
+        .expect("by type");
+        assert_eq!(
+            escalations.body["Contacts"].as_array().map(Vec::len),
+            Some(1)
+        );
+
+        for (body, field) in [
+            (json!({"MaxResults": 1025}), "MaxResults"),
+            (json!({"MaxResults": -1}), "MaxResults"),
+            (json!({"AliasPrefix": ""}), "AliasPrefix"),
+            (json!({"AliasPrefix": "Team"}), "AliasPrefix"),
+            (json!({"AliasPrefix": "a".repeat(256)}), "AliasPrefix"),
+            (json!({"Type": "TEAM"}), "Type"),
+            (json!({"NextToken": "not a token"}), "NextToken"),
+        ] {
+            match call(Operation::ListContacts, body.clone(), &mut state) {
+                Err(AwsError::Validation { reason, fields, .. }) => {
+                    assert_eq!(reason, ValidationReason::FieldValidationFailed, "{body}");
+                    assert_eq!(fields[0].name, field, "{body}");
+                }
+                other => panic!("{body}: unexpected {other:?}"),
+            }
+        }
+        let wrong_type = call(
+            Operation::ListContacts,
+            json!({"MaxResults": "2"}),
+            &mut state,
+        );
+        assert_eq!(
+            wrong_type.err().map(|e| e.type_name()),
+            Some("SerializationException")
+        );
     }
 }
