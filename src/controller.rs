@@ -25,6 +25,7 @@ use crate::assume::RoleSession;
 use crate::aws::SsmContacts;
 use crate::budget::CheckBudget;
 use crate::channels::Channels;
+use crate::conditions;
 use crate::decide::{self, Decision, Local, Observed, Settings};
 use crate::events::Recorder;
 use crate::follow;
@@ -33,6 +34,7 @@ use crate::inventory::Inventory;
 use crate::ledger::Ledger;
 use crate::lines::SendLines;
 use crate::namespaces::{Lookup, NamespaceAnnotations};
+use crate::outcome::Reason;
 use crate::pacing::RateSettings;
 use crate::records::{self, Records};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
@@ -286,7 +288,7 @@ async fn reconcile_inner(
     }
     match decision {
         // An object refused since its code went out is not followed either: no AWS call.
-        Decision::Idle if status.sent_generation == Some(generation) && !object.spec.suspend => {
+        Decision::Idle if followed(&status, generation) && !object.spec.suspend => {
             match admission {
                 Ok(role) => follow::follow(ctx, object, &status, generation, role.as_ref()).await,
                 Err(_) => Ok(Action::await_change()),
@@ -320,6 +322,16 @@ async fn reconcile_inner(
             .await
         }
     }
+}
+
+/// Whether the channel of this generation is followed (activation checks, drift): its code
+/// went out, or none was needed because AWS already reported the channel ACTIVATED.
+fn followed(status: &ContactChannelActivationStatus, generation: i64) -> bool {
+    status.sent_generation == Some(generation)
+        || conditions::find(&status.conditions, conditions::CODE_SENT).is_some_and(|c| {
+            c.observed_generation == Some(generation)
+                && c.reason == Reason::AlreadyActivated.as_str()
+        })
 }
 
 /// Writes a decided status and publishes its note.

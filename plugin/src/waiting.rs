@@ -10,10 +10,6 @@ use ssm_contacts_operator::conditions::{ACTIVATED, CODE_SENT, STALLED};
 use ssm_contacts_operator::outcome::{Reason, Retry};
 use ssm_contacts_operator::resource::ContactChannelActivation;
 
-/// The `Activated` reason of a channel that fell back to NOT_ACTIVATED (API.md, "Activation
-/// drift"); the operator crate names no constant for it yet.
-pub const DEACTIVATED: &str = "Deactivated";
-
 /// One line of `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -98,8 +94,8 @@ fn after_send(
         Some(Reason::AwaitingCode) => "the person to enter the code",
         Some(Reason::CodeRejected) => "the person: a new code in the Secret",
         Some(Reason::CodeSecretInvalid) => "a fix of the code Secret",
+        Some(Reason::Deactivated) => "a resend (channel deactivated)",
         Some(known) if known.retry() != Retry::Never => "retry",
-        _ if reason == DEACTIVATED => "a resend (channel deactivated)",
         _ => "the person",
     };
     format!("{what} ({reason})")

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
+use ssm_contacts_emulator::state::SeedChannel;
 use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec, ReadyWhen};
 
 use crate::Scenario;
 use crate::activation::{FAST_CHECKS, calls_of, put_code};
-use crate::support::{Result, Suite, World, eventually};
+use crate::support::{Result, Suite, World, channel_arn, eventually};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
         scenario!(a_deactivated_channel_is_reported_and_gets_no_code),
+        scenario!(an_already_activated_channel_is_rechecked_too),
         scenario!(a_failing_activation_backs_off),
         scenario!(a_restart_over_a_settled_fleet_is_quiet),
         scenario!(a_253_character_name_gets_its_events),
@@ -89,6 +91,35 @@ async fn a_deactivated_channel_is_reported_and_gets_no_code(suite: Arc<Suite>) -
     world
         .wait_condition("pager", "Activated", "False", "AwaitingCode")
         .await?;
+    Ok(())
+}
+
+/// A channel that needed no code (AlreadyActivated) is re-read like any other, and its fall
+/// back is Deactivated, still with no code sent.
+async fn an_already_activated_channel_is_rechecked_too(suite: Arc<Suite>) -> Result {
+    let world = World::new(&suite, "drift-adopted", &["--activation-recheck", "2s"]).await?;
+    let arn = channel_arn("us-east-1", "adopted");
+    let admin = world.emulator.admin();
+    admin
+        .seed_channel(
+            &SeedChannel {
+                arn: Some(arn.clone()),
+                name: "adopted".into(),
+                ..SeedChannel::default()
+            }
+            .activated(),
+        )
+        .await?;
+    world.create("pager", World::spec_for(&arn)).await?;
+    world
+        .wait_condition("pager", "CodeSent", "False", "AlreadyActivated")
+        .await?;
+    admin.deactivate_channel(&arn).await?;
+    world
+        .wait_condition("pager", "Activated", "False", "Deactivated")
+        .await?;
+    world.wait_event("pager", "Deactivated").await?;
+    assert_eq!(admin.sends_for(&arn).await?, 0);
     Ok(())
 }
 
