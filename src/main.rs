@@ -15,6 +15,7 @@ use ssm_contacts_operator::config::Args;
 use ssm_contacts_operator::controller::{self, Context, Guards, Scope};
 use ssm_contacts_operator::decide::Settings;
 use ssm_contacts_operator::health::Health;
+use ssm_contacts_operator::process_metrics::ProcessCollector;
 use ssm_contacts_operator::send;
 use ssm_contacts_operator::telemetry::{self, Metrics};
 
@@ -47,6 +48,8 @@ async fn main() -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
+    // On the root registry: the process_* names are the same in every Prometheus client.
+    registry.register_collector(Box::new(ProcessCollector::default()));
     let health = Arc::new(Health::new(args.ops.unready_after_watch_failure));
     let (admin_addr, admin_server) = admin::serve(args.ops.admin_addr, registry, health.clone())
         .await

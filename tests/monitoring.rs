@@ -5,12 +5,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use prometheus_client::registry::Registry;
+use ssm_contacts_operator::process_metrics::ProcessCollector;
 use ssm_contacts_operator::telemetry::Metrics;
 
 /// Every series name the operator can export, histogram and counter suffixes included.
 fn exported() -> BTreeSet<String> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
+    registry.register_collector(Box::new(ProcessCollector::default()));
     // Families export nothing until a label set exists; create one of each.
     metrics.count_send("Sent");
     metrics.count_status_write("ok");
