@@ -15,6 +15,8 @@ use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::http::Response as RawResponse;
 
 use crate::outcome::{Reason, SendFailure};
+use crate::requests::{AwsRequests, SUCCESS, known_code};
+use crate::telemetry::Call;
 
 /// AssumeRole's own limit on session names.
 const MAX_SESSION_NAME: usize = 64;
@@ -65,6 +67,7 @@ pub struct AssumedRoles {
     base: SdkConfig,
     call_timeout: Duration,
     sessions: Mutex<HashMap<RoleSession, Cached>>,
+    requests: AwsRequests,
 }
 
 impl AssumedRoles {
@@ -73,7 +76,15 @@ impl AssumedRoles {
             base,
             call_timeout,
             sessions: Mutex::default(),
+            requests: AwsRequests::default(),
         }
+    }
+
+    /// Counts every AssumeRole request into `requests`.
+    #[must_use]
+    pub fn counting(mut self, requests: AwsRequests) -> Self {
+        self.requests = requests;
+        self
     }
 
     /// Credentials of the session, assumed now unless cached ones are still fresh. STS is
@@ -133,8 +144,13 @@ impl AssumedRoles {
             .role_session_name(&session.session_name)
             .send()
             .await;
-        let output = answer.map_err(|error| failure(&session.role_arn, &error))?;
+        let output = answer.map_err(|error| {
+            self.requests.count(Call::AssumeRole, request_code(&error));
+            failure(&session.role_arn, &error)
+        })?;
         let Some(issued) = output.credentials() else {
+            self.requests
+                .count(Call::AssumeRole, Reason::UnexpectedResponse.as_str());
             return Err(SendFailure::local(
                 Reason::AssumeRoleFailed,
                 format!(
@@ -143,6 +159,7 @@ impl AssumedRoles {
                 ),
             ));
         };
+        self.requests.count(Call::AssumeRole, SUCCESS);
         let expiry = SystemTime::try_from(*issued.expiration()).ok();
         Ok(Credentials::new(
             issued.access_key_id(),
@@ -157,6 +174,18 @@ impl AssumedRoles {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The `code` label of a failed AssumeRole: STS's error code when known, else what the
+/// operator makes of the failure, as for SSM Contacts calls.
+fn request_code(error: &SdkError<AssumeRoleError, RawResponse>) -> &'static str {
+    match error {
+        SdkError::ServiceError(context) => context
+            .err()
+            .code()
+            .map_or(Reason::UnexpectedResponse.as_str(), known_code),
+        other => crate::aws::transport_reason(other).as_str(),
     }
 }
 

@@ -23,6 +23,7 @@
 //! - [`status`]: conflict-safe status writes.
 //! - [`controller`]: kube-runtime wiring; [`triggers`]: what else wakes an object.
 //! - [`telemetry`], [`events`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
+//! - [`requests`]: AWS requests counted by operation and error code.
 //! - [`process_metrics`]: the `process_*` metrics, read from /proc at each scrape.
 #![forbid(unsafe_code)]
 
@@ -55,6 +56,7 @@ pub mod pacing;
 pub mod process_metrics;
 pub mod rate_search;
 pub mod records;
+pub mod requests;
 pub mod resource;
 pub mod secret;
 pub mod selector;

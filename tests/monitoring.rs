@@ -6,7 +6,7 @@ use std::path::Path;
 
 use prometheus_client::registry::Registry;
 use ssm_contacts_operator::process_metrics::ProcessCollector;
-use ssm_contacts_operator::telemetry::Metrics;
+use ssm_contacts_operator::telemetry::{Call, Metrics};
 
 /// Every series name the operator can export, histogram and counter suffixes included.
 fn exported() -> BTreeSet<String> {
@@ -16,6 +16,9 @@ fn exported() -> BTreeSet<String> {
     // Families export nothing until a label set exists; create one of each.
     metrics.count_send("Sent");
     metrics.count_status_write("ok");
+    metrics
+        .aws_requests
+        .count(Call::SendActivationCode, "Success");
     metrics.set_rates(
         &ssm_contacts_operator::lines::QuotaScope::of("us-east-1", None),
         (1.0, 1.0, None),
