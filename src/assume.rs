@@ -230,4 +230,36 @@ mod tests {
         assert_eq!(long.session_name.len(), MAX_SESSION_NAME);
         assert!(long.session_name.starts_with(&"n".repeat(63)));
     }
+
+    fn sts_error(code: Option<&str>) -> SdkError<AssumeRoleError, RawResponse> {
+        let mut metadata = aws_sdk_sts::error::ErrorMetadata::builder();
+        if let Some(code) = code {
+            metadata = metadata.code(code);
+        }
+        let status = aws_smithy_runtime_api::http::StatusCode::try_from(403).expect("a status");
+        SdkError::service_error(
+            AssumeRoleError::generic(metadata.build()),
+            RawResponse::new(status, "<ErrorResponse/>".into()),
+        )
+    }
+
+    #[test]
+    /// An AssumeRole request is labelled with STS's code when known, Other when not, and the
+    /// operator's reason when STS gave no code.
+    fn request_codes() {
+        assert_eq!(
+            request_code(&sts_error(Some("AccessDenied"))),
+            "AccessDenied"
+        );
+        assert_eq!(
+            request_code(&sts_error(Some("RegionDisabledException"))),
+            "RegionDisabledException"
+        );
+        assert_eq!(request_code(&sts_error(Some("BrandNewError"))), "Other");
+        assert_eq!(request_code(&sts_error(None)), "UnexpectedResponse");
+        assert_eq!(
+            request_code(&SdkError::timeout_error("no answer in time")),
+            "OutcomeUnknown"
+        );
+    }
 }
