@@ -15,6 +15,8 @@ use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::http::Response as RawResponse;
 
 use crate::outcome::{Reason, SendFailure};
+use crate::requests::{AwsRequests, SUCCESS, known_code};
+use crate::telemetry::Call;
 
 /// AssumeRole's own limit on session names.
 const MAX_SESSION_NAME: usize = 64;
@@ -65,6 +67,7 @@ pub struct AssumedRoles {
     base: SdkConfig,
     call_timeout: Duration,
     sessions: Mutex<HashMap<RoleSession, Cached>>,
+    requests: AwsRequests,
 }
 
 impl AssumedRoles {
@@ -73,7 +76,15 @@ impl AssumedRoles {
             base,
             call_timeout,
             sessions: Mutex::default(),
+            requests: AwsRequests::default(),
         }
+    }
+
+    /// Counts every AssumeRole request into `requests`.
+    #[must_use]
+    pub fn counting(mut self, requests: AwsRequests) -> Self {
+        self.requests = requests;
+        self
     }
 
     /// Credentials of the session, assumed now unless cached ones are still fresh. STS is
@@ -133,8 +144,13 @@ impl AssumedRoles {
             .role_session_name(&session.session_name)
             .send()
             .await;
-        let output = answer.map_err(|error| failure(&session.role_arn, &error))?;
+        let output = answer.map_err(|error| {
+            self.requests.count(Call::AssumeRole, request_code(&error));
+            failure(&session.role_arn, &error)
+        })?;
         let Some(issued) = output.credentials() else {
+            self.requests
+                .count(Call::AssumeRole, Reason::UnexpectedResponse.as_str());
             return Err(SendFailure::local(
                 Reason::AssumeRoleFailed,
                 format!(
@@ -143,6 +159,7 @@ impl AssumedRoles {
                 ),
             ));
         };
+        self.requests.count(Call::AssumeRole, SUCCESS);
         let expiry = SystemTime::try_from(*issued.expiration()).ok();
         Ok(Credentials::new(
             issued.access_key_id(),
@@ -157,6 +174,18 @@ impl AssumedRoles {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The `code` label of a failed AssumeRole: STS's error code when known, else what the
+/// operator makes of the failure, as for SSM Contacts calls.
+fn request_code(error: &SdkError<AssumeRoleError, RawResponse>) -> &'static str {
+    match error {
+        SdkError::ServiceError(context) => context
+            .err()
+            .code()
+            .map_or(Reason::UnexpectedResponse.as_str(), known_code),
+        other => crate::aws::transport_reason(other).as_str(),
     }
 }
 
@@ -200,5 +229,37 @@ mod tests {
         let long = RoleSession::for_object("r", &"n".repeat(63), &"x".repeat(253));
         assert_eq!(long.session_name.len(), MAX_SESSION_NAME);
         assert!(long.session_name.starts_with(&"n".repeat(63)));
+    }
+
+    fn sts_error(code: Option<&str>) -> SdkError<AssumeRoleError, RawResponse> {
+        let mut metadata = aws_sdk_sts::error::ErrorMetadata::builder();
+        if let Some(code) = code {
+            metadata = metadata.code(code);
+        }
+        let status = aws_smithy_runtime_api::http::StatusCode::try_from(403).expect("a status");
+        SdkError::service_error(
+            AssumeRoleError::generic(metadata.build()),
+            RawResponse::new(status, "<ErrorResponse/>".into()),
+        )
+    }
+
+    #[test]
+    /// An AssumeRole request is labelled with STS's code when known, Other when not, and the
+    /// operator's reason when STS gave no code.
+    fn request_codes() {
+        assert_eq!(
+            request_code(&sts_error(Some("AccessDenied"))),
+            "AccessDenied"
+        );
+        assert_eq!(
+            request_code(&sts_error(Some("RegionDisabledException"))),
+            "RegionDisabledException"
+        );
+        assert_eq!(request_code(&sts_error(Some("BrandNewError"))), "Other");
+        assert_eq!(request_code(&sts_error(None)), "UnexpectedResponse");
+        assert_eq!(
+            request_code(&SdkError::timeout_error("no answer in time")),
+            "OutcomeUnknown"
+        );
     }
 }

@@ -27,6 +27,8 @@ use crate::activation::{ChannelState, CheckOutcome};
 use crate::arn::ChannelArn;
 use crate::assume::{AssumedRoles, RoleSession};
 use crate::outcome::{Reason, SendFailure, SendOutcome, Sent, reason_for_code};
+use crate::requests::AwsRequests;
+use crate::telemetry::Call;
 
 /// AWS has about 40 regions; the cap leaves room for every one of them and all partitions.
 const MAX_CACHED_REGIONS: usize = 64;
@@ -47,6 +49,7 @@ pub struct SsmContacts {
     timeouts: Timeouts,
     clients: Mutex<HashMap<String, Client>>,
     roles: AssumedRoles,
+    requests: AwsRequests,
 }
 
 impl SsmContacts {
@@ -64,7 +67,16 @@ impl SsmContacts {
             base,
             timeouts,
             clients: Mutex::default(),
+            requests: AwsRequests::default(),
         }
+    }
+
+    /// Counts every request made from here on, STS AssumeRole included, into `requests`.
+    #[must_use]
+    pub fn counting(mut self, requests: AwsRequests) -> Self {
+        self.roles = self.roles.counting(requests.clone());
+        self.requests = requests;
+        self
     }
 
     /// The region of the SDK's own chain (AWS_REGION, profile), used as the operator default.
@@ -126,28 +138,37 @@ impl SsmContacts {
     /// The client for sends to `region` as `role`, with the role assumed now (AssumeRole comes
     /// before the intent is written, so that the intent-to-answer window is one call long).
     pub async fn sender(&self, region: &str, role: Option<&RoleSession>) -> Sender {
-        Sender(self.client_as(region, role).await)
+        Sender {
+            client: self.client_as(region, role).await,
+            requests: self.requests.clone(),
+        }
     }
 }
 
 /// A client ready to send, or why none could be had (nothing reaches SSM Contacts then).
-pub struct Sender(Result<Client, SendFailure>);
+pub struct Sender {
+    client: Result<Client, SendFailure>,
+    requests: AwsRequests,
+}
 
 impl Sender {
     /// Calls SendActivationCode once and classifies what happened.
     pub async fn send_activation_code(self, channel: &ChannelArn) -> SendOutcome {
         let result = self
-            .0?
+            .client?
             .send_activation_code()
             .contact_channel_id(channel.as_str())
             .send()
             .await;
-        match result {
+        let outcome = match result {
             Ok(output) => Ok(Sent {
                 request_id: output.request_id().map(str::to_owned),
             }),
             Err(error) => Err(classify(error)),
-        }
+        };
+        self.requests
+            .count_result(Call::SendActivationCode, &outcome);
+        outcome
     }
 }
 
@@ -218,7 +239,7 @@ impl SsmContacts {
             .contact_channel_id(channel.as_str())
             .send()
             .await;
-        match result {
+        let outcome = match result {
             Ok(output) => Ok(ChannelState {
                 activation_status: output
                     .activation_status()
@@ -226,7 +247,10 @@ impl SsmContacts {
                 channel_type: Some(output.r#type().as_str().to_owned()),
             }),
             Err(error) => Err(classify(error)),
-        }
+        };
+        self.requests
+            .count_result(Call::GetContactChannel, &outcome);
+        outcome
     }
 
     /// Calls ActivateContactChannel once with `code`. The code goes to AWS and nowhere else:
@@ -238,7 +262,8 @@ impl SsmContacts {
         code: &crate::secret::ActivationCode,
         role: Option<&RoleSession>,
     ) -> Result<(), SendFailure> {
-        self.client_as(region, role)
+        let outcome = self
+            .client_as(region, role)
             .await?
             .activate_contact_channel()
             .contact_channel_id(channel.as_str())
@@ -246,7 +271,10 @@ impl SsmContacts {
             .send()
             .await
             .map(|_| ())
-            .map_err(classify)
+            .map_err(classify);
+        self.requests
+            .count_result(Call::ActivateContactChannel, &outcome);
+        outcome
     }
 }
 
@@ -310,24 +338,19 @@ where
                 );
             };
             let chain = chain_text(connector);
-            if has_source::<CredentialsError>(connector) {
-                SendFailure::local(
-                    Reason::CredentialsUnavailable,
-                    format!("no AWS credentials could be loaded; nothing was sent: {chain}"),
-                )
-            } else if connect_failed(connector) {
-                SendFailure::local(
-                    Reason::EndpointUnreachable,
-                    format!("could not connect to SSM Contacts; nothing was sent: {chain}"),
-                )
-            } else {
-                SendFailure::local(
-                    Reason::OutcomeUnknown,
-                    format!(
-                        "the connection failed after the request was sent, so AWS may or may not have sent a code: {chain}"
-                    ),
-                )
-            }
+            let reason = dispatch_reason(connector);
+            let message = match reason {
+                Reason::CredentialsUnavailable => {
+                    format!("no AWS credentials could be loaded; nothing was sent: {chain}")
+                }
+                Reason::EndpointUnreachable => {
+                    format!("could not connect to SSM Contacts; nothing was sent: {chain}")
+                }
+                _ => format!(
+                    "the connection failed after the request was sent, so AWS may or may not have sent a code: {chain}"
+                ),
+            };
+            SendFailure::local(reason, message)
         }
         SdkError::TimeoutError(_) => SendFailure::local(
             Reason::OutcomeUnknown,
@@ -341,6 +364,33 @@ where
                 chain_text(&other)
             ),
         ),
+    }
+}
+
+/// What became of a request that failed before its answer was read: no credentials, no
+/// connection, or sent with the outcome unknown.
+fn dispatch_reason(connector: &(dyn StdError + 'static)) -> Reason {
+    if has_source::<CredentialsError>(connector) {
+        Reason::CredentialsUnavailable
+    } else if connect_failed(connector) {
+        Reason::EndpointUnreachable
+    } else {
+        Reason::OutcomeUnknown
+    }
+}
+
+/// The reason of a call that ended without an AWS error code, as [`classify`] names it; for
+/// a service error without a code as well (`UnexpectedResponse`). Used where the call's own
+/// failure keeps another reason (STS AssumeRole is always `AssumeRoleFailed`).
+pub fn transport_reason<E, R>(error: &SdkError<E, R>) -> Reason {
+    match error {
+        SdkError::DispatchFailure(failure) => failure
+            .as_connector_error()
+            .map_or(Reason::OutcomeUnknown, |connector| {
+                dispatch_reason(connector)
+            }),
+        SdkError::TimeoutError(_) => Reason::OutcomeUnknown,
+        _ => Reason::UnexpectedResponse,
     }
 }
 

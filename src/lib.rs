@@ -23,6 +23,8 @@
 //! - [`status`]: conflict-safe status writes.
 //! - [`controller`]: kube-runtime wiring; [`triggers`]: what else wakes an object.
 //! - [`telemetry`], [`events`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
+//! - [`requests`]: AWS requests counted by operation and error code.
+//! - [`process_metrics`]: the `process_*` metrics, read from /proc at each scrape.
 #![forbid(unsafe_code)]
 
 pub mod activation;
@@ -51,8 +53,10 @@ pub mod lines;
 pub mod namespaces;
 pub mod outcome;
 pub mod pacing;
+pub mod process_metrics;
 pub mod rate_search;
 pub mod records;
+pub mod requests;
 pub mod resource;
 pub mod secret;
 pub mod selector;

@@ -15,6 +15,7 @@ use ssm_contacts_operator::config::Args;
 use ssm_contacts_operator::controller::{self, Context, Guards, Scope};
 use ssm_contacts_operator::decide::Settings;
 use ssm_contacts_operator::health::Health;
+use ssm_contacts_operator::process_metrics::ProcessCollector;
 use ssm_contacts_operator::send;
 use ssm_contacts_operator::telemetry::{self, Metrics};
 
@@ -29,11 +30,16 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("no Kubernetes client configuration")?;
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    // On the root registry: the process_* names are the same in every Prometheus client.
+    registry.register_collector(Box::new(ProcessCollector::default()));
     let aws = SsmContacts::from_env(Timeouts {
         connect: args.aws.connect_timeout,
         call: args.aws.call_timeout,
     })
-    .await;
+    .await
+    .counting(metrics.aws_requests.clone());
     let default_region = args.aws.default_region.clone().or_else(|| aws.sdk_region());
     let identity = args
         .ops
@@ -45,8 +51,6 @@ async fn main() -> anyhow::Result<()> {
     let instance = format!("{identity}-{:08x}", rand::rng().random::<u32>());
     info!(%instance, selector = %args.watch.selector, default_region = default_region.as_deref().unwrap_or("<none>"), "starting");
 
-    let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
     let health = Arc::new(Health::new(args.ops.unready_after_watch_failure));
     let (admin_addr, admin_server) = admin::serve(args.ops.admin_addr, registry, health.clone())
         .await

@@ -21,6 +21,7 @@ use tracing_subscriber::{EnvFilter, prelude::*};
 use crate::inventory::ObjectLabels;
 use crate::lines::QuotaScope;
 use crate::outcome::Reason;
+use crate::requests::AwsRequests;
 use crate::resource::ContactChannelActivation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +177,8 @@ pub struct Metrics {
     pub leader: Gauge,
     pub watch_errors: Counter,
     pub aws_call_duration: Histograms<OperationLabels>,
+    /// Hand it to [`crate::aws::SsmContacts::counting`].
+    pub aws_requests: AwsRequests,
     pub objects: Family<ObjectLabels, Gauge>,
     pub build_info: Family<BuildLabels, Gauge>,
 }
@@ -197,6 +200,7 @@ impl Metrics {
             leader: Gauge::default(),
             watch_errors: Counter::default(),
             aws_call_duration: Family::new_with_constructor(aws_call_histogram),
+            aws_requests: AwsRequests::default(),
             objects: Family::default(),
             build_info: Family::default(),
         };
@@ -276,6 +280,11 @@ impl Metrics {
             "aws_call_duration_seconds",
             "Time of each AWS call, by operation, whatever its outcome",
             metrics.aws_call_duration.clone(),
+        );
+        r.register(
+            "aws_requests",
+            "AWS requests (SSM Contacts and STS AssumeRole) by operation and error code (Success, a known AWS code, the operator's reason when AWS gave none, or Other)",
+            metrics.aws_requests.0.clone(),
         );
         r.register(
             "objects",

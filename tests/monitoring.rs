@@ -5,15 +5,20 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use prometheus_client::registry::Registry;
-use ssm_contacts_operator::telemetry::Metrics;
+use ssm_contacts_operator::process_metrics::ProcessCollector;
+use ssm_contacts_operator::telemetry::{Call, Metrics};
 
 /// Every series name the operator can export, histogram and counter suffixes included.
 fn exported() -> BTreeSet<String> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
+    registry.register_collector(Box::new(ProcessCollector::default()));
     // Families export nothing until a label set exists; create one of each.
     metrics.count_send("Sent");
     metrics.count_status_write("ok");
+    metrics
+        .aws_requests
+        .count(Call::SendActivationCode, "Success");
     metrics.set_rates(
         &ssm_contacts_operator::lines::QuotaScope::of("us-east-1", None),
         (1.0, 1.0, None),

@@ -387,6 +387,19 @@ async fn throttling_honours_retry_after(suite: Arc<Suite>) -> Result {
         "retried after {gap:?}, RetryAfterSeconds was 3"
     );
     assert!(world.operator.metric("ssmcontacts_throttles_total").await? >= 1.0);
+    // Both requests are counted under AWS's answer; the process metrics come along.
+    for code in ["ThrottlingException", "Success"] {
+        let labels = format!(r#"operation="SendActivationCode",code="{code}""#);
+        let count = world
+            .operator
+            .metric_where("ssmcontacts_aws_requests_total", &labels)
+            .await?;
+        assert_eq!(count, 1.0, "{labels}");
+    }
+    for name in ["process_resident_memory_bytes", "process_open_fds"] {
+        let value = world.operator.metric(name).await?;
+        assert!(value > 0.0, "{name} is {value}");
+    }
     Ok(())
 }
 

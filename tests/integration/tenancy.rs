@@ -325,6 +325,14 @@ async fn assumed_role_signs_the_calls_and_is_refreshed_before_expiry(suite: Arc<
     assert_eq!(sends.len(), 2, "{sends:?}");
     assert_eq!(sends[1].access_key_id.as_deref(), Some(renewed.as_str()));
     assert_eq!(sends[1].outcome, sends[0].outcome);
+    let counted = world
+        .operator
+        .metric_where(
+            "ssmcontacts_aws_requests_total",
+            r#"operation="AssumeRole",code="Success""#,
+        )
+        .await?;
+    assert_eq!(counted, 2.0, "AssumeRole requests counted");
     Ok(())
 }
 
@@ -351,5 +359,25 @@ async fn role_that_cannot_be_assumed_is_assume_role_failed(suite: Arc<Suite>) ->
     assert!(error.message.contains("sts:AssumeRole"), "{error:?}");
     assert!(!journal_of(&world, "AssumeRole").await?.is_empty());
     assert_eq!(world.calls().await?, 0);
+    // Counted as refused AssumeRole requests only: nothing reached SSM Contacts.
+    let refused = world
+        .operator
+        .metric_where(
+            "ssmcontacts_aws_requests_total",
+            r#"operation="AssumeRole",code="AccessDenied""#,
+        )
+        .await?;
+    assert!(
+        refused >= 1.0,
+        "{refused} refused AssumeRole requests counted"
+    );
+    for operation in ["GetContactChannel", SEND, "ActivateContactChannel"] {
+        let labels = format!(r#"operation="{operation}""#);
+        let counted = world
+            .operator
+            .metric_where("ssmcontacts_aws_requests_total", &labels)
+            .await?;
+        assert_eq!(counted, 0.0, "{operation} requests counted");
+    }
     Ok(())
 }
