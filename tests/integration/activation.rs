@@ -8,12 +8,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_emulator::state::SeedChannel;
 use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec, ReadyWhen};
 use ssm_contacts_operator::secret::CODE_SECRET_LABEL;
 
 use crate::Scenario;
-use crate::support::{Result, SEND, Suite, World, channel_arn, eventually};
+use crate::support::{Result, SEND, Suite, World, eventually};
 
 /// Checks come quickly in tests.
 pub const FAST_CHECKS: [&str; 4] = [
@@ -219,19 +218,7 @@ async fn default_log_level_writes_no_debug_line(suite: Arc<Suite>) -> Result {
 /// A channel AWS already reports ACTIVATED gets no code: AlreadyActivated, Ready.
 async fn already_active_channel_gets_no_code(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "active", &[]).await?;
-    let arn = channel_arn("us-east-1", "already-active");
-    world
-        .emulator
-        .admin()
-        .seed_channel(
-            &SeedChannel {
-                arn: Some(arn.clone()),
-                name: "already-active".into(),
-                ..SeedChannel::default()
-            }
-            .activated(),
-        )
-        .await?;
+    let arn = world.seed_activated("already-active").await?;
     world.create("pager", World::spec_for(&arn)).await?;
     world
         .wait_condition("pager", "Ready", "True", "AlreadyActivated")

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_emulator::state::SeedChannel;
 use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec, ReadyWhen};
 
 use crate::Scenario;
 use crate::activation::{FAST_CHECKS, calls_of, put_code};
-use crate::support::{Result, Suite, World, channel_arn, eventually};
+use crate::support::{Result, Suite, World, eventually};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
@@ -98,18 +97,8 @@ async fn a_deactivated_channel_is_reported_and_gets_no_code(suite: Arc<Suite>) -
 /// back is Deactivated, still with no code sent.
 async fn an_already_activated_channel_is_rechecked_too(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "drift-adopted", &["--activation-recheck", "2s"]).await?;
-    let arn = channel_arn("us-east-1", "adopted");
+    let arn = world.seed_activated("adopted").await?;
     let admin = world.emulator.admin();
-    admin
-        .seed_channel(
-            &SeedChannel {
-                arn: Some(arn.clone()),
-                name: "adopted".into(),
-                ..SeedChannel::default()
-            }
-            .activated(),
-        )
-        .await?;
     world.create("pager", World::spec_for(&arn)).await?;
     world
         .wait_condition("pager", "CodeSent", "False", "AlreadyActivated")

@@ -722,6 +722,23 @@ impl World {
         Ok(arn)
     }
 
+    /// Seeds one more channel (us-east-1) that AWS already reports ACTIVATED; its ARN.
+    pub async fn seed_activated(&self, name: &str) -> Result<String> {
+        let arn = channel_arn("us-east-1", name);
+        self.emulator
+            .admin()
+            .seed_channel(
+                &SeedChannel {
+                    arn: Some(arn.clone()),
+                    name: name.to_owned(),
+                    ..SeedChannel::default()
+                }
+                .activated(),
+            )
+            .await?;
+        Ok(arn)
+    }
+
     pub async fn create(
         &self,
         name: &str,
