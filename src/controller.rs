@@ -35,6 +35,7 @@ use crate::ledger::Ledger;
 use crate::lines::SendLines;
 use crate::namespaces::{Lookup, NamespaceAnnotations};
 use crate::outcome::Reason;
+use crate::own_writes::OwnWrites;
 use crate::pacing::RateSettings;
 use crate::records::{self, Records};
 use crate::resource::{ContactChannelActivation, ContactChannelActivationStatus};
@@ -101,6 +102,8 @@ pub struct Context {
     pub channels: Channels,
     /// Each channel's recent sends, kept in the operator's namespace.
     pub records: Records,
+    /// Our latest status writes, until the watch shows them.
+    pub own_writes: OwnWrites,
     stop: AtomicBool,
 }
 
@@ -149,6 +152,7 @@ impl Context {
             namespaces: NamespaceAnnotations::new(guards.namespace_watches),
             channels: Channels::new(guards.limits, guards.sources.iter().cloned()),
             records,
+            own_writes: OwnWrites::default(),
             stop: AtomicBool::new(false),
         }
     }
@@ -170,6 +174,9 @@ impl Context {
         status: ContactChannelActivationStatus,
     ) -> Result<ContactChannelActivation, StatusError> {
         let result = status::write(api, from, status, self.api_timeout).await;
+        if let Ok(written) = &result {
+            self.own_writes.wrote(from, written);
+        }
         self.metrics.count_status_write(match &result {
             Ok(_) => "ok",
             Err(error) => error.metric_label(),
@@ -217,7 +224,10 @@ pub async fn reconcile(
     ctx.metrics.reconciles_in_flight.inc();
     let started = Instant::now();
     let result = match &object.0 {
-        Ok(object) => reconcile_inner(object, &ctx).await,
+        Ok(seen) => match ctx.own_writes.freshest(seen) {
+            Some(ours) => reconcile_inner(&ours, &ctx).await,
+            None => reconcile_inner(seen, &ctx).await,
+        },
         Err(invalid) => unreadable::report(&ctx, invalid)
             .await
             .map(|()| Action::await_change())
@@ -637,6 +647,7 @@ impl Context {
                         self.ledger.forget(uid);
                         self.unreadable.forget(uid);
                         self.inventory.forget(uid);
+                        self.own_writes.forget(uid);
                         self.channels.forget(uid);
                         self.lines.leave(uid);
                         self.check_budget.forget(uid);

@@ -20,7 +20,8 @@
 //!   objects waiting to send, served in order at that rate; [`pacing`]: token buckets;
 //!   [`budget`]: the activation checks' rate, a slot per waiting object; [`expiring`]: the
 //!   grants and slots objects never came back for, lapsing.
-//! - [`status`]: conflict-safe status writes.
+//! - [`status`]: conflict-safe status writes; [`own_writes`]: our latest writes, read back
+//!   before the watch shows them.
 //! - [`controller`]: kube-runtime wiring; [`triggers`]: what else wakes an object.
 //! - [`telemetry`], [`events`], [`admin`], [`config`]: logs, metrics, Events, health endpoints, CLI.
 //! - [`requests`]: AWS requests counted by operation and error code.
@@ -52,6 +53,7 @@ pub mod line;
 pub mod lines;
 pub mod namespaces;
 pub mod outcome;
+pub mod own_writes;
 pub mod pacing;
 pub mod process_metrics;
 pub mod rate_search;

@@ -84,6 +84,13 @@ fn failure(output: &Output) -> String {
 }
 
 impl World {
+    /// Runs the plugin with `args` against this cluster, in namespace `namespace`.
+    async fn run_in(&self, namespace: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["--kubeconfig", self.kubeconfig(), "-n", namespace]);
+        plugin(&all, stdin, None).await
+    }
+
     async fn start() -> World {
         let plane = testenv::ControlPlane::start()
             .await
@@ -325,21 +332,7 @@ async fn status_names_what_each_object_waits_for(world: &World) {
     assert!(line("fresh").contains("operator (not seen yet)"), "{table}");
     assert!(line("fresh").contains("0c4e1a"), "{table}");
 
-    let one = stdout(
-        &plugin(
-            &[
-                "status",
-                "sent",
-                "--kubeconfig",
-                world.kubeconfig(),
-                "-n",
-                &ns,
-            ],
-            None,
-            None,
-        )
-        .await,
-    );
+    let one = stdout(&world.run_in(&ns, &["status", "sent"], None).await);
     assert_eq!(one.lines().count(), 2, "{one}");
 
     let all = stdout(
@@ -382,31 +375,14 @@ async fn status_names_what_each_object_waits_for(world: &World) {
     };
     assert_eq!(names(&named), names(&table), "{named}");
     let empty = world.namespace("plugin-status-empty").await;
-    let nothing = plugin(
-        &["status", "--kubeconfig", world.kubeconfig(), "-n", &empty],
-        None,
-        None,
-    )
-    .await;
+    let nothing = world.run_in(&empty, &["status"], None).await;
     assert_eq!(stdout(&nothing), "");
     let stderr = String::from_utf8_lossy(&nothing.stderr);
     assert!(
         stderr.contains(&format!("No resources found in {empty} namespace.")),
         "{stderr}"
     );
-    let missing = plugin(
-        &[
-            "status",
-            "nope",
-            "--kubeconfig",
-            world.kubeconfig(),
-            "-n",
-            &ns,
-        ],
-        None,
-        None,
-    )
-    .await;
+    let missing = world.run_in(&ns, &["status", "nope"], None).await;
     assert!(failure(&missing).contains("not found"));
 }
 
@@ -437,21 +413,7 @@ async fn resend_bumps_the_generation(world: &World) {
     assert_eq!(object.metadata.generation, Some(3));
     assert!(object.spec.resend_token.is_some());
     assert_ne!(object.spec.resend_token, token);
-    failure(
-        &plugin(
-            &[
-                "resend",
-                "ghost",
-                "--kubeconfig",
-                world.kubeconfig(),
-                "-n",
-                &ns,
-            ],
-            None,
-            None,
-        )
-        .await,
-    );
+    failure(&world.run_in(&ns, &["resend", "ghost"], None).await);
 }
 
 /// `activate` takes the code from a pipe, writes it into a labelled Secret (creating the
