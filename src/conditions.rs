@@ -103,14 +103,7 @@ pub fn set(
     let since = find(list, type_)
         .filter(|c| c.status == status)
         .map_or(Time(now), |c| c.last_transition_time.clone());
-    let condition = Condition {
-        type_: type_.to_owned(),
-        status: status.to_owned(),
-        reason: reason.as_str().to_owned(),
-        message: truncate_bytes(message, MAX_MESSAGE_BYTES),
-        observed_generation: Some(generation),
-        last_transition_time: since,
-    };
+    let condition = condition(type_, on, reason, message, generation, since);
     match list.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => *existing = condition,
         None => list.push(condition),
@@ -160,14 +153,25 @@ pub fn ready_when_activated(list: &mut Vec<Condition>, generation: i64, now: Tim
     } else {
         RECONCILING
     };
-    list.push(Condition {
+    list.push(condition(type_, true, reason, &message, generation, since));
+}
+
+fn condition(
+    type_: &str,
+    on: bool,
+    reason: Reason,
+    message: &str,
+    generation: i64,
+    since: Time,
+) -> Condition {
+    Condition {
         type_: type_.to_owned(),
-        status: "True".to_owned(),
+        status: if on { "True" } else { "False" }.to_owned(),
         reason: reason.as_str().to_owned(),
-        message: truncate_bytes(&message, MAX_MESSAGE_BYTES),
+        message: truncate_bytes(message, MAX_MESSAGE_BYTES),
         observed_generation: Some(generation),
         last_transition_time: since,
-    });
+    }
 }
 
 /// The longest prefix of `text` within `max` bytes, cut at a character boundary.

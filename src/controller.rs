@@ -176,6 +176,9 @@ impl Context {
         let result = status::write(api, from, status, self.api_timeout).await;
         if let Ok(written) = &result {
             self.own_writes.wrote(from, written);
+            if let (Some(uid), Some(written_status)) = (written.uid(), &written.status) {
+                self.inventory.observe(&uid, written_status);
+            }
         }
         self.metrics.count_status_write(match &result {
             Ok(_) => "ok",
@@ -287,7 +290,7 @@ async fn reconcile_inner(
         ctx.lines.leave(&uid);
         ctx.channels.release_all(&uid);
     }
-    // A recorded status is counted by `record` once written.
+    // A recorded status is counted by `write_status` once written.
     let standing = match &decision {
         Decision::Idle | Decision::Wait(_) => Some(&status),
         Decision::Send { intent, .. } => Some(intent),
@@ -359,9 +362,6 @@ pub async fn record(
     let written_status = written.status.as_ref();
     ctx.ledger
         .recorded(uid, written_status.and_then(|s| s.send_in_flight.as_ref()));
-    if let Some(written_status) = written_status {
-        ctx.inventory.observe(uid, written_status);
-    }
     if let Some(note) = note {
         telemetry::publish(&ctx.recorder, &written, &note).await;
     }

@@ -118,9 +118,6 @@ async fn write(
         Step::Check | Step::Enter { .. } | Step::Record { .. } => Some(ctx.checks.first),
     };
     let written = ctx.write_status(api, object, next).await?;
-    if let (Some(uid), Some(written_status)) = (written.meta().uid.as_deref(), &written.status) {
-        ctx.inventory.observe(uid, written_status);
-    }
     if let Some(note) = note {
         telemetry::publish(&ctx.recorder, &written, &note).await;
     }

@@ -95,7 +95,7 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
         role: role.as_ref(),
     };
     let skipped = if check_first {
-        skip_activated(ctx, &api, object, uid, &target, &mut intent).await
+        skip_activated(ctx, &api, object, &target, &mut intent).await
     } else {
         Ok(false)
     };
@@ -168,9 +168,6 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Action, Reconci
     let recorded = record(ctx, &api, after_intent, &flight, &outcome).await;
     let result = match recorded {
         Ok((written, requeue, note)) => {
-            if let Some(written_status) = &written.status {
-                ctx.inventory.observe(uid, written_status);
-            }
             telemetry::publish(&ctx.recorder, &written, &note).await;
             Ok(requeue_after(requeue))
         }
@@ -199,7 +196,6 @@ async fn skip_activated(
     ctx: &Context,
     api: &Api<ContactChannelActivation>,
     object: &ContactChannelActivation,
-    uid: &str,
     target: &Target<'_>,
     intent: &mut ContactChannelActivationStatus,
 ) -> Result<bool, ReconcileError> {
@@ -218,9 +214,6 @@ async fn skip_activated(
             let mut status = activation::already_activated(&before, generation, &state, now);
             decide::finish(&mut status, &object.spec, now);
             let written = ctx.write_status(api, object, status).await?;
-            if let Some(written_status) = &written.status {
-                ctx.inventory.observe(uid, written_status);
-            }
             let note = telemetry::Note {
                 type_: telemetry::EventType::Normal,
                 reason: Reason::AlreadyActivated,
