@@ -34,6 +34,16 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
+/// Quick checks, and activated channels read again every two seconds (drift).
+pub const FAST_RECHECKS: [&str; 6] = [
+    "--activation-check-first",
+    "1s",
+    "--activation-check-max",
+    "2s",
+    "--activation-recheck",
+    "2s",
+];
+
 /// Writes the code Secret (labelled, so its changes are noticed at once).
 pub async fn put_code(world: &World, name: &str, code: &str) -> Result {
     let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.namespace);

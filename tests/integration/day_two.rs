@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec, ReadyWhen};
+use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec};
 
 use crate::Scenario;
-use crate::activation::{FAST_CHECKS, calls_of, put_code};
+use crate::activation::{FAST_CHECKS, FAST_RECHECKS, calls_of, put_code};
 use crate::support::{Result, Suite, World, eventually};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
@@ -26,12 +26,8 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
 /// GetContactChannel, Ready False and Stalled under readyWhen: Activated, the gauge shows it,
 /// and no code goes out until the spec asks for one.
 async fn a_deactivated_channel_is_reported_and_gets_no_code(suite: Arc<Suite>) -> Result {
-    let args = [&FAST_CHECKS[..], &["--activation-recheck", "2s"]].concat();
-    let world = World::new(&suite, "drift", &args).await?;
-    let spec = ContactChannelActivationSpec {
-        ready_when: ReadyWhen::Activated,
-        ..world.spec()
-    };
+    let world = World::new(&suite, "drift", &FAST_RECHECKS).await?;
+    let spec = world.spec_ready_when_activated();
     world.create("pager", spec).await?;
     world
         .wait_condition("pager", "Activated", "False", "AwaitingCode")

@@ -11,10 +11,10 @@ use std::time::Duration;
 use kube::api::{DynamicObject, ListParams};
 use serde_json::{Value, json};
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::resource::{ContactChannelActivationSpec, ReadyWhen};
+use ssm_contacts_operator::resource::ContactChannelActivationSpec;
 
 use crate::Scenario;
-use crate::activation::FAST_CHECKS;
+use crate::activation::{FAST_CHECKS, FAST_RECHECKS};
 use crate::support::{
     Result, SEND, Suite, World, eventually, kstatus_for, kstatus_of, object_json,
 };
@@ -272,10 +272,7 @@ async fn kstatus_refused_objects_are_failed(suite: Arc<Suite>) -> Result {
 /// reads Current once AWS says the channel is activated.
 async fn kstatus_awaiting_the_person_is_in_progress_until_activated(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "ks-person", &FAST_CHECKS).await?;
-    let spec = ContactChannelActivationSpec {
-        ready_when: ReadyWhen::Activated,
-        ..world.spec()
-    };
+    let spec = world.spec_ready_when_activated();
     world.create("pager", spec).await?;
     let waiting = expect(
         &world,
@@ -357,13 +354,8 @@ async fn kstatus_unseen_object_is_current_until_the_operator_writes(suite: Arc<S
 /// An activated channel that AWS later reports NOT_ACTIVATED (readyWhen: Activated) is
 /// Deactivated and needs a person again: DEACTIVATED_EXPECTED.
 async fn kstatus_deactivated_channel_needs_a_person(suite: Arc<Suite>) -> Result {
-    let mut args = FAST_CHECKS.to_vec();
-    args.push("--activation-recheck=2s");
-    let world = World::new(&suite, "ks-deactivated", &args).await?;
-    let spec = ContactChannelActivationSpec {
-        ready_when: ReadyWhen::Activated,
-        ..world.spec()
-    };
+    let world = World::new(&suite, "ks-deactivated", &FAST_RECHECKS).await?;
+    let spec = world.spec_ready_when_activated();
     world.create("pager", spec).await?;
     world
         .wait_condition("pager", "CodeSent", "True", "Sent")

@@ -700,6 +700,14 @@ impl World {
         Self::spec_for(&self.channel.arn)
     }
 
+    /// The world's channel, Ready only once the person has activated it.
+    pub fn spec_ready_when_activated(&self) -> ContactChannelActivationSpec {
+        ContactChannelActivationSpec {
+            ready_when: ssm_contacts_operator::resource::ReadyWhen::Activated,
+            ..self.spec()
+        }
+    }
+
     pub fn spec_for(arn: &str) -> ContactChannelActivationSpec {
         ContactChannelActivationSpec {
             contact_channel_id: arn.to_owned(),
