@@ -35,8 +35,8 @@ use futures::{StreamExt, TryStreamExt};
 use kube::api::ListParams;
 use kube::runtime::wait::await_condition;
 use ssm_contacts_emulator::faults::Quota;
-use ssm_contacts_operator::conditions;
-use ssm_contacts_operator::resource::ContactChannelActivation;
+use ssm_contacts_operator::api::conditions;
+use ssm_contacts_operator::api::resource::ContactChannelActivation;
 use support::{Result, Suite, World};
 
 fn env_number(name: &str, default: u32) -> u32 {

@@ -1,4 +1,4 @@
-//! ssm-contacts-operator: CLI -> telemetry, admin server, leader lease, controller, shutdown.
+//! ssm-contacts-operator: CLI -> logs, admin server, leader lease, controller, shutdown.
 
 use std::sync::Arc;
 
@@ -9,15 +9,17 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use ssm_contacts_operator::admin;
-use ssm_contacts_operator::aws::{SsmContacts, Timeouts};
-use ssm_contacts_operator::config::Args;
-use ssm_contacts_operator::controller::{self, Context, Guards, Scope};
-use ssm_contacts_operator::decide::Settings;
-use ssm_contacts_operator::health::Health;
-use ssm_contacts_operator::process_metrics::ProcessCollector;
-use ssm_contacts_operator::send;
-use ssm_contacts_operator::telemetry::{self, Metrics};
+use ssm_contacts_operator::aws::client::{SsmContacts, Timeouts};
+use ssm_contacts_operator::reconcile::context::{Context, Guards};
+use ssm_contacts_operator::reconcile::metrics::Metrics;
+use ssm_contacts_operator::reconcile::send;
+use ssm_contacts_operator::rules::decide::Settings;
+use ssm_contacts_operator::runtime::admin;
+use ssm_contacts_operator::runtime::config::Args;
+use ssm_contacts_operator::runtime::controller::{self, Scope};
+use ssm_contacts_operator::runtime::health::Health;
+use ssm_contacts_operator::runtime::logging;
+use ssm_contacts_operator::runtime::process_metrics::ProcessCollector;
 
 /// Tries per outcome still kept in memory at shutdown, before the lease is handed over.
 const FLUSH_TRIES: usize = 3;
@@ -25,7 +27,7 @@ const FLUSH_TRIES: usize = 3;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::load();
-    telemetry::init_logging(args.ops.log_format);
+    logging::init_logging(args.ops.log_format);
 
     let client = kube::Client::try_default()
         .await
@@ -89,7 +91,6 @@ async fn main() -> anyhow::Result<()> {
         settings,
         metrics.clone(),
         args.ops.api_timeout,
-        health.clone(),
         args.activation.settings(),
         guards,
     ));
@@ -123,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut controller = tokio::spawn(controller::run(
         ctx.clone(),
+        health.clone(),
         scope,
         args.watch.selector.clone(),
         args.watch.concurrency,

@@ -6,7 +6,7 @@ use std::path::Path;
 /// crds/contactchannelactivations.yaml is current; regenerate with `cargo run --bin crdgen`.
 fn committed_crd_matches_the_types() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let generated = ssm_contacts_operator::crd::render().unwrap();
+    let generated = ssm_contacts_operator::api::crd::render().unwrap();
     let committed =
         std::fs::read_to_string(root.join("crds/contactchannelactivations.yaml")).unwrap();
     assert!(

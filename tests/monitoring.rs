@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use prometheus_client::registry::Registry;
-use ssm_contacts_operator::process_metrics::ProcessCollector;
-use ssm_contacts_operator::telemetry::{Call, Metrics};
+use ssm_contacts_operator::reconcile::metrics::Metrics;
+use ssm_contacts_operator::rules::note::Call;
+use ssm_contacts_operator::runtime::process_metrics::ProcessCollector;
 
 /// Every series name the operator can export, histogram and counter suffixes included.
 fn exported() -> BTreeSet<String> {
@@ -20,24 +21,26 @@ fn exported() -> BTreeSet<String> {
         .aws_requests
         .count(Call::SendActivationCode, "Success");
     metrics.set_rates(
-        &ssm_contacts_operator::lines::QuotaScope::of("us-east-1", None),
+        &ssm_contacts_operator::pacing::lines::QuotaScope::of("us-east-1", None),
         (1.0, 1.0, None),
     );
     metrics
         .reconciles
-        .get_or_create(&ssm_contacts_operator::telemetry::ResultLabels {
+        .get_or_create(&ssm_contacts_operator::reconcile::metrics::ResultLabels {
             result: "ok".into(),
         })
         .inc();
     metrics
         .aws_call_duration
-        .get_or_create(&ssm_contacts_operator::telemetry::OperationLabels {
-            operation: "SendActivationCode".into(),
-        })
+        .get_or_create(
+            &ssm_contacts_operator::reconcile::metrics::OperationLabels {
+                operation: "SendActivationCode".into(),
+            },
+        )
         .observe(0.1);
     metrics
         .objects
-        .get_or_create(&ssm_contacts_operator::inventory::ObjectLabels {
+        .get_or_create(&ssm_contacts_operator::reconcile::inventory::ObjectLabels {
             reason: "Sent".into(),
             activation: "Activated".into(),
         })

@@ -10,9 +10,9 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{ObjectMeta, Patch, PatchParams};
 use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
-use ssm_contacts_operator::activation::well_formed;
-use ssm_contacts_operator::resource::CodeSecretRef;
-use ssm_contacts_operator::secret::CODE_SECRET_LABEL;
+use ssm_contacts_operator::api::resource::CodeSecretRef;
+use ssm_contacts_operator::reconcile::secret::CODE_SECRET_LABEL;
+use ssm_contacts_operator::rules::activation::well_formed;
 
 use crate::cluster::Cluster;
 use crate::error::PluginError;

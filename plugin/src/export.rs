@@ -6,7 +6,7 @@ use aws_sdk_ssmcontacts::Client;
 use aws_sdk_ssmcontacts::error::DisplayErrorContext;
 use kube::Resource;
 use serde_json::{Value, json};
-use ssm_contacts_operator::resource::ContactChannelActivation;
+use ssm_contacts_operator::api::resource::ContactChannelActivation;
 
 use crate::cli::ExportArgs;
 use crate::error::PluginError;

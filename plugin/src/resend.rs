@@ -5,7 +5,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use ssm_contacts_operator::resource::ContactChannelActivation;
+use ssm_contacts_operator::api::resource::ContactChannelActivation;
 
 use crate::cluster::Cluster;
 use crate::error::PluginError;

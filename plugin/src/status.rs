@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use kube::Api;
 use kube::api::ListParams;
-use ssm_contacts_operator::resource::ContactChannelActivation;
+use ssm_contacts_operator::api::resource::ContactChannelActivation;
 
 use crate::cluster::Cluster;
 use crate::error::PluginError;

@@ -6,9 +6,9 @@
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use ssm_contacts_operator::conditions::{ACTIVATED, CODE_SENT, STALLED};
-use ssm_contacts_operator::outcome::{Reason, Retry};
-use ssm_contacts_operator::resource::ContactChannelActivation;
+use ssm_contacts_operator::api::conditions::{ACTIVATED, CODE_SENT, STALLED};
+use ssm_contacts_operator::api::reason::{Reason, Retry};
+use ssm_contacts_operator::api::resource::ContactChannelActivation;
 
 /// One line of `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub fn waiting_for(object: &ContactChannelActivation) -> String {
 
 /// Once the code went out (or none was needed): the person, or nothing.
 fn after_send(
-    status: &ssm_contacts_operator::resource::ContactChannelActivationStatus,
+    status: &ssm_contacts_operator::api::resource::ContactChannelActivationStatus,
     sent_reason: &str,
 ) -> String {
     let Some(activated) = find(&status.conditions, ACTIVATED) else {

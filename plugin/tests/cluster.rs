@@ -15,8 +15,8 @@ use ssm_contacts_emulator::admin::SeedChannel;
 use ssm_contacts_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig, RunningEmulator,
 };
-use ssm_contacts_operator::resource::ContactChannelActivation;
-use ssm_contacts_operator::secret::CODE_SECRET_LABEL;
+use ssm_contacts_operator::api::resource::ContactChannelActivation;
+use ssm_contacts_operator::reconcile::secret::CODE_SECRET_LABEL;
 use tokio::io::AsyncWriteExt;
 
 const ARN: &str = "arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/oncall/0c4e1a";

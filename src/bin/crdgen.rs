@@ -2,6 +2,6 @@
 //! `cargo run --bin crdgen > crds/contactchannelactivations.yaml`
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    print!("{}", ssm_contacts_operator::crd::render()?);
+    print!("{}", ssm_contacts_operator::api::crd::render()?);
     Ok(())
 }

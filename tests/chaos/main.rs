@@ -26,8 +26,10 @@ use ssm_contacts_emulator::RunningEmulator;
 use ssm_contacts_emulator::chaos::ChaosSpec;
 use ssm_contacts_emulator::journal::JournalFilter;
 use ssm_contacts_emulator::state::SeedChannel;
-use ssm_contacts_operator::conditions;
-use ssm_contacts_operator::resource::{ContactChannelActivation, ContactChannelActivationSpec};
+use ssm_contacts_operator::api::conditions;
+use ssm_contacts_operator::api::resource::{
+    ContactChannelActivation, ContactChannelActivationSpec,
+};
 use support::{Operator, Result, Suite, channel_arn, eventually};
 
 /// The operator's status-write deadline in these runs (support.rs passes --api-timeout 2s):

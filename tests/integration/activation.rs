@@ -8,8 +8,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec, ReadyWhen};
-use ssm_contacts_operator::secret::CODE_SECRET_LABEL;
+use ssm_contacts_operator::api::resource::{
+    CodeSecretRef, ContactChannelActivationSpec, ReadyWhen,
+};
+use ssm_contacts_operator::reconcile::secret::CODE_SECRET_LABEL;
 
 use crate::Scenario;
 use crate::support::{Result, SEND, Suite, World, eventually};

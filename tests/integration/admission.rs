@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use kube::api::Api;
 use serde_json::{Value, json};
-use ssm_contacts_operator::resource::{ContactChannelActivation, ContactChannelActivationSpec};
-use ssm_contacts_operator::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
+use ssm_contacts_operator::api::resource::{
+    ContactChannelActivation, ContactChannelActivationSpec,
+};
+use ssm_contacts_operator::rules::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
 
 use crate::Scenario;
 use crate::support::{RELEASE, Result, Suite, World, chart_dir, eventually, helm, run};

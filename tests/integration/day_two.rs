@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec};
+use ssm_contacts_operator::api::resource::{CodeSecretRef, ContactChannelActivationSpec};
 
 use crate::Scenario;
 use crate::activation::{FAST_CHECKS, FAST_RECHECKS, calls_of, put_code};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kube::api::PostParams;
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::resource::ContactChannelActivation;
+use ssm_contacts_operator::api::resource::ContactChannelActivation;
 
 use crate::Scenario;
 use crate::support::{Chart, Result, SEND, Suite, World, eventually};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use kube::api::{DynamicObject, ListParams};
 use serde_json::{Value, json};
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::resource::ContactChannelActivationSpec;
+use ssm_contacts_operator::api::resource::ContactChannelActivationSpec;
 
 use crate::Scenario;
 use crate::activation::{FAST_CHECKS, FAST_RECHECKS};

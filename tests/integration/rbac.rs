@@ -10,10 +10,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, PostParams};
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::records;
+use ssm_contacts_operator::reconcile::records;
 
 use crate::Scenario;
-use ssm_contacts_operator::resource::{CodeSecretRef, ContactChannelActivationSpec};
+use ssm_contacts_operator::api::resource::{CodeSecretRef, ContactChannelActivationSpec};
 
 use crate::support::{
     Chart, Grant, LEADER_ARGS, Operator, RELEASE, Result, SEND, Suite, World, eventually,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use ssm_contacts_emulator::faults::Quota;
-use ssm_contacts_operator::conditions;
+use ssm_contacts_operator::api::conditions;
 
 use crate::Scenario;
 use crate::support::{BEYOND_TIME, LONG_FRACTION_TIME, Result, Suite, World, eventually};

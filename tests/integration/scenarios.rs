@@ -6,7 +6,7 @@ use std::time::Duration;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::resource::ContactChannelActivationSpec;
+use ssm_contacts_operator::api::resource::ContactChannelActivationSpec;
 
 use crate::support::{Operator, Result, SEND, Suite, World, eventually};
 use crate::{
@@ -317,7 +317,7 @@ async fn every_aws_error_ends_in_its_reason(suite: Arc<Suite>) -> Result {
             "{error:?}"
         );
         assert!(error.http_status.is_some(), "{error:?}");
-        let ready = ssm_contacts_operator::conditions::find(&status.conditions, "Ready")
+        let ready = ssm_contacts_operator::api::conditions::find(&status.conditions, "Ready")
             .ok_or("no Ready")?;
         assert!(
             ready
@@ -479,7 +479,7 @@ async fn missing_region_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
     let ready = object
         .status
         .as_ref()
-        .and_then(|s| ssm_contacts_operator::conditions::find(&s.conditions, "Ready"))
+        .and_then(|s| ssm_contacts_operator::api::conditions::find(&s.conditions, "Ready"))
         .ok_or("no Ready")?;
     assert!(ready.message.contains("no AWS region"), "{}", ready.message);
     assert_eq!(world.calls().await?, 0);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use kube::api::PostParams;
-use ssm_contacts_operator::resource::ContactChannelActivation;
+use ssm_contacts_operator::api::resource::ContactChannelActivation;
 
 use crate::Scenario;
 use crate::support::{Result, Suite, World};

@@ -25,8 +25,8 @@ use ssm_contacts_emulator::RunningEmulator;
 use ssm_contacts_emulator::faults::FaultSpec;
 use ssm_contacts_emulator::journal::{JournalEntry, JournalFilter};
 use ssm_contacts_emulator::state::{Channel, SeedChannel};
-use ssm_contacts_operator::conditions;
-use ssm_contacts_operator::resource::{
+use ssm_contacts_operator::api::conditions;
+use ssm_contacts_operator::api::resource::{
     ContactChannelActivation, ContactChannelActivationSpec, ContactChannelActivationStatus,
     SendInFlight,
 };
@@ -703,7 +703,7 @@ impl World {
     /// The world's channel, Ready only once the person has activated it.
     pub fn spec_ready_when_activated(&self) -> ContactChannelActivationSpec {
         ContactChannelActivationSpec {
-            ready_when: ssm_contacts_operator::resource::ReadyWhen::Activated,
+            ready_when: ssm_contacts_operator::api::resource::ReadyWhen::Activated,
             ..self.spec()
         }
     }
@@ -1119,7 +1119,7 @@ impl World {
     /// Sets (or, with `None`, removes) the allowed-accounts annotation of the world's Namespace.
     pub async fn annotate_namespace(&self, accounts: Option<&str>) -> Result {
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
-        let annotation = ssm_contacts_operator::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
+        let annotation = ssm_contacts_operator::rules::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
         let patch = serde_json::json!({"metadata": {"annotations": {annotation: accounts}}});
         namespaces
             .patch(

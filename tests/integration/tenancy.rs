@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use serde_json::json;
 use ssm_contacts_emulator::journal::{JournalEntry, JournalFilter};
 use ssm_contacts_emulator::sessions::StsSettingsUpdate;
-use ssm_contacts_operator::resource::ContactChannelActivationSpec;
-use ssm_contacts_operator::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
+use ssm_contacts_operator::api::resource::ContactChannelActivationSpec;
+use ssm_contacts_operator::rules::tenancy::ALLOWED_ACCOUNTS_ANNOTATION;
 
 use crate::Scenario;
 use crate::support::{Result, SEND, Suite, World};
