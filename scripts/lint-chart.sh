@@ -43,6 +43,25 @@ restricted_volumes() {
     grep -vxE 'name|configMap|csi|downwardAPI|emptyDir|ephemeral|persistentVolumeClaim|projected|secret|' || true)
   expect "$1: only volume types the restricted profile allows" "$bad" ""
 }
+# restricted_pod NAME DESCRIPTION FILE POD [FIELDS WANT]: the pod spec at jsonpath POD in FILE
+# and its first container meet the Pod Security "restricted" profile (non-root, RuntimeDefault
+# seccomp, no privilege escalation, read-only root, drop ALL and add nothing, not privileged,
+# nothing of the host), and FIELDS, a jsonpath printed after those, prints WANT (DESCRIPTION);
+# its volumes are of the types the profile allows (NAME).
+restricted_pod() {
+  local pod=$4 container="$4.containers[0]"
+  expect "$2" "$(query "$3" "\
+{$pod.securityContext.runAsNonRoot} \
+{$pod.securityContext.seccompProfile.type} \
+{$container.securityContext.allowPrivilegeEscalation} \
+{$container.securityContext.readOnlyRootFilesystem} \
+{$container.securityContext.capabilities.drop} \
+{$container.securityContext.capabilities.add}\
+{$container.securityContext.privileged}\
+{$pod.hostNetwork}{$pod.hostPID}{$pod.hostIPC}{$container.ports[*].hostPort}${5:-}")" \
+    "true RuntimeDefault false true [\"ALL\"] ${6:-}"
+  restricted_volumes "$1" "$3" "$pod.volumes"
+}
 # query FILE JSONPATH: the JSONPATH of every object in FILE, one line per object.
 query() { "$kubectl" annotate --local -f "$1" lint=1 -o "jsonpath=$2{\"\\n\"}"; }
 # gquery FILE GO-TEMPLATE: the same with a Go template (for map keys, which jsonpath cannot list).
@@ -135,19 +154,8 @@ for values in default nondefault; do
   show deployment.yaml "${args[@]}" >"$tmp/deploy-$values.yaml"
   pod='.spec.template.spec'
   container="$pod.containers[0]"
-  got=$(query "$tmp/deploy-$values.yaml" "\
-{$pod.securityContext.runAsNonRoot} \
-{$pod.securityContext.runAsUser} \
-{$pod.securityContext.seccompProfile.type} \
-{$container.securityContext.allowPrivilegeEscalation} \
-{$container.securityContext.readOnlyRootFilesystem} \
-{$container.securityContext.capabilities.drop} \
-{$container.securityContext.capabilities.add}\
-{$container.securityContext.privileged}\
-{$pod.hostNetwork}{$pod.hostPID}{$pod.hostIPC}{$container.ports[*].hostPort}")
-  expect "$values: runAsNonRoot, UID 65532, RuntimeDefault seccomp, no escalation, read-only root, drop ALL, nothing host" \
-    "$got" 'true 65532 RuntimeDefault false true ["ALL"] '
-  restricted_volumes "$values" "$tmp/deploy-$values.yaml" '.spec.template.spec.volumes'
+  restricted_pod "$values" "$values: runAsNonRoot, UID 65532, RuntimeDefault seccomp, no escalation, read-only root, drop ALL, nothing host" \
+    "$tmp/deploy-$values.yaml" "$pod" " {$pod.securityContext.runAsUser}" ' 65532'
   got=$(query "$tmp/deploy-$values.yaml" "\
 {$container.livenessProbe.httpGet.path} {$container.readinessProbe.httpGet.path} \
 {$container.ports[0].containerPort} {$pod.terminationGracePeriodSeconds}")
@@ -339,21 +347,8 @@ expect "watchNamespaces: the test's ClusterRole name carries the release namespa
 show tests/test-operator.yaml >"$tmp/test-pod-default.yaml"
 show tests/test-operator.yaml -f "$nondefault" >"$tmp/test-pod-nondefault.yaml"
 for values in default nondefault; do
-  pod='.spec'
-  container='.spec.containers[0]'
-  got=$(query "$tmp/test-pod-$values.yaml" "\
-{$pod.securityContext.runAsNonRoot} \
-{$pod.securityContext.seccompProfile.type} \
-{$container.securityContext.allowPrivilegeEscalation} \
-{$container.securityContext.readOnlyRootFilesystem} \
-{$container.securityContext.capabilities.drop} \
-{$container.securityContext.capabilities.add}\
-{$container.securityContext.privileged}\
-{$pod.hostNetwork}{$pod.hostPID}{$pod.hostIPC}{$container.ports[*].hostPort} \
-{$pod.restartPolicy}")
-  expect "$values: test Pod is restricted (non-root, RuntimeDefault, no escalation, read-only root, drop ALL, nothing host), restartPolicy Never" \
-    "$got" 'true RuntimeDefault false true ["ALL"]  Never'
-  restricted_volumes "$values: test Pod" "$tmp/test-pod-$values.yaml" '.spec.volumes'
+  restricted_pod "$values: test Pod" "$values: test Pod is restricted (non-root, RuntimeDefault, no escalation, read-only root, drop ALL, nothing host), restartPolicy Never" \
+    "$tmp/test-pod-$values.yaml" .spec ' {.spec.restartPolicy}' ' Never'
 done
 expect "test Pod: default image, a pinned curl tag" "$(query "$tmp/test-pod-default.yaml" '{.spec.containers[0].image}')" "docker.io/curlimages/curl:8.16.0"
 expect "nondefault: test.image.digest wins over its tag" "$(query "$tmp/test-pod-nondefault.yaml" '{.spec.containers[0].image}')" \
