@@ -1,4 +1,5 @@
-//! What a SendActivationCode attempt can end in, and how each ending is retried.
+//! Reasons: where an object stands, each with how it is retried. What a SendActivationCode
+//! attempt, an activation check or a guard can end in.
 //!
 //! One `Reason` is at once the `CodeSent`/`Ready` condition reason, the Event reason and the
 //! metric label, so a person reading `kubectl describe`, an alert and a log line see one name.
