@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
         ctx.clone(),
         health.clone(),
         scope,
-        args.watch.selector.clone(),
+        args.watch.label_selector.clone(),
         args.watch.concurrency,
         stop_rx,
     ));

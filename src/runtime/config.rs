@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser};
+use kube::core::Selector;
 
 use crate::api::resource::MAX_RECENT_SENDS;
 use crate::pacing::bucket::RateSettings;
@@ -15,7 +16,7 @@ use crate::rules::cooldown::{self, ChannelLimits};
 use crate::rules::decide::UnknownOutcomePolicy;
 use crate::rules::tenancy::{Accounts, RolePatterns, Tenancy};
 use crate::runtime::logging::LogFormat;
-use crate::runtime::selector::LabelSelector;
+use crate::runtime::selector;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -150,6 +151,9 @@ pub struct WatchArgs {
     /// `shard notin (a)`); several operators with complementary selectors split the objects.
     #[arg(long, env = "SSMC_SELECTOR", default_value = "")]
     pub selector: String,
+    /// `selector` as parsed by [`Args::validate`].
+    #[arg(skip)]
+    pub label_selector: Selector,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -295,9 +299,12 @@ impl Args {
             }
         }
         self.watch.namespaces = namespaces;
-        match LabelSelector::parse(&self.watch.selector) {
+        match selector::parse(&self.watch.selector) {
             // Written back normalised: what the API server gets is what the log shows.
-            Ok(selector) => self.watch.selector = selector.to_string(),
+            Ok(parsed) => {
+                self.watch.selector = parsed.to_string();
+                self.watch.label_selector = parsed;
+            }
             Err(problem) => problems.push(format!("--selector: {problem}")),
         }
         if self.watch.concurrency == 0 {

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Resource;
 use kube::api::Api;
-use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::core::{DeserializeGuard, PartialObjectMeta, Selector};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio::sync::{oneshot, watch};
@@ -81,7 +81,7 @@ pub async fn run(
     ctx: Arc<Context>,
     health: Arc<Health>,
     scope: Scope,
-    selector: String,
+    selector: Selector,
     concurrency: u16,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -140,7 +140,9 @@ pub async fn run(
         // Only this shard's objects; the Secrets and Namespaces they use are found by name.
         let objects = watcher(
             api,
-            watcher::Config::default().any_semantic().labels(&selector),
+            watcher::Config::default()
+                .any_semantic()
+                .labels_from(&selector),
         )
         .default_backoff()
         // The cache keeps only what decisions and status writes read: no managedFields, no
