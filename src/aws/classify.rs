@@ -228,6 +228,7 @@ fn connect_failed(error: &(dyn StdError + 'static)) -> bool {
         .any(hyper_util::client::legacy::Error::is_connect)
 }
 
+/// An error and its sources, as one line (the innermost often says what really failed).
 pub fn chain_text(error: &(dyn StdError + 'static)) -> String {
     sources(error)
         .map(ToString::to_string)

@@ -19,6 +19,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
 use crate::api::resource::ContactChannelActivation;
+use crate::aws::classify::chain_text;
 use crate::reconcile::context::Context;
 use crate::reconcile::pass::{error_policy, reconcile};
 use crate::reconcile::records;
@@ -125,7 +126,7 @@ pub async fn run(
             let watch = records.watch(&ctx.channels, |error| {
                 ctx.metrics.watch_errors.inc();
                 if health.watch_failed(Instant::now()) {
-                    let error = chain(error);
+                    let error = chain_text(error);
                     warn!(%error, "watch of the channel records failed; no code is sent until it works");
                 }
             });
@@ -225,7 +226,7 @@ pub async fn run(
                 if health.watch_failed(Instant::now()) {
                     // The whole chain: the API server's answer (e.g. "cannot watch resource")
                     // is in the innermost error.
-                    let error = chain(&error);
+                    let error = chain_text(&error);
                     warn!(%error, "watch failed; retrying with backoff");
                 }
             }
@@ -280,14 +281,6 @@ fn observe_watch(
             watcher::Event::Init => {}
         }
     }
-}
-
-/// An error and its sources, as one line.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    std::iter::successors(Some(error), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 /// A `Send + Sync` future (as kube-runtime's graceful shutdown wants) that resolves once
