@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures::StreamExt;
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
 use rand::Rng;
@@ -15,9 +16,10 @@ use ssm_contacts_operator::reconcile::metrics::Metrics;
 use ssm_contacts_operator::reconcile::send;
 use ssm_contacts_operator::rules::decide::Settings;
 use ssm_contacts_operator::runtime::admin;
-use ssm_contacts_operator::runtime::config::Args;
+use ssm_contacts_operator::runtime::config::{Args, Command};
 use ssm_contacts_operator::runtime::controller::{self, Scope};
 use ssm_contacts_operator::runtime::health::Health;
+use ssm_contacts_operator::runtime::healthcheck;
 use ssm_contacts_operator::runtime::logging;
 use ssm_contacts_operator::runtime::process_metrics::ProcessCollector;
 
@@ -27,6 +29,18 @@ const FLUSH_TRIES: usize = 3;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::load();
+    if let Some(Command::Healthcheck(check)) = &args.command {
+        match healthcheck::check(check).await {
+            Ok(status_line) => {
+                println!("{}: {status_line}", check.url);
+                return Ok(());
+            }
+            Err(error) => {
+                eprintln!("unhealthy: {error}");
+                std::process::exit(1);
+            }
+        }
+    }
     logging::init_logging(args.ops.log_format);
 
     let client = kube::Client::try_default()
@@ -54,10 +68,15 @@ async fn main() -> anyhow::Result<()> {
     info!(%instance, selector = %args.watch.selector, default_region = default_region.as_deref().unwrap_or("<none>"), "starting");
 
     let health = Arc::new(Health::new(args.ops.unready_after_watch_failure));
-    let (admin_addr, admin_server) = admin::serve(args.ops.admin_addr, registry, health.clone())
+    let listeners = args.ops.listeners();
+    let servers = admin::serve(&listeners, registry, health.clone())
         .await
-        .with_context(|| format!("cannot bind the admin server to {}", args.ops.admin_addr))?;
-    info!(%admin_addr, "admin server listening");
+        .with_context(|| format!("cannot bind the admin servers to {listeners:?}"))?;
+    let mut admin_servers = futures::stream::FuturesUnordered::new();
+    for ((addr, future), (_, serves)) in servers.into_iter().zip(&listeners) {
+        info!(%addr, serves = serves.as_str(), "admin server listening");
+        admin_servers.push(future);
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -96,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     // Served from the start: a standby replica must answer its probes too.
-    let mut admin = tokio::spawn(admin_server);
+    let mut admin = tokio::spawn(async move { admin_servers.next().await });
 
     // Leadership: wait for the lease (standing by counts as ready), and stop if it is lost.
     let mut lease = None;

@@ -1,4 +1,6 @@
-//! The admin HTTP server: /livez, /readyz (see [`crate::runtime::health`]) and /metrics in the Prometheus text format.
+//! The admin HTTP servers: probes (/livez, /readyz, see [`crate::runtime::health`]) and
+//! /metrics in the Prometheus text format, on two addresses by default (a NetworkPolicy can
+//! then open metrics to Prometheus alone) or on one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,25 +22,71 @@ struct AdminState {
     health: Arc<Health>,
 }
 
-/// Binds the admin address; returns the bound address and the server future.
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serves {
+    Probes,
+    Metrics,
+    Both,
+}
+
+impl Serves {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Probes => "probes",
+            Self::Metrics => "metrics",
+            Self::Both => "probes and metrics",
+        }
+    }
+}
+
+/// Where each part is served: probes and metrics apart, or both on one address.
+pub fn listeners(probes: SocketAddr, metrics: SocketAddr) -> Vec<(SocketAddr, Serves)> {
+    if probes == metrics {
+        vec![(probes, Serves::Both)]
+    } else {
+        vec![(probes, Serves::Probes), (metrics, Serves::Metrics)]
+    }
+}
+
+/// A bound admin server: its address and the future that serves it.
+pub type Bound = (
+    SocketAddr,
+    std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>,
+);
+
+/// Binds each listener; returns the bound addresses and their server futures.
 pub async fn serve(
-    addr: SocketAddr,
+    listeners: &[(SocketAddr, Serves)],
     registry: Registry,
     health: Arc<Health>,
-) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+) -> std::io::Result<Vec<Bound>> {
     let state = AdminState {
         registry: Arc::new(registry),
         health,
     };
-    let app = Router::new()
-        .route("/livez", get(|| async { "ok" }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state);
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    Ok((bound, async move { axum::serve(listener, app).await }))
+    let mut bound = Vec::new();
+    for (addr, serves) in listeners {
+        let mut app = Router::new();
+        if *serves != Serves::Metrics {
+            app = app
+                .route("/livez", get(|| async { "ok" }))
+                .route("/healthz", get(|| async { "ok" }))
+                .route("/readyz", get(readyz));
+        }
+        if *serves != Serves::Probes {
+            app = app.route("/metrics", get(metrics));
+        }
+        let app = app.with_state(state.clone());
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        bound.push((
+            local,
+            Box::pin(async move { axum::serve(listener, app).await })
+                as std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>,
+        ));
+    }
+    Ok(bound)
 }
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {

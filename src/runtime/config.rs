@@ -15,6 +15,8 @@ use crate::rules::backoff::BackoffPolicy;
 use crate::rules::cooldown::{self, ChannelLimits};
 use crate::rules::decide::UnknownOutcomePolicy;
 use crate::rules::tenancy::{Accounts, RolePatterns, Tenancy};
+use crate::runtime::admin::{Serves, listeners};
+use crate::runtime::healthcheck::HealthcheckArgs;
 use crate::runtime::logging::LogFormat;
 use crate::runtime::selector;
 
@@ -25,6 +27,9 @@ use crate::runtime::selector;
     about = "Sends AWS SSM Contacts activation codes for ContactChannelActivation resources"
 )]
 pub struct Args {
+    /// Without a subcommand, the operator runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     #[command(flatten)]
     pub watch: WatchArgs,
     #[command(flatten)]
@@ -37,6 +42,13 @@ pub struct Args {
     pub tenancy: TenancyArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Ask a running operator's probe (or /metrics) and exit 0 on a 2xx answer; what
+    /// `helm test` runs, on the operator's own image.
+    Healthcheck(HealthcheckArgs),
 }
 
 /// Abuse guards: which accounts and roles objects may name, and how often a channel may
@@ -220,9 +232,16 @@ pub struct PacingArgs {
 
 #[derive(Debug, ClapArgs)]
 pub struct OpsArgs {
-    /// Address of the admin server (/livez, /readyz, /metrics).
-    #[arg(long, env = "SSMC_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
-    pub admin_addr: SocketAddr,
+    /// Address of the probes (/livez, /readyz).
+    #[arg(long, env = "SSMC_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    pub health_addr: SocketAddr,
+    /// Address of /metrics (the same as --health-addr serves both on one port).
+    #[arg(long, env = "SSMC_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Probes and metrics on this one address instead (overrides --health-addr and
+    /// --metrics-addr).
+    #[arg(long, env = "SSMC_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
     #[arg(long, env = "SSMC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Take a Lease before reconciling, so that several replicas run with one active.
@@ -261,11 +280,24 @@ const MAX_NAME: usize = 63;
 /// A status keeps at most this many recent sends (the CRD's limit).
 const MAX_SENDS_PER_HOUR: u32 = MAX_RECENT_SENDS as u32;
 
+impl OpsArgs {
+    /// Where probes and metrics are served.
+    pub fn listeners(&self) -> Vec<(SocketAddr, Serves)> {
+        match self.admin_addr {
+            Some(addr) => listeners(addr, addr),
+            None => listeners(self.health_addr, self.metrics_addr),
+        }
+    }
+}
+
 impl Args {
     /// Parses the command line and environment, then checks every value; on a bad value
     /// prints what is wrong and exits with code 2, like clap does for a malformed one.
     pub fn load() -> Self {
         let mut args = Self::parse();
+        if args.command.is_some() {
+            return args;
+        }
         if let Err(problems) = args.validate() {
             let mut command = <Self as clap::CommandFactory>::command();
             command

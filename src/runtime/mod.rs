@@ -6,6 +6,7 @@ pub mod admin;
 pub mod config;
 pub mod controller;
 pub mod health;
+pub mod healthcheck;
 pub mod logging;
 pub mod process_metrics;
 pub mod selector;
