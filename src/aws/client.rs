@@ -185,6 +185,7 @@ impl SsmContacts {
                     .activation_status()
                     .map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
                 channel_type: Some(output.r#type().as_str().to_owned()),
+                request_id: output.request_id().map(str::to_owned),
             }),
             Err(error) => Err(classify(error)),
         };
@@ -193,7 +194,7 @@ impl SsmContacts {
         outcome
     }
 
-    /// Calls ActivateContactChannel once with `code`. The code goes to AWS and nowhere else:
+    /// Calls ActivateContactChannel once with `code`; AWS's request id on success. The code goes to AWS and nowhere else:
     /// errors are classified from AWS's answer, which does not echo it.
     pub async fn activate_contact_channel(
         &self,
@@ -201,7 +202,7 @@ impl SsmContacts {
         channel: &ChannelArn,
         code: &ActivationCode,
         role: Option<&RoleSession>,
-    ) -> Result<(), SendFailure> {
+    ) -> Result<Option<String>, SendFailure> {
         let outcome = self
             .client_as(region, role)
             .await?
@@ -210,7 +211,7 @@ impl SsmContacts {
             .activation_code(code.expose())
             .send()
             .await
-            .map(|_| ())
+            .map(|output| output.request_id().map(str::to_owned))
             .map_err(classify);
         self.requests
             .count_result(Call::ActivateContactChannel, &outcome);

@@ -9,6 +9,7 @@ use kube::api::Api;
 use kube::runtime::events::Reporter;
 use kube::{Client, ResourceExt};
 use rand::Rng;
+use tracing::info;
 
 use crate::api::resource::{ContactChannelActivation, ContactChannelActivationStatus};
 use crate::aws::client::SsmContacts;
@@ -25,10 +26,11 @@ use crate::reconcile::own_writes::OwnWrites;
 use crate::reconcile::records::Records;
 use crate::reconcile::status::{self, StatusError};
 use crate::reconcile::unreadable::Reported;
-use crate::rules::activation::CheckPolicy;
+use crate::rules::activation::{CheckOutcome, CheckPolicy};
 use crate::rules::cooldown::ChannelLimits;
 use crate::rules::decide::Settings;
-use crate::rules::note::Note;
+use crate::rules::note::{Call, Note};
+use crate::rules::outcome::SendFailure;
 use crate::rules::tenancy::Tenancy;
 
 /// When to look at an object again: on its next change (`None`), or after the delay.
@@ -203,6 +205,42 @@ pub struct ActivationSettings {
     pub checks: CheckPolicy,
     /// Whether code Secrets are watched and read at all.
     pub code_secrets: bool,
+}
+
+/// The one log line of every AWS call an object makes: the object, its namespace and uid,
+/// the operation, how it ended and AWS's request id (what AWS support asks for).
+pub fn log_call(
+    object: &ContactChannelActivation,
+    call: Call,
+    outcome: &str,
+    request_id: Option<&str>,
+) {
+    let request_id = request_id.unwrap_or("none");
+    info!(object = %object.name_any(), namespace = object.namespace().unwrap_or_default(), uid = object.uid().unwrap_or_default(), operation = call.as_str(), %outcome, %request_id, "AWS call");
+}
+
+/// [`log_call`] for a GetContactChannel: the activation status AWS reported, or the reason
+/// the read failed.
+pub fn log_read(object: &ContactChannelActivation, answer: &CheckOutcome) {
+    match answer {
+        Ok(state) => log_call(
+            object,
+            Call::GetContactChannel,
+            &state.activation_status,
+            state.request_id.as_deref(),
+        ),
+        Err(failure) => log_failed(object, Call::GetContactChannel, failure),
+    }
+}
+
+/// [`log_call`] for a call that failed.
+pub fn log_failed(object: &ContactChannelActivation, call: Call, failure: &SendFailure) {
+    log_call(
+        object,
+        call,
+        failure.reason.as_str(),
+        failure.request_id.as_deref(),
+    );
 }
 
 /// A uniform draw in [0, 1) for the backoff's jitter; the rules take it as an argument so

@@ -11,15 +11,16 @@ use kube::{Resource, ResourceExt};
 use tokio::time::Instant;
 
 use crate::api::arn::{ChannelArn, resolve_region};
+use crate::api::reason::Reason;
 use crate::api::resource::{ContactChannelActivation, ContactChannelActivationStatus as Status};
 use crate::aws::assume::RoleSession;
-use crate::reconcile::context::{Context, ReconcileError, Requeue};
+use crate::reconcile::context::{Context, ReconcileError, Requeue, log_call, log_failed, log_read};
 use crate::reconcile::events;
 use crate::reconcile::metrics::gauge;
 use crate::reconcile::secret;
 use crate::rules::activation::{self, CodeSecret, Step};
 use crate::rules::decide;
-use crate::rules::note::Note;
+use crate::rules::note::{Call, Note};
 
 /// Follows the activation of an object whose current generation's code was sent.
 pub async fn follow(
@@ -61,6 +62,7 @@ pub async fn follow(
             let called = Instant::now();
             let answer = ctx.aws.get_contact_channel(&region, &channel, role).await;
             ctx.metrics.observe_call("GetContactChannel", called);
+            log_read(object, &answer);
             activation::record_check(status, generation, &answer, Timestamp::now())
         }
         Step::Enter { version } => {
@@ -76,8 +78,23 @@ pub async fn follow(
                 .activate_contact_channel(&region, &channel, &code, role)
                 .await;
             ctx.metrics.observe_call("ActivateContactChannel", called);
+            let entered = match answer {
+                Ok(request_id) => {
+                    log_call(
+                        object,
+                        Call::ActivateContactChannel,
+                        Reason::Activated.as_str(),
+                        request_id.as_deref(),
+                    );
+                    Ok(())
+                }
+                Err(failure) => {
+                    log_failed(object, Call::ActivateContactChannel, &failure);
+                    Err(failure)
+                }
+            };
             let (next, note) =
-                activation::record_entry(status, generation, &version, &answer, Timestamp::now());
+                activation::record_entry(status, generation, &version, &entered, Timestamp::now());
             (next, Some(note))
         }
     };

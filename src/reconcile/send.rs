@@ -21,7 +21,7 @@ use crate::api::resource::{
 use crate::aws::assume::RoleSession;
 use crate::pacing::line::{Permit, SendLine};
 use crate::pacing::lines::QuotaScope;
-use crate::reconcile::context::{Context, ReconcileError, Requeue, jitter};
+use crate::reconcile::context::{Context, ReconcileError, Requeue, jitter, log_read};
 use crate::reconcile::events;
 use crate::reconcile::ledger::Unrecorded;
 use crate::reconcile::metrics::gauge;
@@ -171,9 +171,8 @@ pub async fn send(ctx: &Context, planned: Planned<'_>) -> Result<Requeue, Reconc
     let request_id = match &outcome {
         Ok(sent) => sent.request_id.as_deref(),
         Err(failure) => failure.request_id.as_deref(),
-    }
-    .unwrap_or("none");
-    info!(object = %object.name_any(), %namespace, %uid, generation = flight.generation, attempt = flight.attempt, %region, outcome = label(&outcome).as_str(), %request_id, "SendActivationCode");
+    };
+    info!(object = %object.name_any(), %namespace, %uid, generation = flight.generation, attempt = flight.attempt, %region, operation = Call::SendActivationCode.as_str(), outcome = label(&outcome).as_str(), request_id = request_id.unwrap_or("none"), "AWS call");
 
     let recorded = record(ctx, &api, after_intent, &flight, &outcome).await;
     let result = match recorded {
@@ -215,6 +214,7 @@ async fn skip_activated(
         .get_contact_channel(target.region, target.channel, target.role)
         .await;
     ctx.metrics.observe_call("GetContactChannel", called);
+    log_read(object, &answer);
     let now = Timestamp::now();
     match answer {
         Ok(state) if state.activation_status == activation::ACTIVATED => {

@@ -227,6 +227,8 @@ pub fn awaiting_code(status: &mut Status, generation: i64, now: Timestamp) {
 pub struct ChannelState {
     pub activation_status: String,
     pub channel_type: Option<String>,
+    /// AWS's request id of the read, for the log line.
+    pub request_id: Option<String>,
 }
 
 pub type CheckOutcome = Result<ChannelState, SendFailure>;

@@ -54,6 +54,7 @@ fn checks_back_off_and_stop_at_activated() {
     let state = ChannelState {
         activation_status: "NOT_ACTIVATED".into(),
         channel_type: Some("SMS".into()),
+        request_id: None,
     };
     let (checked, note) = record_check(&sent(), 1, &Ok(state), t(30));
     assert!(note.is_none());
@@ -70,6 +71,7 @@ fn checks_back_off_and_stop_at_activated() {
     let active = ChannelState {
         activation_status: ACTIVATED.into(),
         channel_type: None,
+        request_id: None,
     };
     let (done, note) = record_check(&checked, 1, &Ok(active), t(100));
     assert_eq!(note.unwrap().reason, Reason::Activated);
@@ -91,6 +93,7 @@ fn activated_at_100() -> Status {
     let active = ChannelState {
         activation_status: ACTIVATED.into(),
         channel_type: Some("SMS".into()),
+        request_id: None,
     };
     record_check(&sent(), 1, &Ok(active), t(100)).0
 }
@@ -113,6 +116,7 @@ fn activated_channels_are_rechecked() {
     let active = ChannelState {
         activation_status: ACTIVATED.into(),
         channel_type: None,
+        request_id: None,
     };
     let (again, note) = record_check(&done, 1, &Ok(active), t(100 + 12 * HOUR));
     assert_eq!(note, None);
@@ -135,6 +139,7 @@ fn a_channel_that_falls_back_is_deactivated() {
     let not_activated = ChannelState {
         activation_status: "NOT_ACTIVATED".into(),
         channel_type: None,
+        request_id: None,
     };
     let (dropped, note) = record_check(&activated_at_100(), 1, &Ok(not_activated.clone()), t(HOUR));
     let note = note.expect("a Warning Event");
@@ -344,6 +349,7 @@ fn already_activated_is_ready_without_a_code() {
     let state = ChannelState {
         activation_status: ACTIVATED.into(),
         channel_type: Some("EMAIL".into()),
+        request_id: None,
     };
     let status = already_activated(&Status::default(), 1, &state, t(0));
     assert_eq!(
@@ -367,6 +373,7 @@ fn ready_when_activated_waits_for_the_person() {
     let state = ChannelState {
         activation_status: "NOT_ACTIVATED".into(),
         channel_type: None,
+        request_id: None,
     };
     let (mut waiting, _) = record_check(&sent(), 1, &Ok(state), t(30));
     let mut by_default = waiting.clone();
@@ -384,6 +391,7 @@ fn ready_when_activated_waits_for_the_person() {
     let active = ChannelState {
         activation_status: ACTIVATED.into(),
         channel_type: None,
+        request_id: None,
     };
     assert_eq!(
         reason(&waiting, "Reconciling").as_deref(),
