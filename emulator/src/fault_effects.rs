@@ -1,5 +1,5 @@
 //! What a picked fault does to a call, the same for SSM Contacts (`handler`) and STS
-//! (`sts`): before the operation it is named in the journal, holds a latency fault, cuts
+//! (`sts_call`): before the operation it is named in the journal, holds a latency fault, cuts
 //! the connection or answers a proxy's 502 page; after the operation it cuts the connection
 //! or cuts the answer in half. Error faults are worded by each protocol, so they stay with
 //! the callers.
@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::App;
+use crate::call::Call;
 use crate::connection::ConnectionControl;
 use crate::faults::{self, FaultKind, FaultSpec};
-use crate::handler::Call;
 use crate::journal::{OUTCOME_ABANDONED, OUTCOME_DROPPED};
 use crate::wire;
 

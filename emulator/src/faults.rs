@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sts::ASSUME_ROLE;
-use crate::wire::{AwsError, Operation, ValidationReason};
+use crate::wire::{ASSUME_ROLE, AwsError, Operation, ValidationReason};
 
 /// What an injected fault makes the emulator answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,8 +11,8 @@
 //!
 //! A wire call flows `server` (hyper accept loop) -> `handler` (read, pick the protocol,
 //! `auth` over `sigv4`, `faults`, quota) -> `ops` (validate with `validate`/`arn`, act on
-//! `state`) or `sts` (AssumeRole against `roles`, issuing `sessions`) -> journal -> answer
-//! (`wire`, or `sts`'s XML). The `admin` API under `/_emulator/` seeds channels, reads the
+//! `state`) or `sts_call` (`sts`' AssumeRole against `roles`, issuing `sessions`) -> journal
+//! (`call`) -> answer (`wire`, or `sts`'s XML). The `admin` API under `/_emulator/` seeds channels, reads the
 //! journal and codes (and activates channels "from the console"), manages assumable roles
 //! and STS settings, and injects faults (errors, an HTML 502, a broken body, cut
 //! connections, latency), seeded random faults (`chaos`) and a request-rate quota. The
@@ -28,6 +28,7 @@
 pub mod admin;
 mod arn;
 mod auth;
+mod call;
 pub mod chaos;
 mod connection;
 mod fault_effects;
@@ -41,6 +42,7 @@ pub mod sessions;
 pub mod sigv4;
 pub mod state;
 mod sts;
+mod sts_call;
 mod validate;
 pub mod wire;
 

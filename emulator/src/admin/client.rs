@@ -7,7 +7,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::{FaultId, RoleArnParam};
+use super::api::{FaultId, RoleArnParam};
 use crate::chaos::{ChaosSpec, ChaosStatus};
 use crate::faults::{ActiveFault, FaultSpec, Quota};
 use crate::journal::{JournalEntry, JournalFilter, JournalStats, OUTCOME_OK};
@@ -325,7 +325,7 @@ fn channel_path(arn: &str, action: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::channel_path;
+    use crate::admin::client::channel_path;
 
     /// The ARN's slashes (and anything outside the unreserved set) are percent-encoded.
     #[test]

@@ -12,7 +12,7 @@ use axum::routing::{any, delete, get, post};
 use axum::{Json, extract};
 use serde_json::json;
 
-use super::{FaultId, JOURNAL_DROPPED_HEADER, RoleArnParam};
+use super::api::{FaultId, JOURNAL_DROPPED_HEADER, RoleArnParam};
 use crate::App;
 use crate::chaos::{Chaos, ChaosSpec};
 use crate::faults::{FaultSpec, Quota, TokenBucket};

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Window;
-use super::{Caller, Done};
+use super::request::{Caller, Done};
 use crate::state::{ActivationStatus, Channel, State};
 use crate::validate::Check;
 use crate::wire::{AwsError, ValidationReason, WRONG_ACTIVATION_CODE_MESSAGE};

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Window;
-use super::{Caller, Done};
+use super::request::{Caller, Done};
 use crate::state::{Contact, State};
 use crate::validate::{Check, is_alias_char};
 use crate::wire::AwsError;

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::contacts::CONTACT_TYPES;
-use super::{Caller, Done};
+use super::request::{Caller, Done};
 use crate::arn::{self, Arn};
 use crate::state::{ChannelType, Contact, State};
 use crate::validate::{Check, is_alias_char, is_name_char};

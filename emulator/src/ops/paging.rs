@@ -63,7 +63,7 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::ops::paging::*;
     use serde_json::json;
 
     /// Pages cover every item once; the last page has no token; bad tokens and sizes fail.

@@ -3,10 +3,9 @@
 
 use jiff::Timestamp;
 
-use super::XMLNS;
 use super::error::StsError;
 use super::form::Form;
-use super::xml::XmlWriter;
+use super::xml::{XMLNS, XmlWriter};
 use crate::roles::{ROLE_ARN_FORM, RoleArn, is_name_char};
 use crate::sessions::{MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, Session};
 use crate::state::State;

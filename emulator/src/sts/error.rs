@@ -4,8 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::XMLNS;
-use super::xml::XmlWriter;
+use super::xml::{XMLNS, XmlWriter};
 use crate::faults::{FaultKind, FaultSpec};
 use crate::wire::{self, AwsError};
 
