@@ -2,9 +2,9 @@
 
 use super::request::{Caller, Done};
 use super::{channels, contacts, create};
-use crate::state::State;
-use crate::validate::parse_input;
-use crate::wire::{AwsError, Operation};
+use crate::model::state::State;
+use crate::model::validate::parse_input;
+use crate::protocol::wire::{AwsError, Operation};
 
 /// Runs `op` on `body` (already authenticated).
 pub fn run(
@@ -37,9 +37,9 @@ pub fn run(
 
 #[cfg(test)]
 mod tests {
+    use crate::model::state::SeedChannel;
     use crate::ops::dispatch::*;
-    use crate::state::SeedChannel;
-    use crate::wire::ValidationReason;
+    use crate::protocol::wire::ValidationReason;
     use serde_json::{Value, json};
 
     const EAST: Caller<'static> = Caller {
@@ -241,7 +241,10 @@ mod tests {
                 reason,
                 fields,
             }) => {
-                assert_eq!(message, crate::wire::WRONG_ACTIVATION_CODE_MESSAGE);
+                assert_eq!(
+                    message,
+                    crate::protocol::wire::WRONG_ACTIVATION_CODE_MESSAGE
+                );
                 assert_eq!(reason, ValidationReason::Other);
                 assert!(fields.is_empty());
             }

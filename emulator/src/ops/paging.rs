@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::validate::Check;
+use crate::model::validate::Check;
 
 /// The page size when `MaxResults` is absent or 0.
 const DEFAULT_PAGE_SIZE: usize = 100;

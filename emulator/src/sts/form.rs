@@ -32,7 +32,7 @@ impl Form {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sts::form::*;
 
     /// Pairs decode `+` and percent escapes; the first of repeated names wins.
     #[test]

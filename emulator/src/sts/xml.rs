@@ -64,7 +64,7 @@ pub(crate) fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sts::xml::*;
 
     /// Markup characters and characters XML cannot carry never reach the document raw.
     #[test]

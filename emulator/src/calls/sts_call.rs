@@ -10,16 +10,16 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 
-use crate::App;
-use crate::auth;
-use crate::call::Call;
-use crate::connection::ConnectionControl;
-use crate::fault_effects::{self, Answer};
-use crate::journal::OUTCOME_OK;
+use crate::calls::app::App;
+use crate::calls::auth;
+use crate::calls::call::Call;
+use crate::calls::connection::ConnectionControl;
+use crate::calls::fault_effects::{self, Answer};
+use crate::model::journal::OUTCOME_OK;
+use crate::protocol::wire::{self, ASSUME_ROLE};
 use crate::sts::assume;
 use crate::sts::error::{self, StsError};
 use crate::sts::form::Form;
-use crate::wire::{self, ASSUME_ROLE};
 
 /// SigV4 signing name of STS.
 const SIGNING_NAME: &str = "sts";
@@ -130,7 +130,7 @@ fn answer_error(app: &App, call: &Call, error: &StsError) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::calls::sts_call::*;
     use axum::http::HeaderValue;
 
     /// Form content types (any case, with parameters) and `Action=` bodies are awsQuery.

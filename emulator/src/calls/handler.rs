@@ -11,16 +11,16 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::App;
-use crate::auth;
-use crate::call::Call;
-use crate::connection::ConnectionControl;
-use crate::fault_effects::{self, Answer};
-use crate::faults::FaultSpec;
-use crate::journal::OUTCOME_OK;
+use crate::calls::app::App;
+use crate::calls::auth;
+use crate::calls::call::Call;
+use crate::calls::connection::ConnectionControl;
+use crate::calls::fault_effects::{self, Answer};
+use crate::calls::sts_call;
+use crate::faults::injected::FaultSpec;
+use crate::model::journal::OUTCOME_OK;
 use crate::ops::{self, Caller, Done};
-use crate::sts_call;
-use crate::wire::{self, AwsError, Operation, TARGET_PREFIX};
+use crate::protocol::wire::{self, AwsError, Operation, TARGET_PREFIX};
 
 /// Larger bodies are refused; no SSM Contacts input comes near it.
 const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -3,8 +3,8 @@
 
 use axum::http::StatusCode;
 
-use crate::App;
-use crate::journal::JournalEntry;
+use crate::calls::app::App;
+use crate::model::journal::JournalEntry;
 
 /// What the journal will say about the call, filled in as it progresses.
 #[derive(Debug, Default)]

@@ -34,13 +34,13 @@ mod api;
 mod client;
 pub(crate) mod routes;
 
-pub use crate::chaos::{ChaosError, ChaosOutcome, ChaosSpec, ChaosStatus, ChaosTally};
-pub use crate::faults::{ActiveFault, FaultKind, FaultSpec, Quota};
-pub use crate::journal::{
+pub use crate::faults::chaos::{ChaosError, ChaosOutcome, ChaosSpec, ChaosStatus, ChaosTally};
+pub use crate::faults::injected::{ActiveFault, FaultKind, FaultSpec, Quota};
+pub use crate::model::journal::{
     JournalEntry, JournalFilter, JournalStats, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK,
 };
-pub use crate::sessions::{StsSettings, StsSettingsUpdate};
-pub use crate::state::{
+pub use crate::model::sessions::{StsSettings, StsSettingsUpdate};
+pub use crate::model::state::{
     ActivationStatus, Channel, ChannelCode, ChannelType, SeedChannel, UnknownChannel,
 };
 pub use api::{FaultId, JOURNAL_DROPPED_HEADER, RoleArnParam};

@@ -8,7 +8,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::wire::AwsError;
+use crate::protocol::wire::AwsError;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// AWS refuses requests signed more than 15 minutes away from its clock.
@@ -141,7 +141,7 @@ impl Verifier<'_> {
             .map(|(_, secret)| secret)
             .ok_or_else(|| {
                 reject(AwsError::UnrecognizedClient {
-                    message: crate::wire::INVALID_TOKEN_MESSAGE.into(),
+                    message: crate::protocol::wire::INVALID_TOKEN_MESSAGE.into(),
                 })
             })?;
 
@@ -384,7 +384,7 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::protocol::sigv4::*;
     use axum::http::HeaderValue;
 
     const KEY_ID: &str = "AKIDEXAMPLE";

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::{ASSUME_ROLE, AwsError, Operation, ValidationReason};
+use crate::protocol::wire::{ASSUME_ROLE, AwsError, Operation, ValidationReason};
 
 /// What an injected fault makes the emulator answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,7 +348,7 @@ pub fn latency(spec: &FaultSpec) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::faults::injected::*;
 
     /// A bucket allows `burst` calls at once, then one per 1/rate seconds.
     #[test]

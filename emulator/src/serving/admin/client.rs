@@ -8,11 +8,11 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::api::{FaultId, RoleArnParam};
-use crate::chaos::{ChaosSpec, ChaosStatus};
-use crate::faults::{ActiveFault, FaultSpec, Quota};
-use crate::journal::{JournalEntry, JournalFilter, JournalStats, OUTCOME_OK};
-use crate::sessions::{StsSettings, StsSettingsUpdate};
-use crate::state::{Channel, ChannelCode, SeedChannel};
+use crate::faults::chaos::{ChaosSpec, ChaosStatus};
+use crate::faults::injected::{ActiveFault, FaultSpec, Quota};
+use crate::model::journal::{JournalEntry, JournalFilter, JournalStats, OUTCOME_OK};
+use crate::model::sessions::{StsSettings, StsSettingsUpdate};
+use crate::model::state::{Channel, ChannelCode, SeedChannel};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -325,7 +325,7 @@ fn channel_path(arn: &str, action: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::admin::client::channel_path;
+    use crate::serving::admin::client::channel_path;
 
     /// The ARN's slashes (and anything outside the unreserved set) are percent-encoded.
     #[test]

@@ -373,7 +373,7 @@ pub fn raw_response(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::protocol::wire::*;
 
     /// Each error carries the members of its model shape and the status the model binds.
     #[test]
