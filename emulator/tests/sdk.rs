@@ -872,13 +872,7 @@ async fn codes_stay_out_of_the_emulators_logs() {
         .await
         .expect("seed")
         .arn;
-    let credentials = sdk_config::own_key("emulator-test");
-    let client = Client::new(&sdk_config::built(
-        &binary.endpoint,
-        "us-east-1",
-        credentials,
-        None,
-    ));
+    let client = Client::new(&sdk_config::own_key_in_east(&binary.endpoint, None));
     let mut codes = Vec::new();
     for _ in 0..2 {
         send(&client, &arn).await.expect("sent");

@@ -618,8 +618,7 @@ async fn binary_takes_roles_and_keeps_secrets_out_of_its_logs() {
         (1200, true)
     );
 
-    let credentials = sdk_config::own_key("emulator-test");
-    let config = sdk_config::built(&binary.endpoint, "us-east-1", credentials, None);
+    let config = sdk_config::own_key_in_east(&binary.endpoint, None);
     let output = assume(&aws_sdk_sts::Client::new(&config), ROLE, "logged")
         .await
         .expect("assumed");

@@ -194,38 +194,28 @@ async fn protocol_errors() {
             .is_some_and(|m| m.contains("Signature expired"))
     );
 
-    let headers = signed_headers(&emulator, "SSMContacts.GetContact", body, Timestamp::now());
-    let (status, _, answer) = post(&emulator, headers, body).await;
-    assert_eq!(
-        (status, &answer["__type"]),
-        (400, &json!("UnknownOperationException"))
-    );
-
-    let broken = "{\"ContactChannelId\": ";
-    let headers = signed_headers(
-        &emulator,
-        "SSMContacts.SendActivationCode",
-        broken,
-        Timestamp::now(),
-    );
-    let (status, _, answer) = post(&emulator, headers, broken).await;
-    assert_eq!(
-        (status, &answer["__type"]),
-        (400, &json!("SerializationException"))
-    );
-
-    let wrong_type = "{\"ContactChannelId\": 42}";
-    let headers = signed_headers(
-        &emulator,
-        "SSMContacts.SendActivationCode",
-        wrong_type,
-        Timestamp::now(),
-    );
-    let (status, _, answer) = post(&emulator, headers, wrong_type).await;
-    assert_eq!(
-        (status, &answer["__type"]),
-        (400, &json!("SerializationException"))
-    );
+    // An unknown operation, a body cut short and a member of the wrong type.
+    for (target, body, expected) in [
+        ("SSMContacts.GetContact", body, "UnknownOperationException"),
+        (
+            "SSMContacts.SendActivationCode",
+            "{\"ContactChannelId\": ",
+            "SerializationException",
+        ),
+        (
+            "SSMContacts.SendActivationCode",
+            "{\"ContactChannelId\": 42}",
+            "SerializationException",
+        ),
+    ] {
+        let headers = signed_headers(&emulator, target, body, Timestamp::now());
+        let (status, _, answer) = post(&emulator, headers, body).await;
+        assert_eq!(
+            (status, &answer["__type"]),
+            (400, &json!(expected)),
+            "{target} {body}"
+        );
+    }
 
     let journal = emulator.admin().journal().await.expect("journal");
     let outcomes: Vec<&str> = journal.iter().map(|e| e.outcome.as_str()).collect();

@@ -4,10 +4,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Window;
-use super::{Caller, Done};
-use crate::state::{ActivationStatus, Channel, State};
-use crate::validate::Check;
-use crate::wire::{AwsError, ValidationReason, WRONG_ACTIVATION_CODE_MESSAGE};
+use super::request::{Caller, Done};
+use crate::model::state::{ActivationStatus, Channel, State};
+use crate::model::validate::Check;
+use crate::protocol::wire::{AwsError, ValidationReason, WRONG_ACTIVATION_CODE_MESSAGE};
 
 /// Input of the operations that only name a channel.
 #[derive(Deserialize)]

@@ -4,10 +4,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Window;
-use super::{Caller, Done};
-use crate::state::{Contact, State};
-use crate::validate::{Check, is_alias_char};
-use crate::wire::AwsError;
+use super::request::{Caller, Done};
+use crate::model::state::{Contact, State};
+use crate::model::validate::{Check, is_alias_char};
+use crate::protocol::wire::AwsError;
 
 /// The model's `ContactType` values.
 pub(super) const CONTACT_TYPES: [&str; 3] = ["PERSONAL", "ESCALATION", "ONCALL_SCHEDULE"];

@@ -4,11 +4,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::contacts::CONTACT_TYPES;
-use super::{Caller, Done};
-use crate::arn::{self, Arn};
-use crate::state::{ChannelType, Contact, State};
-use crate::validate::{Check, is_alias_char, is_name_char};
-use crate::wire::AwsError;
+use super::request::{Caller, Done};
+use crate::model::arn::{self, Arn};
+use crate::model::state::{ChannelType, Contact, State};
+use crate::model::validate::{Check, is_alias_char, is_name_char};
+use crate::protocol::wire::AwsError;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

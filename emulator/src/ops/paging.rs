@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::validate::Check;
+use crate::model::validate::Check;
 
 /// The page size when `MaxResults` is absent or 0.
 const DEFAULT_PAGE_SIZE: usize = 100;
@@ -63,7 +63,7 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::ops::paging::*;
     use serde_json::json;
 
     /// Pages cover every item once; the last page has no token; bad tokens and sizes fail.

@@ -3,13 +3,12 @@
 
 use jiff::Timestamp;
 
-use super::XMLNS;
 use super::error::StsError;
 use super::form::Form;
-use super::xml::XmlWriter;
-use crate::roles::{ROLE_ARN_FORM, RoleArn, is_name_char};
-use crate::sessions::{MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, Session};
-use crate::state::State;
+use super::xml::{XMLNS, XmlWriter};
+use crate::model::roles::{ROLE_ARN_FORM, RoleArn, is_name_char};
+use crate::model::sessions::{MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, Session};
+use crate::model::state::State;
 
 /// `RoleArn` length bounds of the STS model.
 const ROLE_ARN_LENGTH: (usize, usize) = (20, 2048);
@@ -208,9 +207,9 @@ fn answer(session: &Session, request_id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::roles::{Roles, role_id};
-    use crate::sessions::{Settings, StsSettings};
+    use crate::model::roles::{Roles, role_id};
+    use crate::model::sessions::{Settings, StsSettings};
+    use crate::sts::assume::*;
     use jiff::SignedDuration;
 
     const ROLE: &str = "arn:aws:iam::210987654321:role/ops/sender";

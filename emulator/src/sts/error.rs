@@ -4,10 +4,9 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::XMLNS;
-use super::xml::XmlWriter;
-use crate::faults::{FaultKind, FaultSpec};
-use crate::wire::{self, AwsError};
+use super::xml::{XMLNS, XmlWriter};
+use crate::faults::injected::{FaultKind, FaultSpec};
+use crate::protocol::wire::{self, AwsError};
 
 /// Content type of every STS answer, errors included.
 pub(crate) const CONTENT_TYPE: &str = "text/xml";
@@ -135,7 +134,7 @@ impl StsError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sts::error::*;
 
     /// The error document has AWS's shape, with the markup of echoed values escaped.
     #[test]

@@ -13,13 +13,10 @@ pub(crate) struct Form {
 
 impl Form {
     pub(crate) fn parse(body: &[u8]) -> Self {
-        let pairs = body
-            .split(|byte| *byte == b'&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| match pair.iter().position(|byte| *byte == b'=') {
-                Some(at) => (decode(&pair[..at]), decode(&pair[at + 1..])),
-                None => (decode(pair), String::new()),
-            })
+        // `form_urlencoded` decodes exactly as described above: pairs split on `&` (empty
+        // ones skipped) and on their first `=`, `+` as a space, broken escapes kept.
+        let pairs = form_urlencoded::parse(body)
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
             .collect();
         Self { pairs }
     }
@@ -33,35 +30,9 @@ impl Form {
     }
 }
 
-fn decode(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = raw
-            .get(i + 1..i + 3)
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match (raw[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sts::form::*;
 
     /// Pairs decode `+` and percent escapes; the first of repeated names wins.
     #[test]
@@ -90,5 +61,16 @@ mod tests {
         assert_eq!(form.get("B"), Some("\u{e9}\u{fffd}"));
         assert_eq!(form.get("%"), Some("%"));
         assert_eq!(Form::parse(b""), Form::default());
+    }
+
+    /// `%2B` is a literal plus and `+` a space; `%2F` and `%3D` decode inside a value, and
+    /// only the first `=` of a pair splits it.
+    #[test]
+    fn plus_and_escaped_separators() {
+        let form = Form::parse(b"A=1%2B1+%3D+2&B=a%2Fb=c&C%26D=%26");
+        assert_eq!(form.get("A"), Some("1+1 = 2"));
+        assert_eq!(form.get("B"), Some("a/b=c"));
+        assert_eq!(form.get("C&D"), Some("&"));
+        assert_eq!(form.get("C"), None);
     }
 }

@@ -1,6 +1,9 @@
 //! The little XML awsQuery answers need: nested elements and escaped text, written in one
 //! pass. Elements are closed by the writer itself, so an answer cannot come out unbalanced.
 
+/// The namespace of every STS answer (API version 2011-06-15).
+pub(crate) const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
 /// Builds one XML document (no declaration: STS sends none).
 #[derive(Debug, Default)]
 pub(crate) struct XmlWriter {
@@ -61,7 +64,7 @@ pub(crate) fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sts::xml::*;
 
     /// Markup characters and characters XML cannot carry never reach the document raw.
     #[test]

@@ -60,6 +60,11 @@ pub fn built(
     builder.build()
 }
 
+/// `built` for a us-east-1 client signing with the emulator's long-term key.
+pub fn own_key_in_east(endpoint: &str, timeout: Option<Duration>) -> SdkConfig {
+    built(endpoint, "us-east-1", own_key("emulator-test"), timeout)
+}
+
 fn operation_timeout(timeout: Duration) -> TimeoutConfig {
     TimeoutConfig::builder().operation_timeout(timeout).build()
 }

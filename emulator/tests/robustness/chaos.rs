@@ -221,33 +221,12 @@ async fn admin_api_drives_chaos() {
     assert_eq!(journal[1].outcome, "Html502");
     assert_eq!(journal[1].chaos_draw, None);
 
-    let shown: Value = http
-        .get(&url)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let shown = answer(http.get(&url)).await;
     assert_eq!(shown["draws"], 1);
     assert_eq!(shown["tally"]["internalError"], 1);
-    let stopped: Value = http
-        .delete(&url)
-        .send()
-        .await
-        .expect("delete")
-        .json()
-        .await
-        .expect("json");
+    let stopped = answer(http.delete(&url)).await;
     assert_eq!(stopped["draws"], 1);
-    let again: Value = http
-        .delete(&url)
-        .send()
-        .await
-        .expect("delete")
-        .json()
-        .await
-        .expect("json");
+    let again = answer(http.delete(&url)).await;
     assert_eq!(again, Value::Null);
     send(&client, &arn).await.expect("chaos stopped");
 
@@ -319,4 +298,16 @@ async fn slow_chaos_past_the_client_timeout_sends_nothing() {
     );
     assert_eq!(codes_sent(&emulator, &arn).await, 0);
     emulator.shutdown().await;
+}
+
+/// Sends one admin call and reads its JSON answer (a 2xx status, or it fails the test).
+async fn answer(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("admin call")
+        .json()
+        .await
+        .expect("json")
 }

@@ -1,7 +1,7 @@
 //! Shared set-up: emulators, SDK clients that read nothing from the environment, and
 //! one SendActivationCode call.
 //!
-//! Clients are built from an `SdkConfig` set field by field (`sdk_config::built`), not
+//! Clients are built from an `SdkConfig` set field by field (`sdk_config::own_key_in_east`), not
 //! through the aws-config loader: static credentials, explicit region and endpoint, no
 //! retries, so no provider chain runs and instance metadata is never asked (the
 //! edition-2024 `set_var` is unsafe, and the crate forbids unsafe code, so
@@ -30,13 +30,7 @@ pub async fn start(config: EmulatorConfig) -> RunningEmulator {
 
 /// A us-east-1 client of `emulator` that gives up on a call after `timeout`.
 pub fn client(emulator: &RunningEmulator, timeout: Duration) -> Client {
-    let credentials = sdk_config::own_key("emulator-test");
-    let config = sdk_config::built(
-        &emulator.endpoint_url(),
-        "us-east-1",
-        credentials,
-        Some(timeout),
-    );
+    let config = sdk_config::own_key_in_east(&emulator.endpoint_url(), Some(timeout));
     Client::new(&config)
 }
 

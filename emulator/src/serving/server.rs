@@ -13,8 +13,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_service::Service;
 
-use crate::connection::ConnectionControl;
-use crate::{App, admin, handler};
+use super::admin;
+use crate::calls::app::App;
+use crate::calls::connection::ConnectionControl;
+use crate::calls::handler;
 
 /// The admin API under `/_emulator/`, and the wire protocol everywhere else.
 pub(crate) fn router(app: Arc<App>) -> Router {

@@ -1,4 +1,4 @@
-//! One wire call: read -> pick the protocol (an awsQuery call goes to `sts`) ->
+//! One wire call: read -> pick the protocol (an awsQuery call goes to `sts_call`) ->
 //! authenticate (`auth`) -> authorize the account -> injected fault or chaos (applied by
 //! `fault_effects`) -> quota -> operation -> journal -> answer (or cut the connection).
 
@@ -11,38 +11,21 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::App;
-use crate::auth;
-use crate::connection::ConnectionControl;
-use crate::fault_effects::{self, Answer};
-use crate::faults::FaultSpec;
-use crate::journal::{JournalEntry, OUTCOME_OK};
+use crate::calls::app::App;
+use crate::calls::auth;
+use crate::calls::call::Call;
+use crate::calls::connection::ConnectionControl;
+use crate::calls::fault_effects::{self, Answer};
+use crate::calls::sts_call;
+use crate::faults::injected::FaultSpec;
+use crate::model::journal::OUTCOME_OK;
 use crate::ops::{self, Caller, Done};
-use crate::sts;
-use crate::wire::{self, AwsError, Operation, TARGET_PREFIX};
+use crate::protocol::wire::{self, AwsError, Operation, TARGET_PREFIX};
 
 /// Larger bodies are refused; no SSM Contacts input comes near it.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The signing name of the service.
 const SIGNING_NAME: &str = "ssm-contacts";
-
-/// What the journal will say about the call, filled in as it progresses.
-#[derive(Debug, Default)]
-pub(crate) struct Call {
-    pub request_id: String,
-    pub operation: String,
-    pub channel_arn: Option<String>,
-    pub region: Option<String>,
-    pub access_key_id: Option<String>,
-    /// Who signed it, once authenticated.
-    pub caller_arn: Option<String>,
-    /// AssumeRole's parameters and the key it issued.
-    pub role_arn: Option<String>,
-    pub role_session_name: Option<String>,
-    pub issued_access_key_id: Option<String>,
-    pub fault: Option<String>,
-    pub chaos_draw: Option<u64>,
-}
 
 /// The axum handler for everything outside `/_emulator/`.
 pub(crate) async fn wire_call(
@@ -74,8 +57,9 @@ pub(crate) async fn wire_call(
             return app.answer_error(&call, &error);
         }
     };
-    if !parts.headers.contains_key("x-amz-target") && sts::is_query_call(&parts.headers, &body) {
-        return sts::call(&app, connection, &parts, &body, call).await;
+    if !parts.headers.contains_key("x-amz-target") && sts_call::is_query_call(&parts.headers, &body)
+    {
+        return sts_call::call(&app, connection, &parts, &body, call).await;
     }
     call.channel_arn = peek_channel(&body);
 
@@ -232,50 +216,5 @@ impl App {
     fn answer_error(&self, call: &Call, error: &AwsError) -> Response {
         self.record(call, error.type_name(), Some(error.status()), false, None);
         error.to_response(&call.request_id)
-    }
-
-    pub(crate) fn record(
-        &self,
-        call: &Call,
-        outcome: &str,
-        status: Option<StatusCode>,
-        connection_dropped: bool,
-        activation_code: Option<String>,
-    ) {
-        tracing::info!(
-            operation = %call.operation,
-            channel = call.channel_arn.as_deref().unwrap_or("-"),
-            region = call.region.as_deref().unwrap_or("-"),
-            access_key_id = call.access_key_id.as_deref().unwrap_or("-"),
-            caller = call.caller_arn.as_deref().unwrap_or("-"),
-            role = call.role_arn.as_deref(),
-            issued_access_key_id = call.issued_access_key_id.as_deref(),
-            outcome,
-            status = status.map(|s| s.as_u16()),
-            connection_dropped,
-            fault = call.fault.as_deref(),
-            chaos_draw = call.chaos_draw,
-            request_id = %call.request_id,
-            "wire call"
-        );
-        self.state().record(JournalEntry {
-            seq: 0,
-            time: jiff::Timestamp::now(),
-            operation: call.operation.clone(),
-            channel_arn: call.channel_arn.clone(),
-            region: call.region.clone(),
-            access_key_id: call.access_key_id.clone(),
-            caller_arn: call.caller_arn.clone(),
-            role_arn: call.role_arn.clone(),
-            role_session_name: call.role_session_name.clone(),
-            issued_access_key_id: call.issued_access_key_id.clone(),
-            outcome: outcome.to_string(),
-            http_status: status.map(|s| s.as_u16()),
-            request_id: call.request_id.clone(),
-            connection_dropped,
-            fault: call.fault.clone(),
-            chaos_draw: call.chaos_draw,
-            activation_code,
-        });
     }
 }

@@ -85,7 +85,7 @@ pub fn channel_arn(partition: &str, region: &str, account: &str, alias: &str, id
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::model::arn::*;
 
     /// The model's pattern accepts real ARNs, an empty region, and every partition.
     #[test]

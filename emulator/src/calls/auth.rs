@@ -11,12 +11,12 @@ use jiff::Timestamp;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use crate::App;
-use crate::arn::Arn;
-use crate::roles::user_arn;
-use crate::sessions::Session;
-use crate::sigv4::{self, Rejected, Verifier};
-use crate::wire::{AwsError, EXPIRED_TOKEN_MESSAGE, INVALID_TOKEN_MESSAGE, Operation};
+use crate::calls::app::App;
+use crate::model::arn::Arn;
+use crate::model::roles::user_arn;
+use crate::model::sessions::Session;
+use crate::protocol::sigv4::{self, Rejected, Verifier};
+use crate::protocol::wire::{AwsError, EXPIRED_TOKEN_MESSAGE, INVALID_TOKEN_MESSAGE, Operation};
 
 /// The header temporary credentials carry their session token in.
 pub(crate) const SECURITY_TOKEN_HEADER: &str = "x-amz-security-token";
@@ -173,8 +173,8 @@ fn resource_of(body: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::roles::RoleArn;
+    use crate::calls::auth::*;
+    use crate::model::roles::RoleArn;
 
     const ROLE: &str = "arn:aws:iam::210987654321:role/sender";
     const OWN: &str = "arn:aws:ssm-contacts:us-east-1:123456789012:contact-channel/a/1";

@@ -26,33 +26,22 @@
 //!
 //! In channel routes the ARN goes in the path as it is or percent-encoded (`%2F` for its
 //! slashes; [`AdminClient`] encodes it); the last path segment is the action.
+//!
+//! This file only declares and re-exports: `api` holds the admin API's own shapes, which
+//! `routes` (the server side, over the emulator's state) and `client` share.
 
+mod api;
 mod client;
 pub(crate) mod routes;
 
-pub use crate::chaos::{ChaosError, ChaosOutcome, ChaosSpec, ChaosStatus, ChaosTally};
-pub use crate::faults::{ActiveFault, FaultKind, FaultSpec, Quota};
-pub use crate::journal::{
+pub use crate::faults::chaos::{ChaosError, ChaosOutcome, ChaosSpec, ChaosStatus, ChaosTally};
+pub use crate::faults::injected::{ActiveFault, FaultKind, FaultSpec, Quota};
+pub use crate::model::journal::{
     JournalEntry, JournalFilter, JournalStats, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK,
 };
-pub use crate::sessions::{StsSettings, StsSettingsUpdate};
-pub use crate::state::{
+pub use crate::model::sessions::{StsSettings, StsSettingsUpdate};
+pub use crate::model::state::{
     ActivationStatus, Channel, ChannelCode, ChannelType, SeedChannel, UnknownChannel,
 };
+pub use api::{FaultId, JOURNAL_DROPPED_HEADER, RoleArnParam};
 pub use client::{AdminClient, AdminError};
-
-/// Header of `GET /_emulator/journal` with how many entries the ring has let go.
-pub const JOURNAL_DROPPED_HEADER: &str = "x-emulator-journal-dropped";
-
-/// A role, as `PUT /_emulator/roles` takes it and `DELETE /_emulator/roles?arn=` names it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleArnParam {
-    pub arn: String,
-}
-
-/// Answer of `POST /_emulator/faults`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FaultId {
-    pub id: u64,
-}

@@ -155,7 +155,7 @@ impl Roles {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::model::roles::*;
 
     /// Role ARNs of every partition, with and without a path, parse; anything else fails.
     #[test]

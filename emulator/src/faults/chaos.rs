@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::faults::{FaultKind, FaultSpec};
-use crate::wire::Operation;
+use crate::faults::injected::{FaultKind, FaultSpec};
+use crate::protocol::wire::Operation;
 
 /// `slowMillis` when not given.
 pub const DEFAULT_SLOW_MILLIS: u64 = 1_000;
@@ -328,7 +328,7 @@ fn mix(value: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::faults::chaos::*;
 
     fn mixed(seed: u64) -> ChaosSpec {
         ChaosSpec::new(seed)

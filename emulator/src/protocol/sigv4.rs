@@ -4,10 +4,11 @@
 use axum::http::{HeaderMap, Method, Uri};
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::{SignedDuration, Timestamp, civil::DateTime, tz::TimeZone};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::wire::AwsError;
+use crate::protocol::wire::AwsError;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// AWS refuses requests signed more than 15 minutes away from its clock.
@@ -140,7 +141,7 @@ impl Verifier<'_> {
             .map(|(_, secret)| secret)
             .ok_or_else(|| {
                 reject(AwsError::UnrecognizedClient {
-                    message: crate::wire::INVALID_TOKEN_MESSAGE.into(),
+                    message: crate::protocol::wire::INVALID_TOKEN_MESSAGE.into(),
                 })
             })?;
 
@@ -335,43 +336,30 @@ fn canonical_query(query: &str) -> String {
         .join("&")
 }
 
-/// SigV4's URI encoding: every byte but the unreserved set, upper-case hex.
+/// What SigV4 leaves unencoded in a query: the unreserved set `A-Za-z0-9-_.~`.
+const QUERY_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// What SigV4 leaves unencoded in a path: the unreserved set and `/`.
+const PATH_ENCODED: &AsciiSet = &QUERY_ENCODED.remove(b'/');
+
+/// SigV4's URI encoding: every byte but the unreserved set (and `/` unless
+/// `encode_slash`), upper-case hex.
 fn uri_encode(input: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(input.len());
-    for byte in input.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(byte));
-            }
-            b'/' if !encode_slash => out.push('/'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    let set = if encode_slash {
+        QUERY_ENCODED
+    } else {
+        PATH_ENCODED
+    };
+    utf8_percent_encode(input, set).to_string()
 }
 
+/// Decodes `%XX` escapes (a `%` without two hex digits stays as it is; `+` is not a
+/// space in a query); bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(input: &str) -> String {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 16).ok())
-        });
-        match (bytes[i], hex) {
-            (b'%', Some(decoded)) => {
-                out.push(decoded);
-                i += 3;
-            }
-            (other, _) => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(input).decode_utf8_lossy().into_owned()
 }
 
 /// Header values are trimmed and inner runs of spaces collapse to one.
@@ -396,7 +384,7 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::protocol::sigv4::*;
     use axum::http::HeaderValue;
 
     const KEY_ID: &str = "AKIDEXAMPLE";
@@ -628,5 +616,19 @@ mod tests {
         );
         let missing = canonical_request("GET", "/", "", &map, &["x-absent".into()], "HASH");
         assert!(missing.is_err());
+    }
+
+    /// Encoding keeps exactly `A-Za-z0-9-_.~` (and `/` in paths), with upper-case hex for
+    /// everything else, UTF-8 included; decoding leaves `+` and broken escapes alone.
+    #[test]
+    fn uri_encoding_edge_cases() {
+        assert_eq!(uri_encode("aZ09-_.~", true), "aZ09-_.~");
+        assert_eq!(uri_encode("a/b c+d*e%", true), "a%2Fb%20c%2Bd%2Ae%25");
+        assert_eq!(uri_encode("/a b/é", false), "/a%20b/%C3%A9");
+        assert_eq!(uri_encode("!'()", false), "%21%27%28%29");
+        assert_eq!(percent_decode("a+b%2Fc%2f%zz%4"), "a+b/c/%zz%4");
+        assert_eq!(percent_decode("%C3%A9%FF"), "\u{e9}\u{fffd}");
+        // A query value with an encoded slash and a plus signs as AWS expects.
+        assert_eq!(canonical_query("k=a%2Fb+c&j"), "j=&k=a%2Fb%2Bc");
     }
 }

@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::roles::{RoleArn, role_id};
+use crate::model::roles::{RoleArn, role_id};
 
 /// Sessions kept at most; issuing one more forgets the oldest.
 pub const SESSION_CAPACITY: usize = 10_000;
@@ -214,7 +214,7 @@ impl Sessions {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::model::sessions::*;
 
     const ROLE: &str = "arn:aws:iam::210987654321:role/ops/sender";
 

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sts::ASSUME_ROLE;
-use crate::wire::{AwsError, Operation, ValidationReason};
+use crate::protocol::wire::{ASSUME_ROLE, AwsError, Operation, ValidationReason};
 
 /// What an injected fault makes the emulator answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,7 +348,7 @@ pub fn latency(spec: &FaultSpec) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::faults::injected::*;
 
     /// A bucket allows `burst` calls at once, then one per 1/rate seconds.
     #[test]

@@ -186,7 +186,7 @@ impl Journal {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::model::journal::*;
 
     fn entry(operation: &str, channel: Option<&str>) -> JournalEntry {
         JournalEntry {

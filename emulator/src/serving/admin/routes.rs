@@ -12,13 +12,13 @@ use axum::routing::{any, delete, get, post};
 use axum::{Json, extract};
 use serde_json::json;
 
-use super::{FaultId, JOURNAL_DROPPED_HEADER, RoleArnParam};
-use crate::App;
-use crate::chaos::{Chaos, ChaosSpec};
-use crate::faults::{FaultSpec, Quota, TokenBucket};
-use crate::journal::JournalFilter;
-use crate::sessions::StsSettingsUpdate;
-use crate::state::{ActivationStatus, ChannelCode, SeedChannel, UnknownChannel};
+use super::api::{FaultId, JOURNAL_DROPPED_HEADER, RoleArnParam};
+use crate::calls::app::App;
+use crate::faults::chaos::{Chaos, ChaosSpec};
+use crate::faults::injected::{FaultSpec, Quota, TokenBucket};
+use crate::model::journal::JournalFilter;
+use crate::model::sessions::StsSettingsUpdate;
+use crate::model::state::{ActivationStatus, ChannelCode, SeedChannel, UnknownChannel};
 
 pub(crate) fn router() -> Router<Arc<App>> {
     Router::new()

@@ -8,17 +8,17 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::arn::{self, Arn};
-use crate::chaos::Chaos;
-use crate::faults::{FaultBook, TokenBucket};
-use crate::journal::Journal;
-use crate::roles::Roles;
-use crate::sessions::{Sessions, Settings};
+use crate::faults::chaos::Chaos;
+use crate::faults::injected::{FaultBook, TokenBucket};
+use crate::model::arn::{self, Arn};
+use crate::model::journal::Journal;
+use crate::model::roles::Roles;
+use crate::model::sessions::{Sessions, Settings};
 // The journal types lived here first; their old paths keep working.
-pub use crate::journal::{
+pub use crate::model::journal::{
     JournalEntry, JournalFilter, JournalStats, OUTCOME_ABANDONED, OUTCOME_DROPPED, OUTCOME_OK,
 };
-use crate::wire::AwsError;
+use crate::protocol::wire::AwsError;
 
 /// Region of channels seeded with neither an ARN nor a region.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -465,7 +465,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::model::state::*;
 
     /// A seed without ARN gets one in its region; a verbatim ARN keeps its region,
     /// and an empty region part makes the channel answer in every region.
@@ -576,8 +576,8 @@ mod tests {
     /// Reset goes back to the start-up roles and STS settings and keeps issued sessions.
     #[test]
     fn reset_restores_sts_startup_and_keeps_sessions() {
-        use crate::roles::RoleArn;
-        use crate::sessions::{Session, StsSettings, StsSettingsUpdate};
+        use crate::model::roles::RoleArn;
+        use crate::model::sessions::{Session, StsSettings, StsSettingsUpdate};
         let startup = "arn:aws:iam::210987654321:role/a";
         let added = "arn:aws:iam::210987654321:role/b";
         let mut state = State::default().with_sts(

@@ -1,5 +1,5 @@
 //! What a picked fault does to a call, the same for SSM Contacts (`handler`) and STS
-//! (`sts`): before the operation it is named in the journal, holds a latency fault, cuts
+//! (`sts_call`): before the operation it is named in the journal, holds a latency fault, cuts
 //! the connection or answers a proxy's 502 page; after the operation it cuts the connection
 //! or cuts the answer in half. Error faults are worded by each protocol, so they stay with
 //! the callers.
@@ -9,12 +9,12 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::App;
-use crate::connection::ConnectionControl;
-use crate::faults::{self, FaultKind, FaultSpec};
-use crate::handler::Call;
-use crate::journal::{OUTCOME_ABANDONED, OUTCOME_DROPPED};
-use crate::wire;
+use crate::calls::app::App;
+use crate::calls::call::Call;
+use crate::calls::connection::ConnectionControl;
+use crate::faults::injected::{FaultKind, FaultSpec, latency};
+use crate::model::journal::{OUTCOME_ABANDONED, OUTCOME_DROPPED};
+use crate::protocol::wire;
 
 const BAD_GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
      <center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
@@ -42,7 +42,7 @@ pub(crate) async fn before_operation(
         spec.error
             .map_or_else(|| "latency".to_string(), |kind| format!("{kind:?}")),
     );
-    if let Some(delay) = faults::latency(spec) {
+    if let Some(delay) = latency(spec) {
         hold(app, call, delay).await;
     }
     match spec.error? {

@@ -3,15 +3,16 @@
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::{FaultId, RoleArnParam};
-use crate::chaos::{ChaosSpec, ChaosStatus};
-use crate::faults::{ActiveFault, FaultSpec, Quota};
-use crate::journal::{JournalEntry, JournalFilter, JournalStats, OUTCOME_OK};
-use crate::sessions::{StsSettings, StsSettingsUpdate};
-use crate::state::{Channel, ChannelCode, SeedChannel};
+use super::api::{FaultId, RoleArnParam};
+use crate::faults::chaos::{ChaosSpec, ChaosStatus};
+use crate::faults::injected::{ActiveFault, FaultSpec, Quota};
+use crate::model::journal::{JournalEntry, JournalFilter, JournalStats, OUTCOME_OK};
+use crate::model::sessions::{StsSettings, StsSettingsUpdate};
+use crate::model::state::{Channel, ChannelCode, SeedChannel};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -308,22 +309,23 @@ impl AdminClient {
     }
 }
 
+/// What stays as it is of an ARN in a path segment: the unreserved set and `:`.
+const ARN_IN_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':');
+
 /// `channels/{arn}/{action}` with the ARN as one percent-encoded path segment.
 fn channel_path(arn: &str, action: &str) -> String {
-    let mut encoded = String::with_capacity(arn.len() + 16);
-    for byte in arn.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b':') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
+    let encoded = utf8_percent_encode(arn, ARN_IN_PATH);
     format!("channels/{encoded}/{action}")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::channel_path;
+    use crate::serving::admin::client::channel_path;
 
     /// The ARN's slashes (and anything outside the unreserved set) are percent-encoded.
     #[test]

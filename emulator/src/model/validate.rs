@@ -4,8 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::arn::Arn;
-use crate::wire::{AwsError, ValidationField};
+use crate::model::arn::Arn;
+use crate::protocol::wire::{AwsError, ValidationField};
 
 /// The `SsmContactsArn` pattern, quoted in messages.
 pub const ARN_PATTERN: &str =
@@ -165,8 +165,8 @@ pub fn is_token_char(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::wire::ValidationReason;
+    use crate::model::validate::*;
+    use crate::protocol::wire::ValidationReason;
 
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]

@@ -28,7 +28,11 @@ pub const SERVICE_CODE: &str = "ssm-contacts";
 pub const WRONG_ACTIVATION_CODE_MESSAGE: &str =
     "The activation code is invalid. Use the latest code sent to the contact channel.";
 
-/// The operations the emulator implements.
+/// The one STS action the emulator serves (over awsQuery, on the same endpoint); faults
+/// and the journal name it as an operation too.
+pub const ASSUME_ROLE: &str = "AssumeRole";
+
+/// The SSM Contacts operations the emulator implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     SendActivationCode,
@@ -369,7 +373,7 @@ pub fn raw_response(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::protocol::wire::*;
 
     /// Each error carries the members of its model shape and the status the model binds.
     #[test]
