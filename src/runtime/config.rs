@@ -16,7 +16,6 @@ use crate::rules::cooldown::{self, ChannelLimits};
 use crate::rules::decide::UnknownOutcomePolicy;
 use crate::rules::tenancy::{Accounts, RolePatterns, Tenancy};
 use crate::runtime::admin::{Serves, listeners};
-use crate::runtime::healthcheck::HealthcheckArgs;
 use crate::runtime::logging::LogFormat;
 use crate::runtime::selector;
 
@@ -49,6 +48,17 @@ pub enum Command {
     /// Ask a running operator's probe (or /metrics) and exit 0 on a 2xx answer; what
     /// `helm test` runs, on the operator's own image.
     Healthcheck(HealthcheckArgs),
+}
+
+/// `healthcheck`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// What to ask, `http://HOST:PORT/PATH` (no TLS: probes and metrics are plain HTTP).
+    #[arg(long, default_value = "http://127.0.0.1:8081/readyz")]
+    pub url: String,
+    /// How long the whole check may take.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Abuse guards: which accounts and roles objects may name, and how often a channel may

@@ -7,20 +7,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::runtime::config::parse_duration;
+use crate::runtime::config::HealthcheckArgs;
 
 /// The longest answer read: a status line and headers fit many times over.
 const MAX_ANSWER: u64 = 16 * 1024;
-
-#[derive(Debug, clap::Args)]
-pub struct HealthcheckArgs {
-    /// What to ask, `http://HOST:PORT/PATH` (no TLS: probes and metrics are plain HTTP).
-    #[arg(long, default_value = "http://127.0.0.1:8081/readyz")]
-    pub url: String,
-    /// How long the whole check may take.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HealthcheckError {
