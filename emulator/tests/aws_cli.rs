@@ -107,19 +107,26 @@ fn json_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
 }
 
+/// A fresh emulator holding one seeded channel, and that channel's ARN.
+async fn with_channel(seed: SeedChannel) -> (RunningEmulator, String) {
+    let emulator = RunningEmulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
+    let arn = emulator
+        .admin()
+        .seed_channel(&seed)
+        .await
+        .expect("seed")
+        .arn;
+    (emulator, arn)
+}
+
 /// send-activation-code and get-contact-channel work, signed by botocore.
 #[tokio::test]
 async fn cli_sends_and_reads_a_channel() {
     let Some(cli) = aws_cli() else { return };
-    let emulator = RunningEmulator::start(EmulatorConfig::default())
-        .await
-        .expect("start");
+    let (emulator, arn) = with_channel(SeedChannel::in_region("us-east-1")).await;
     let admin = emulator.admin();
-    let arn = admin
-        .seed_channel(&SeedChannel::in_region("us-east-1"))
-        .await
-        .expect("seed")
-        .arn;
 
     let sent = aws(
         &cli,
@@ -301,15 +308,8 @@ async fn cli_pages_through_contacts_and_channels() {
 #[tokio::test]
 async fn cli_reports_error_codes() {
     let Some(cli) = aws_cli() else { return };
-    let emulator = RunningEmulator::start(EmulatorConfig::default())
-        .await
-        .expect("start");
+    let (emulator, arn) = with_channel(SeedChannel::in_region("us-east-1")).await;
     let admin = emulator.admin();
-    let arn = admin
-        .seed_channel(&SeedChannel::in_region("us-east-1"))
-        .await
-        .expect("seed")
-        .arn;
     let spec = FaultSpec::error("SendActivationCode", FaultKind::ThrottlingException)
         .times(1)
         .retry_after(2);
@@ -350,12 +350,9 @@ async fn cli_reports_error_codes() {
 #[tokio::test]
 async fn cli_reads_and_activates_a_channel() {
     let Some(cli) = aws_cli() else { return };
-    let emulator = RunningEmulator::start(EmulatorConfig::default())
-        .await
-        .expect("start");
-    let admin = emulator.admin();
     let seed = SeedChannel::in_region("us-east-1").of_type(ChannelType::Sms, "+15555550100");
-    let arn = admin.seed_channel(&seed).await.expect("seed").arn;
+    let (emulator, arn) = with_channel(seed).await;
+    let admin = emulator.admin();
     let run = |args: Vec<String>| {
         let (cli, emulator) = (&cli, &emulator);
         async move {
