@@ -35,6 +35,8 @@ use support::{Operator, Result, Suite, channel_arn, eventually};
 /// The operator's status-write deadline in these runs (support.rs passes --api-timeout 2s):
 /// a kill later than this after an answer cannot have prevented its record.
 const RECORD_WINDOW: SignedDuration = SignedDuration::from_secs(3);
+/// How soon a reconcile whose outcome write failed is tried again (the error policy's requeue).
+const RECORD_RETRY: SignedDuration = SignedDuration::from_secs(5);
 
 struct Plan {
     objects: usize,
@@ -76,6 +78,8 @@ impl Plan {
 #[derive(Default)]
 struct Tally {
     kills: Vec<report::Kill>,
+    /// When the API server was down for its restarts.
+    outages: Vec<report::Outage>,
     kills_in_window: usize,
     apiserver_restarts: usize,
     etcd_restarts: usize,
@@ -212,7 +216,13 @@ async fn run(control_plane: &mut testenv::ControlPlane, plan: &Plan) -> Result {
             })
         })
         .collect();
-    let report = report::attribute(&ready, &sent, &tally.kills, RECORD_WINDOW);
+    let report = report::attribute(
+        &ready,
+        &sent,
+        &tally.kills,
+        &tally.outages,
+        (RECORD_WINDOW, RECORD_RETRY),
+    );
 
     let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
     for entry in &journal {
@@ -273,11 +283,21 @@ async fn storm(
     for number in 1..=plan.kills {
         // The operator lives through these: its watches and writes must recover by themselves.
         if apiserver_points.contains(&number) {
+            let start = Timestamp::now();
             control_plane.restart_apiserver().await?;
+            tally.outages.push(report::Outage {
+                start,
+                end: Timestamp::now(),
+            });
             tally.apiserver_restarts += 1;
         }
         if etcd_points.contains(&number) {
+            let start = Timestamp::now();
             control_plane.restart_etcd().await?;
+            tally.outages.push(report::Outage {
+                start,
+                end: Timestamp::now(),
+            });
             tally.etcd_restarts += 1;
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(200..2000))).await;

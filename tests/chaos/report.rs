@@ -22,6 +22,13 @@ pub struct Kill {
     pub time: Timestamp,
 }
 
+/// A time the API server was down (restarted): no outcome could be recorded during it.
+#[derive(Clone, Copy, Debug)]
+pub struct Outage {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
 /// Why a channel got more than one code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Explained {
@@ -60,12 +67,15 @@ impl Report {
 
 /// `ready`: channel -> whether its object ended Ready with its code recorded as sent.
 /// `window`: how long after an answer a kill can still prevent its record (the outcome write's
-/// deadline plus slack).
+/// deadline plus slack). An outage of the API server in that time holds the record back
+/// until it ends and the failed reconcile is retried (`retry` later), and the window with it:
+/// the outcome waits in the killed process's memory meanwhile.
 pub fn attribute(
     ready: &BTreeMap<String, bool>,
     sent: &[Sent],
     kills: &[Kill],
-    window: SignedDuration,
+    outages: &[Outage],
+    (window, retry): (SignedDuration, SignedDuration),
 ) -> Report {
     let mut by_channel: BTreeMap<&str, Vec<&Sent>> = BTreeMap::new();
     for code in sent {
@@ -94,11 +104,18 @@ pub fn attribute(
                 Explained::AnswerLost
             } else {
                 let slack = SignedDuration::from_millis(500);
+                let after = |t: Timestamp, d: SignedDuration| t.saturating_add(d).unwrap_or(t);
+                let mut until = after(earlier.time, window);
+                for outage in outages {
+                    if outage.start <= until && outage.end >= earlier.time {
+                        until = until.max(after(after(outage.end, retry), window));
+                    }
+                }
                 kills
                     .iter()
                     .find(|k| {
                         k.time >= earlier.time.saturating_sub(slack).unwrap_or(earlier.time)
-                            && k.time <= earlier.time.saturating_add(window).unwrap_or(earlier.time)
+                            && k.time <= until
                     })
                     .map_or(Explained::Unexplained, |k| Explained::Kill(k.number))
             };
@@ -128,18 +145,52 @@ pub fn self_check() -> Result<(), String> {
         sent("c", 30, false),
         sent("d", 40, false),
         sent("d", 49, false),
+        // Answered as the API server went down; the kill came after it was back, before
+        // the retried record.
+        sent("f", 60, false),
+        sent("f", 80, false),
+        // The same, but the kill came after the retried record was due.
+        sent("g", 100, false),
+        sent("g", 120, false),
     ];
-    let kills = [Kill {
-        number: 7,
-        time: at(41),
-    }];
-    let report = attribute(&ready, &codes, &kills, SignedDuration::from_secs(3));
+    let kills = [
+        Kill {
+            number: 7,
+            time: at(41),
+        },
+        Kill {
+            number: 8,
+            time: at(70),
+        },
+        Kill {
+            number: 9,
+            time: at(112),
+        },
+    ];
+    let outages = [
+        Outage {
+            start: at(61),
+            end: at(63),
+        },
+        Outage {
+            start: at(101),
+            end: at(102),
+        },
+    ];
+    let windows = (SignedDuration::from_secs(3), SignedDuration::from_secs(5));
+    let ready: BTreeMap<String, bool> = ready
+        .into_iter()
+        .chain([("f".to_owned(), true), ("g".to_owned(), true)])
+        .collect();
+    let report = attribute(&ready, &codes, &kills, &outages, windows);
     let expected = vec![
         ("b".to_owned(), Explained::AnswerLost),
         ("c".to_owned(), Explained::Unexplained),
         ("d".to_owned(), Explained::Kill(7)),
+        ("f".to_owned(), Explained::Kill(8)),
+        ("g".to_owned(), Explained::Unexplained),
     ];
-    if report.duplicates != expected || report.lost != ["e"] || report.unexplained() != 1 {
+    if report.duplicates != expected || report.lost != ["e"] || report.unexplained() != 2 {
         return Err(format!("attribution self-check failed: {report:?}"));
     }
     Ok(())
