@@ -16,7 +16,8 @@ use crate::Scenario;
 use ssm_contacts_operator::api::resource::{CodeSecretRef, ContactChannelActivationSpec};
 
 use crate::support::{
-    Chart, Grant, LEADER_ARGS, Operator, RELEASE, Result, SEND, Suite, World, eventually,
+    Chart, Grant, LEADER_ARGS, Operator, RELEASE, Result, SEND, Suite, TEST_RUST_LOG, World,
+    eventually,
 };
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
@@ -69,28 +70,23 @@ async fn chart_rbac_is_enough(suite: Arc<Suite>) -> Result {
             "the chart's ServiceAccount must not {verb} secrets"
         );
     }
-    world.operator = Operator::start_as(
+    world.operator = Operator::launch_as(
         &chart.kubeconfig,
         &world.namespace,
         &world.emulator.endpoint_url(),
         &LEADER_ARGS,
         world.log_dir(),
-    )
+    )?
+    .ready()
     .await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     world.wait_event("pager", "Sent").await?;
     assert_eq!(world.operator.metric("ssmcontacts_leader").await?, 1.0);
     conflicting_outcome(&world, "conflict").await?;
     repeated_failure(&world, "repeated").await?;
-    world
-        .wait_condition("conflict", "Ready", "True", "Sent")
-        .await?;
-    world
-        .wait_condition("repeated", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("conflict").await?;
+    world.wait_sent("repeated").await?;
     let log = world.operator.log_text();
     assert!(!log.to_lowercase().contains("forbidden"), "{log}");
     Ok(())
@@ -194,7 +190,7 @@ async fn probe(world: &World, grant: &Grant, operator: &mut Operator, name: &str
             // A second code to the same channel adds to its record.
             operator.wait_ready().await?;
             world.create(name, world.spec()).await?;
-            world.wait_condition(name, "Ready", "True", "Sent").await?;
+            world.wait_sent(name).await?;
             let second = format!("{name}-again");
             world.create(&second, world.spec()).await?;
             operator.wait_log(&denied, PROBE_DEADLINE).await
@@ -295,9 +291,7 @@ async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) ->
     world.operator = operator;
     world.operator.wait_ready().await?;
     world.create("before", world.spec()).await?;
-    world
-        .wait_condition("before", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("before").await?;
     assert_eq!(
         world
             .operator
@@ -352,9 +346,7 @@ async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) ->
         )
         .into());
     }
-    world
-        .wait_condition("after", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("after").await?;
     assert_eq!(world.emulator.admin().sends_for(&after).await?, 1);
     Ok(())
 }
@@ -403,19 +395,18 @@ async fn chart_without_code_secrets_grants_and_needs_no_secret(suite: Arc<Suite>
         .and_then(|var| var.value.clone())
         .ok_or("the chart's Deployment does not set SSMC_CODE_SECRETS")?;
     assert_eq!(code_secrets, "false");
-    world.operator = Operator::launch_with_env(
+    let env = [("SSMC_CODE_SECRETS".to_owned(), code_secrets)];
+    world.operator = Operator::launch_with(
         &chart.kubeconfig,
         &world.namespace,
         &world.emulator.endpoint_url(),
         &[],
-        &[("SSMC_CODE_SECRETS".to_owned(), code_secrets)],
         world.log_dir(),
+        (&env, TEST_RUST_LOG),
     )?;
     world.operator.wait_ready().await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     assert_eq!(world.sends().await?, 1);
     let log = world.operator.log_text();
     assert!(!log.to_lowercase().contains("forbidden"), "{log}");
