@@ -173,8 +173,7 @@ async fn refused_calls_leave_the_channel_free(suite: Arc<Suite>) -> Result {
 /// restarted: the first namespace's objects still get their codes, and readiness names the
 /// namespace that cannot be listed.
 async fn a_namespace_that_cannot_be_listed_stops_only_itself(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "listable", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "listable").await?;
     let other = testenv::create_namespace(&suite.client, "unlistable").await?;
     let chart = Chart::install_watching(&suite, &world, false, &[&other]).await?;
     let watch_both = ["--namespace", other.as_str()];

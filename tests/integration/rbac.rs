@@ -60,8 +60,7 @@ async fn repeated_failure(world: &World, name: &str) -> Result {
 
 /// The chart's ServiceAccount is enough for the whole job, without one "forbidden", and writes no Secrets.
 async fn chart_rbac_is_enough(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "rbac", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "rbac").await?;
     let chart = Chart::install(&suite, &world, false).await?;
     // Secrets are read (activation codes), never written.
     for verb in ["create", "update", "patch", "delete"] {
@@ -94,8 +93,7 @@ async fn chart_rbac_is_enough(suite: Arc<Suite>) -> Result {
 
 /// Every verb of the chart's Roles is needed: without any one, its work fails visibly ("cannot <verb>").
 async fn chart_rbac_each_verb_is_needed(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "rbac-verbs", &[]).await?;
-    world.operator.terminate().await?;
+    let world = World::stopped(&suite, "rbac-verbs").await?;
     let chart = Chart::install(&suite, &world, false).await?;
     let grants = chart.grants()?;
     let mut failures = Vec::new();
@@ -279,8 +277,7 @@ async fn put_stale_record(world: &World) -> Result {
 
 /// Watches failing past --unready-after-watch-failure turn /readyz 503 (livez 200) until RBAC is back.
 async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "unready", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "unready").await?;
     let chart = Chart::install(&suite, &world, true).await?;
     let proxy = chart.proxy.as_ref().ok_or("no proxy")?;
     let operator = chart.launch(
@@ -355,8 +352,7 @@ async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) ->
 /// Secrets, and the operator as the chart runs it (SSMC_CODE_SECRETS as the chart's
 /// Deployment sets it) is ready and sends a code without one "forbidden".
 async fn chart_without_code_secrets_grants_and_needs_no_secret(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "rbac-nosecrets", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "rbac-nosecrets").await?;
     let chart = Chart::install_with(
         &suite,
         &world,

@@ -251,8 +251,7 @@ async fn bad_flags_exit_2_naming_the_flag(_suite: Arc<Suite>) -> Result {
 
 /// Nonsense in status (9999 times, times past the time type, negative or max attempts, recent sends from the future) ends in a code or a reason, never a stuck or dead operator or a blocked channel.
 async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "poison", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "poison").await?;
     let names = [
         "future-flight",
         "far-retry",

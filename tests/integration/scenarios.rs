@@ -101,35 +101,26 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
             ..Default::default()
         };
         let error = world
-            .create("bad", spec)
-            .await
-            .err()
-            .ok_or(format!("{arn:?} was accepted"))?;
-        assert!(
-            error.to_string().contains("spec.contactChannelId"),
-            "{arn:?}: {error}"
-        );
+            .create_refused("bad", spec, &format!("{arn:?}"))
+            .await?;
+        assert!(error.contains("spec.contactChannelId"), "{arn:?}: {error}");
     }
     let long_token = ContactChannelActivationSpec {
         resend_token: Some("x".repeat(254)),
         ..world.spec()
     };
     let error = world
-        .create("bad", long_token)
-        .await
-        .err()
-        .ok_or("a 254-char token was accepted")?;
-    assert!(error.to_string().contains("spec.resendToken"), "{error}");
+        .create_refused("bad", long_token, "a 254-char token")
+        .await?;
+    assert!(error.contains("spec.resendToken"), "{error}");
     let bad_region = ContactChannelActivationSpec {
         region: Some("Not A Region".into()),
         ..world.spec()
     };
     let error = world
-        .create("bad", bad_region)
-        .await
-        .err()
-        .ok_or("a malformed region was accepted")?;
-    assert!(error.to_string().contains("spec.region"), "{error}");
+        .create_refused("bad", bad_region, "a malformed region")
+        .await?;
+    assert!(error.contains("spec.region"), "{error}");
     for (role, why) in [
         (
             "arn:aws:iam::123456789012:user/pager",
@@ -144,12 +135,9 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
             role_arn: Some(role.into()),
             ..world.spec()
         };
-        let error = world
-            .create("bad", spec)
-            .await
-            .err()
-            .ok_or(format!("roleArn {role} was accepted"))?;
-        let text = error.to_string();
+        let text = world
+            .create_refused("bad", spec, &format!("roleArn {role}"))
+            .await?;
         assert!(
             text.contains("spec.roleArn") && text.contains(why),
             "{role}: {text}"
@@ -600,8 +588,7 @@ async fn leader_election_one_active_then_failover(suite: Arc<Suite>) -> Result {
 
 /// No AWS credentials at all: CredentialsUnavailable, Stalled, and nothing reaches AWS.
 async fn no_credentials_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "nocreds", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "nocreds").await?;
     world.operator = Operator::start_without_credentials(
         &suite,
         &world.namespace,
@@ -623,8 +610,7 @@ async fn no_credentials_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
 
 /// A refused endpoint is EndpointUnreachable and retried; once it listens, one code in its only call.
 async fn unreachable_endpoint_sends_nothing_then_one_code(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "unreachable", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "unreachable").await?;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     world.operator = Operator::launch_as(
         &suite.kubeconfig,

@@ -588,6 +588,14 @@ impl World {
         Self::with_channel(suite, name, operator_args, &channel_arn("us-east-1", name)).await
     }
 
+    /// [`World::new`] with its operator stopped (SIGTERM), for scenarios that start their
+    /// own operator.
+    pub async fn stopped(suite: &Suite, name: &str) -> Result<Self> {
+        let mut world = Self::new(suite, name, &[]).await?;
+        world.operator.terminate().await?;
+        Ok(world)
+    }
+
     /// [`World::new`] with the channel at `arn` (e.g. one without a region).
     pub async fn with_channel(
         suite: &Suite,
@@ -736,6 +744,20 @@ impl World {
     ) -> Result<ContactChannelActivation> {
         let object = ContactChannelActivation::new(name, spec);
         Ok(self.api.create(&PostParams::default(), &object).await?)
+    }
+
+    /// Creates the object `name`, which the API server must refuse; its answer. `what`
+    /// names the object in the error when it is accepted.
+    pub async fn create_refused(
+        &self,
+        name: &str,
+        spec: ContactChannelActivationSpec,
+        what: &str,
+    ) -> Result<String> {
+        match self.create(name, spec).await {
+            Ok(_) => Err(format!("{what} was accepted").into()),
+            Err(error) => Ok(error.to_string()),
+        }
     }
 
     /// Seeds `count` channels and creates one object on each, as fast as the API server takes
