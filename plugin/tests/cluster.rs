@@ -63,6 +63,11 @@ async fn plugin(args: &[&str], stdin: Option<&str>, endpoint: Option<&str>) -> O
     child.wait_with_output().await.expect("the plugin ends")
 }
 
+/// Runs the plugin with `args` alone: no stdin, no AWS endpoint.
+async fn run(args: &[&str]) -> Output {
+    plugin(args, None, None).await
+}
+
 fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -143,14 +148,27 @@ impl World {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    /// Creates an object, then writes `status` through the status subresource as the
-    /// operator would (no operator runs here, so what `status` shows is fixed).
+    /// Creates an object on the channel [`ARN`], then writes `status` through the status
+    /// subresource as the operator would (no operator runs here, so what `status` shows is
+    /// fixed).
     async fn object(&self, namespace: &str, name: &str, status: Option<serde_json::Value>) {
+        self.object_with(namespace, name, json!({"contactChannelId": ARN}), status)
+            .await;
+    }
+
+    /// [`World::object`] with the spec `spec`.
+    async fn object_with(
+        &self,
+        namespace: &str,
+        name: &str,
+        spec: serde_json::Value,
+        status: Option<serde_json::Value>,
+    ) {
         let object: ContactChannelActivation = serde_json::from_value(json!({
             "apiVersion": "ssmcontacts.oncall.dev/v1alpha1",
             "kind": "ContactChannelActivation",
             "metadata": {"name": name},
-            "spec": {"contactChannelId": ARN},
+            "spec": spec,
         }))
         .expect("object");
         self.api(namespace)
@@ -167,6 +185,11 @@ impl World {
                 .await
                 .expect("status");
         }
+    }
+
+    /// The object `name` in `namespace` as the API server has it.
+    async fn get(&self, namespace: &str, name: &str) -> ContactChannelActivation {
+        self.api(namespace).get(name).await.expect("get")
     }
 
     /// A copy of the admin kubeconfig whose context names `namespace`.
@@ -189,6 +212,14 @@ fn condition(type_: &str, status: &str, reason: &str) -> serde_json::Value {
            "observedGeneration": 1, "lastTransitionTime": "2026-12-06T08:00:00Z"})
 }
 
+/// The value of `key` in a code Secret, which must carry the code label.
+fn labelled_code(secret: Secret, key: &str) -> String {
+    let labels = secret.metadata.labels.unwrap_or_default();
+    assert!(labels.contains_key(CODE_SECRET_LABEL), "labelled");
+    let data = secret.data.unwrap_or_default();
+    String::from_utf8(data.get(key).expect("key").0.clone()).expect("utf-8")
+}
+
 /// Every scenario against one control plane and one emulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_against_a_cluster() {
@@ -207,12 +238,7 @@ async fn plugin_against_a_cluster() {
 
 /// A kubeconfig that cannot be read, an unknown context: one clear line, exit code 1.
 async fn bad_kubeconfig_and_context(world: &World) {
-    let missing = plugin(
-        &["status", "--kubeconfig", "/nonexistent/kubeconfig"],
-        None,
-        None,
-    )
-    .await;
+    let missing = run(&["status", "--kubeconfig", "/nonexistent/kubeconfig"]).await;
     let stderr = failure(&missing);
     assert!(
         stderr.contains("cannot read kubeconfig /nonexistent/kubeconfig"),
@@ -221,18 +247,14 @@ async fn bad_kubeconfig_and_context(world: &World) {
     let garbage = world.dir.path().join("garbage");
     std::fs::write(&garbage, "{not: [yaml").expect("write");
     let garbage = garbage.display().to_string();
-    failure(&plugin(&["status", "--kubeconfig", &garbage], None, None).await);
-    let unknown = plugin(
-        &[
-            "status",
-            "--kubeconfig",
-            world.kubeconfig(),
-            "--context",
-            "nope",
-        ],
-        None,
-        None,
-    )
+    failure(&run(&["status", "--kubeconfig", &garbage]).await);
+    let unknown = run(&[
+        "status",
+        "--kubeconfig",
+        world.kubeconfig(),
+        "--context",
+        "nope",
+    ])
     .await;
     let stderr = failure(&unknown);
     assert!(
@@ -297,7 +319,7 @@ async fn status_names_what_each_object_waits_for(world: &World) {
     world.object(&other, "elsewhere", None).await;
 
     let in_ns = world.kubeconfig_in(&ns);
-    let table = stdout(&plugin(&["status", "--kubeconfig", &in_ns], None, None).await);
+    let table = stdout(&run(&["status", "--kubeconfig", &in_ns]).await);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 6, "{table}");
     assert!(
@@ -335,14 +357,7 @@ async fn status_names_what_each_object_waits_for(world: &World) {
     let one = stdout(&world.run_in(&ns, &["status", "sent"], None).await);
     assert_eq!(one.lines().count(), 2, "{one}");
 
-    let all = stdout(
-        &plugin(
-            &["status", "-A", "--kubeconfig", world.kubeconfig()],
-            None,
-            None,
-        )
-        .await,
-    );
+    let all = stdout(&run(&["status", "-A", "--kubeconfig", world.kubeconfig()]).await);
     assert!(all.starts_with("NAMESPACE "), "{all}");
     assert!(
         all.lines()
@@ -359,14 +374,7 @@ async fn status_names_what_each_object_waits_for(world: &World) {
         .expect("kubeconfig")
         .current_context
         .expect("current context");
-    let named = stdout(
-        &plugin(
-            &["status", "--kubeconfig", &in_ns, "--context", &context],
-            None,
-            None,
-        )
-        .await,
-    );
+    let named = stdout(&run(&["status", "--kubeconfig", &in_ns, "--context", &context]).await);
     // The same objects (UNTIL may have moved on by a second).
     let names = |text: &str| -> Vec<String> {
         text.lines()
@@ -390,26 +398,13 @@ async fn status_names_what_each_object_waits_for(world: &World) {
 async fn resend_bumps_the_generation(world: &World) {
     let ns = world.namespace("plugin-resend").await;
     world.object(&ns, "phone", None).await;
-    let args = [
-        "resend",
-        "phone",
-        "--kubeconfig",
-        world.kubeconfig(),
-        "-n",
-        &ns,
-    ];
-    let first = stdout(&plugin(&args, None, None).await);
+    let resend = ["resend", "phone"];
+    let first = stdout(&world.run_in(&ns, &resend, None).await);
     assert!(first.contains("generation 2"), "{first}");
-    let token = world
-        .api(&ns)
-        .get("phone")
-        .await
-        .expect("get")
-        .spec
-        .resend_token;
-    let second = stdout(&plugin(&args, None, None).await);
+    let token = world.get(&ns, "phone").await.spec.resend_token;
+    let second = stdout(&world.run_in(&ns, &resend, None).await);
     assert!(second.contains("generation 3"), "{second}");
-    let object = world.api(&ns).get("phone").await.expect("get");
+    let object = world.get(&ns, "phone").await;
     assert_eq!(object.metadata.generation, Some(3));
     assert!(object.spec.resend_token.is_some());
     assert_ne!(object.spec.resend_token, token);
@@ -421,61 +416,37 @@ async fn resend_bumps_the_generation(world: &World) {
 async fn activate_writes_a_labelled_secret(world: &World) {
     let ns = world.namespace("plugin-activate").await;
     world.object(&ns, "phone", None).await;
-    let args = [
-        "activate",
-        "phone",
-        "--kubeconfig",
-        world.kubeconfig(),
-        "-n",
-        &ns,
-    ];
-    let output = plugin(&args, Some("  123456\n"), None).await;
+    let activate = ["activate", "phone"];
+    let output = world.run_in(&ns, &activate, Some("  123456\n")).await;
     let out = stdout(&output);
     assert!(!out.contains("123456"), "{out}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("123456"), "{stderr}");
     assert!(stderr.contains("started generation 2"), "{stderr}");
-    let object = world.api(&ns).get("phone").await.expect("get");
+    let object = world.get(&ns, "phone").await;
     let reference = object.spec.activation_code_secret_ref.expect("reference");
     assert_eq!(reference.name, "phone-activation-code");
     assert_eq!(reference.key, "code");
     let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &ns);
-    let read = |secret: Secret| {
-        assert!(
-            secret
-                .metadata
-                .labels
-                .unwrap_or_default()
-                .contains_key(CODE_SECRET_LABEL),
-            "labelled"
-        );
-        let data = secret.data.unwrap_or_default();
-        String::from_utf8(data.get("code").expect("key").0.clone()).expect("utf-8")
-    };
+    let read = |secret: Secret| labelled_code(secret, "code");
     assert_eq!(
         read(secrets.get("phone-activation-code").await.expect("secret")),
         "123456"
     );
 
-    stdout(&plugin(&args, Some("7654321098"), None).await);
+    stdout(&world.run_in(&ns, &activate, Some("7654321098")).await);
     assert_eq!(
         read(secrets.get("phone-activation-code").await.expect("secret")),
         "7654321098"
     );
-    let generation = world
-        .api(&ns)
-        .get("phone")
-        .await
-        .expect("get")
-        .metadata
-        .generation;
+    let generation = world.get(&ns, "phone").await.metadata.generation;
     assert_eq!(
         generation,
         Some(2),
         "only the first activate adds the reference"
     );
 
-    let bad = plugin(&args, Some("12ab56\n"), None).await;
+    let bad = world.run_in(&ns, &activate, Some("12ab56\n")).await;
     let stderr = failure(&bad);
     assert!(
         stderr.contains("6 to 10 digits") && !stderr.contains("12ab56"),
@@ -487,50 +458,17 @@ async fn activate_writes_a_labelled_secret(world: &World) {
     );
 
     // An object that names its Secret and key: that key of that Secret, no spec change.
-    let named: ContactChannelActivation = serde_json::from_value(json!({
-        "apiVersion": "ssmcontacts.oncall.dev/v1alpha1",
-        "kind": "ContactChannelActivation",
-        "metadata": {"name": "desk"},
-        "spec": {"contactChannelId": ARN,
-                 "activationCodeSecretRef": {"name": "desk-otp", "key": "otp"}},
-    }))
-    .expect("object");
-    world
-        .api(&ns)
-        .create(&PostParams::default(), &named)
-        .await
-        .expect("create");
-    let desk = [
-        "activate",
-        "desk",
-        "--kubeconfig",
-        world.kubeconfig(),
-        "-n",
-        &ns,
-    ];
-    let output = plugin(&desk, Some("246810\n"), None).await;
+    let spec = json!({"contactChannelId": ARN,
+                      "activationCodeSecretRef": {"name": "desk-otp", "key": "otp"}});
+    world.object_with(&ns, "desk", spec, None).await;
+    let output = world
+        .run_in(&ns, &["activate", "desk"], Some("246810\n"))
+        .await;
     stdout(&output);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("generation"));
     let secret = secrets.get("desk-otp").await.expect("secret");
-    assert!(
-        secret
-            .metadata
-            .labels
-            .unwrap_or_default()
-            .contains_key(CODE_SECRET_LABEL)
-    );
-    let data = secret.data.unwrap_or_default();
-    assert_eq!(
-        data.get("otp").map(|v| v.0.as_slice()),
-        Some(&b"246810"[..])
-    );
-    let generation = world
-        .api(&ns)
-        .get("desk")
-        .await
-        .expect("get")
-        .metadata
-        .generation;
+    assert_eq!(labelled_code(secret, "otp"), "246810");
+    let generation = world.get(&ns, "desk").await.metadata.generation;
     assert_eq!(generation, Some(1), "a named Secret needs no spec change");
 }
 

@@ -1,57 +1,70 @@
 //! A fresh namespace per test, so tests sharing one control plane never see each other's
 //! objects. Without a controller-manager namespaces are never really deleted, so none is
-//! reused: each name is new.
+//! reused: each name is new, drawn by the API server (`metadata.generateName`).
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
-use rand::Rng;
 
 use crate::Error;
 
-const SUFFIX_LEN: usize = 6;
-const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+/// The longest name a Namespace may have (a DNS label).
+const MAX_NAME_LEN: usize = 63;
 
-/// Creates a namespace named `<prefix>-<6 random [a-z0-9]>` and returns its name. `prefix`
-/// must itself be a valid DNS label start (lowercase letters, digits, `-`), at most 56 chars.
+/// How many characters the API server appends to a `generateName`.
+const GENERATED_SUFFIX_LEN: usize = 5;
+
+/// Creates a namespace named `<prefix>-<5 random [a-z0-9]>` and returns its name. `prefix`
+/// must itself be a valid DNS label start (lowercase letters, digits, `-`); a longer one is
+/// cut so that the name stays within 63 characters.
 pub async fn create_namespace(client: &kube::Client, prefix: &str) -> Result<String, Error> {
     let api: Api<Namespace> = Api::all(client.clone());
-    // 36^6 names make a clash unlikely; retrying on 409 makes it harmless.
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            generate_name: Some(generate_name(prefix)),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    // A drawn name that is taken is a 409 (older servers do not draw again): draw anew.
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let name = format!("{prefix}-{}", random_suffix());
-        let namespace = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
         match api.create(&PostParams::default(), &namespace).await {
-            Ok(_) => return Ok(name),
+            Ok(created) => {
+                return created.metadata.name.ok_or_else(|| {
+                    Error::io("the namespace the API server created")(std::io::Error::other(
+                        "the answer names no namespace",
+                    ))
+                });
+            }
             Err(kube::Error::Api(status)) if status.code == 409 && attempts < 3 => {}
             Err(e) => return Err(e.into()),
         }
     }
 }
 
-fn random_suffix() -> String {
-    let mut rng = rand::rng();
-    (0..SUFFIX_LEN)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
+/// `<prefix>-`, cut to leave room for the API server's suffix within a DNS label.
+fn generate_name(prefix: &str) -> String {
+    let mut base = format!("{prefix}-");
+    base.truncate(MAX_NAME_LEN - GENERATED_SUFFIX_LEN);
+    base
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Suffixes are DNS-label safe and vary.
+    /// The prefix is kept whole, with a `-` before the server's suffix.
     #[test]
-    fn suffix_is_lowercase_alphanumeric() {
-        let a = random_suffix();
-        assert_eq!(a.len(), SUFFIX_LEN);
-        assert!(a.bytes().all(|b| ALPHABET.contains(&b)));
-        assert_ne!(a, random_suffix(), "two draws of 36^6 should differ");
+    fn short_prefix_is_kept() {
+        assert_eq!(generate_name("plugin-status"), "plugin-status-");
+    }
+
+    /// A long prefix is cut so that the generated name is at most 63 characters.
+    #[test]
+    fn long_prefix_is_cut_to_fit_a_dns_label() {
+        let base = generate_name(&"a".repeat(80));
+        assert_eq!(base.len() + GENERATED_SUFFIX_LEN, MAX_NAME_LEN);
+        assert!(base.bytes().all(|b| b == b'a'));
     }
 }

@@ -162,8 +162,15 @@ async fn run(control_plane: &mut testenv::ControlPlane, plan: &Plan) -> Result {
         "--concurrency",
         "32",
     ];
-    let mut operator =
-        Operator::start(&suite, &namespace, &emulator.endpoint_url(), &args, &logs).await?;
+    let mut operator = Operator::launch_as(
+        &suite.kubeconfig,
+        &namespace,
+        &emulator.endpoint_url(),
+        &args,
+        &logs,
+    )?
+    .ready()
+    .await?;
 
     let api: Api<ContactChannelActivation> = Api::namespaced(suite.client.clone(), &namespace);
     futures::stream::iter(arns.iter().enumerate())

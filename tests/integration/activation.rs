@@ -8,9 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::api::resource::{
-    CodeSecretRef, ContactChannelActivationSpec, ReadyWhen,
-};
+use ssm_contacts_operator::api::resource::{ContactChannelActivationSpec, ReadyWhen};
 use ssm_contacts_operator::reconcile::secret::CODE_SECRET_LABEL;
 
 use crate::Scenario;
@@ -81,16 +79,10 @@ async fn code_from_a_secret_activates_the_channel(suite: Arc<Suite>) -> Result {
         .await?;
     let spec = ContactChannelActivationSpec {
         ready_when: ReadyWhen::Activated,
-        activation_code_secret_ref: Some(CodeSecretRef {
-            name: "pager-code".into(),
-            key: "code".into(),
-        }),
-        ..world.spec()
+        ..world.spec_reading_code("pager-code")
     };
     world.create("pager", spec).await?;
-    world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
+    world.wait_code_sent("pager").await?;
     // No Secret yet is the normal wait for the person, not an error.
     world
         .wait_condition("pager", "Ready", "False", "AwaitingCode")
@@ -172,13 +164,7 @@ async fn unlabelled_secret_is_not_read(suite: Arc<Suite>) -> Result {
     other.metadata.name = Some("database".to_owned());
     other.string_data = Some([("code".to_owned(), "123456".to_owned())].into());
     secrets.create(&PostParams::default(), &other).await?;
-    let spec = ContactChannelActivationSpec {
-        activation_code_secret_ref: Some(CodeSecretRef {
-            name: "database".into(),
-            key: "code".into(),
-        }),
-        ..world.spec()
-    };
+    let spec = world.spec_reading_code("database");
     world.create("pager", spec).await?;
     let object = world
         .wait_condition("pager", "Activated", "False", "CodeSecretInvalid")
@@ -208,9 +194,7 @@ async fn default_log_level_writes_no_debug_line(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "quiet-log", &[]).await?;
     world.relaunch_logging(&suite, &[], "").await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     let log = world.operator.log_text();
     // Only this process's lines: the first operator of the world wrote to the same file.
     let started = log.rfind("starting").unwrap_or(0);
@@ -251,11 +235,7 @@ async fn console_activation_is_noticed_and_polling_stops(suite: Arc<Suite>) -> R
     world
         .wait_condition("pager", "Activated", "False", "AwaitingCode")
         .await?;
-    world
-        .emulator
-        .admin()
-        .activate_channel(&world.channel.arn)
-        .await?;
+    world.activate_channel().await?;
     world
         .wait_condition("pager", "Activated", "True", "Activated")
         .await?;
@@ -338,9 +318,7 @@ async fn denied_read_still_sends(suite: Arc<Suite>) -> Result {
         ))
         .await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     let note = eventually(
         "the AccessDenied Event",
         Duration::from_secs(30),

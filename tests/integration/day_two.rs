@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
-use ssm_contacts_operator::api::resource::{CodeSecretRef, ContactChannelActivationSpec};
 
 use crate::Scenario;
 use crate::activation::{FAST_CHECKS, FAST_RECHECKS, calls_of, put_code};
@@ -118,17 +117,9 @@ async fn a_failing_activation_backs_off(suite: Arc<Suite>) -> Result {
         "1m",
     ];
     let world = World::new(&suite, "entry-backoff", &args).await?;
-    let spec = ContactChannelActivationSpec {
-        activation_code_secret_ref: Some(CodeSecretRef {
-            name: "pager-code".into(),
-            key: "code".into(),
-        }),
-        ..world.spec()
-    };
+    let spec = world.spec_reading_code("pager-code");
     world.create("pager", spec).await?;
-    world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
+    world.wait_code_sent("pager").await?;
     world
         .inject(FaultSpec::error(
             "ActivateContactChannel",
@@ -233,9 +224,7 @@ async fn a_253_character_name_gets_its_events(suite: Arc<Suite>) -> Result {
         .join(".");
     assert_eq!(name.len(), 253);
     world.create(&name, world.spec()).await?;
-    world
-        .wait_condition(&name, "CodeSent", "True", "Sent")
-        .await?;
+    world.wait_code_sent(&name).await?;
     assert_eq!(
         world.event_action(&name, "Sent").await?,
         "SendActivationCode"

@@ -38,9 +38,7 @@ async fn delete_and_reapply_waits_the_cooldown_across_a_restart(suite: Arc<Suite
     const COOLDOWN: &[&str] = &["--channel-cooldown", "15s"];
     let mut world = World::new(&suite, "reapply", COOLDOWN).await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     world.delete("pager").await?;
     // The new process knows only the cluster: no object shows the send any more.
     world.replace_operator(COOLDOWN).await?;
@@ -56,9 +54,7 @@ async fn delete_and_reapply_waits_the_cooldown_across_a_restart(suite: Arc<Suite
         .wait_condition("renamed", "CodeSent", "False", "ChannelCooldown")
         .await?;
     assert_eq!(world.sends().await?, 1);
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     assert_gap(&world, Duration::from_secs(14)).await?;
     Ok(())
 }
@@ -77,9 +73,7 @@ async fn create_delete_loop_meets_the_hourly_cap(suite: Arc<Suite>) -> Result {
         if round < 2 {
             // (A ChannelCooldown of under a second may come first: a status keeps whole
             // seconds, so a send in the same second as the last waits for the next.)
-            world
-                .wait_condition(&name, "CodeSent", "True", "Sent")
-                .await?;
+            world.wait_code_sent(&name).await?;
         } else {
             let deferred = world
                 .wait_condition(&name, "CodeSent", "False", "ChannelCooldown")
@@ -121,9 +115,7 @@ async fn shards_share_a_channels_limits(suite: Arc<Suite>) -> Result {
         .api
         .create(&PostParams::default(), &labelled("on-a", "a"))
         .await?;
-    world
-        .wait_condition("on-a", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("on-a").await?;
     world
         .api
         .create(&PostParams::default(), &labelled("on-b", "b"))
@@ -131,9 +123,7 @@ async fn shards_share_a_channels_limits(suite: Arc<Suite>) -> Result {
     world
         .wait_condition("on-b", "CodeSent", "False", "ChannelCooldown")
         .await?;
-    world
-        .wait_condition("on-b", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("on-b").await?;
     assert_gap(&world, Duration::from_secs(14)).await?;
     let sent_by_other = other
         .metric_where("ssmcontacts_sends_total", "outcome=\"Sent\"")
@@ -157,9 +147,7 @@ async fn refused_calls_leave_the_channel_free(suite: Arc<Suite>) -> Result {
         .inject(FaultSpec::error(SEND, FaultKind::InternalServerException).times(failures))
         .await?;
     world.create("pager", world.spec()).await?;
-    let object = world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    let object = world.wait_sent("pager").await?;
     let status = object.status.unwrap_or_default();
     assert_eq!(status.attempts, failures + 1, "{status:?}");
     let reasons = world.event_reasons("pager").await?;
@@ -185,8 +173,7 @@ async fn refused_calls_leave_the_channel_free(suite: Arc<Suite>) -> Result {
 /// restarted: the first namespace's objects still get their codes, and readiness names the
 /// namespace that cannot be listed.
 async fn a_namespace_that_cannot_be_listed_stops_only_itself(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "listable", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "listable").await?;
     let other = testenv::create_namespace(&suite.client, "unlistable").await?;
     let chart = Chart::install_watching(&suite, &world, false, &[&other]).await?;
     let watch_both = ["--namespace", other.as_str()];
@@ -194,9 +181,7 @@ async fn a_namespace_that_cannot_be_listed_stops_only_itself(suite: Arc<Suite>) 
     world.operator = operator;
     world.operator.wait_ready().await?;
     world.create("before", world.spec()).await?;
-    world
-        .wait_condition("before", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("before").await?;
 
     // The chart's Role in the other namespace goes (a tenant namespace torn down badly).
     let roles: kube::Api<k8s_openapi::api::rbac::v1::Role> =
@@ -211,7 +196,7 @@ async fn a_namespace_that_cannot_be_listed_stops_only_itself(suite: Arc<Suite>) 
     let arn = world.seed("after").await?;
     world.create("after", World::spec_for(&arn)).await?;
     world
-        .wait_condition("after", "Ready", "True", "Sent")
+        .wait_sent("after")
         .await
         .map_err(|e| format!("{e}; log:\n{}", world.operator.log_tail()))?;
     let body = eventually(

@@ -287,11 +287,7 @@ async fn kstatus_awaiting_the_person_is_in_progress_until_activated(suite: Arc<S
         "{}",
         conditions_of(&waiting)
     );
-    world
-        .emulator
-        .admin()
-        .activate_channel(&world.channel.arn)
-        .await?;
+    world.activate_channel().await?;
     expect(&world, "pager", ("Ready", "True", "Activated"), "Current").await?;
     Ok(())
 }
@@ -357,20 +353,10 @@ async fn kstatus_deactivated_channel_needs_a_person(suite: Arc<Suite>) -> Result
     let world = World::new(&suite, "ks-deactivated", &FAST_RECHECKS).await?;
     let spec = world.spec_ready_when_activated();
     world.create("pager", spec).await?;
-    world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
-    world
-        .emulator
-        .admin()
-        .activate_channel(&world.channel.arn)
-        .await?;
+    world.wait_code_sent("pager").await?;
+    world.activate_channel().await?;
     expect(&world, "pager", ("Ready", "True", "Activated"), "Current").await?;
-    world
-        .emulator
-        .admin()
-        .deactivate_channel(&world.channel.arn)
-        .await?;
+    world.deactivate_channel().await?;
     let object = expect(
         &world,
         "pager",

@@ -8,8 +8,7 @@ use std::time::Duration;
 use ssm_contacts_emulator::faults::Quota;
 
 use crate::Scenario;
-use crate::support::{Result, Suite, World, channel_arn};
-use ssm_contacts_emulator::state::SeedChannel;
+use crate::support::{Result, Suite, World};
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
@@ -125,14 +124,7 @@ async fn a_throttled_region_does_not_slow_another(suite: Arc<Suite>) -> Result {
     for (region, count, fleet) in [("us-east-1", 10, &mut east), ("us-west-2", 30, &mut west)] {
         for i in 0..count {
             let name = format!("{region}-{i:02}");
-            let arn = channel_arn(region, &name);
-            admin
-                .seed_channel(&SeedChannel {
-                    arn: Some(arn.clone()),
-                    name: name.clone(),
-                    ..SeedChannel::default()
-                })
-                .await?;
+            let arn = world.seed_in(region, &name).await?;
             fleet.push((name, arn));
         }
     }

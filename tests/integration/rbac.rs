@@ -16,7 +16,8 @@ use crate::Scenario;
 use ssm_contacts_operator::api::resource::{CodeSecretRef, ContactChannelActivationSpec};
 
 use crate::support::{
-    Chart, Grant, LEADER_ARGS, Operator, RELEASE, Result, SEND, Suite, World, eventually,
+    Chart, Grant, LEADER_ARGS, Operator, RELEASE, Result, SEND, Suite, TEST_RUST_LOG, World,
+    eventually,
 };
 
 pub fn all() -> Vec<(&'static str, Scenario)> {
@@ -59,8 +60,7 @@ async fn repeated_failure(world: &World, name: &str) -> Result {
 
 /// The chart's ServiceAccount is enough for the whole job, without one "forbidden", and writes no Secrets.
 async fn chart_rbac_is_enough(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "rbac", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "rbac").await?;
     let chart = Chart::install(&suite, &world, false).await?;
     // Secrets are read (activation codes), never written.
     for verb in ["create", "update", "patch", "delete"] {
@@ -69,28 +69,23 @@ async fn chart_rbac_is_enough(suite: Arc<Suite>) -> Result {
             "the chart's ServiceAccount must not {verb} secrets"
         );
     }
-    world.operator = Operator::start_as(
+    world.operator = Operator::launch_as(
         &chart.kubeconfig,
         &world.namespace,
         &world.emulator.endpoint_url(),
         &LEADER_ARGS,
         world.log_dir(),
-    )
+    )?
+    .ready()
     .await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     world.wait_event("pager", "Sent").await?;
     assert_eq!(world.operator.metric("ssmcontacts_leader").await?, 1.0);
     conflicting_outcome(&world, "conflict").await?;
     repeated_failure(&world, "repeated").await?;
-    world
-        .wait_condition("conflict", "Ready", "True", "Sent")
-        .await?;
-    world
-        .wait_condition("repeated", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("conflict").await?;
+    world.wait_sent("repeated").await?;
     let log = world.operator.log_text();
     assert!(!log.to_lowercase().contains("forbidden"), "{log}");
     Ok(())
@@ -98,8 +93,7 @@ async fn chart_rbac_is_enough(suite: Arc<Suite>) -> Result {
 
 /// Every verb of the chart's Roles is needed: without any one, its work fails visibly ("cannot <verb>").
 async fn chart_rbac_each_verb_is_needed(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "rbac-verbs", &[]).await?;
-    world.operator.terminate().await?;
+    let world = World::stopped(&suite, "rbac-verbs").await?;
     let chart = Chart::install(&suite, &world, false).await?;
     let grants = chart.grants()?;
     let mut failures = Vec::new();
@@ -194,7 +188,7 @@ async fn probe(world: &World, grant: &Grant, operator: &mut Operator, name: &str
             // A second code to the same channel adds to its record.
             operator.wait_ready().await?;
             world.create(name, world.spec()).await?;
-            world.wait_condition(name, "Ready", "True", "Sent").await?;
+            world.wait_sent(name).await?;
             let second = format!("{name}-again");
             world.create(&second, world.spec()).await?;
             operator.wait_log(&denied, PROBE_DEADLINE).await
@@ -283,8 +277,7 @@ async fn put_stale_record(world: &World) -> Result {
 
 /// Watches failing past --unready-after-watch-failure turn /readyz 503 (livez 200) until RBAC is back.
 async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "unready", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "unready").await?;
     let chart = Chart::install(&suite, &world, true).await?;
     let proxy = chart.proxy.as_ref().ok_or("no proxy")?;
     let operator = chart.launch(
@@ -295,9 +288,7 @@ async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) ->
     world.operator = operator;
     world.operator.wait_ready().await?;
     world.create("before", world.spec()).await?;
-    world
-        .wait_condition("before", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("before").await?;
     assert_eq!(
         world
             .operator
@@ -352,9 +343,7 @@ async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) ->
         )
         .into());
     }
-    world
-        .wait_condition("after", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("after").await?;
     assert_eq!(world.emulator.admin().sends_for(&after).await?, 1);
     Ok(())
 }
@@ -363,8 +352,7 @@ async fn failing_watches_fail_readiness_until_they_recover(suite: Arc<Suite>) ->
 /// Secrets, and the operator as the chart runs it (SSMC_CODE_SECRETS as the chart's
 /// Deployment sets it) is ready and sends a code without one "forbidden".
 async fn chart_without_code_secrets_grants_and_needs_no_secret(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "rbac-nosecrets", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "rbac-nosecrets").await?;
     let chart = Chart::install_with(
         &suite,
         &world,
@@ -403,19 +391,18 @@ async fn chart_without_code_secrets_grants_and_needs_no_secret(suite: Arc<Suite>
         .and_then(|var| var.value.clone())
         .ok_or("the chart's Deployment does not set SSMC_CODE_SECRETS")?;
     assert_eq!(code_secrets, "false");
-    world.operator = Operator::launch_with_env(
+    let env = [("SSMC_CODE_SECRETS".to_owned(), code_secrets)];
+    world.operator = Operator::launch_with(
         &chart.kubeconfig,
         &world.namespace,
         &world.emulator.endpoint_url(),
         &[],
-        &[("SSMC_CODE_SECRETS".to_owned(), code_secrets)],
         world.log_dir(),
+        (&env, TEST_RUST_LOG),
     )?;
     world.operator.wait_ready().await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     assert_eq!(world.sends().await?, 1);
     let log = world.operator.log_text();
     assert!(!log.to_lowercase().contains("forbidden"), "{log}");

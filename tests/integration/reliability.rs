@@ -11,7 +11,9 @@ use ssm_contacts_emulator::faults::Quota;
 use ssm_contacts_operator::api::conditions;
 
 use crate::Scenario;
-use crate::support::{BEYOND_TIME, LONG_FRACTION_TIME, Result, Suite, World, eventually};
+use crate::support::{
+    BEYOND_TIME, LONG_FRACTION_TIME, Result, Suite, World, condition, eventually,
+};
 
 /// Scenarios that restart the control plane: they run alone.
 pub const EXCLUSIVE: [&str; 1] = ["control_plane_restarts_mid_burst_lose_and_repeat_nothing"];
@@ -36,9 +38,7 @@ async fn crash_mid_call_is_outcome_unknown_then_resent_once(suite: Arc<Suite>) -
     let orphan = world.crash_mid_call("pager").await?;
     let restarted = Timestamp::now();
     world.operator = world.another_operator(&[]).await?;
-    let object = world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    let object = world.wait_sent("pager").await?;
     // The lost call is on record: an OutcomeUnknown Event naming the dead holder.
     let note = world.wait_event("pager", "OutcomeUnknown").await?;
     let status = object.status.ok_or("no status")?;
@@ -91,10 +91,7 @@ async fn crash_mid_call_with_hold_never_calls_again(suite: Arc<Suite>) -> Result
     assert_eq!(world.calls().await?, 1, "only the abandoned call");
     assert_eq!(world.sends().await?, 0);
     world
-        .edit_spec("pager", json!({"resendToken": "person-checked"}))
-        .await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
+        .edit_until_sent("pager", json!({"resendToken": "person-checked"}))
         .await?;
     assert_eq!(world.sends().await?, 1);
     Ok(())
@@ -149,21 +146,15 @@ async fn call_timeout_is_outcome_unknown_then_one_code(suite: Arc<Suite>) -> Res
     let world = World::new(&suite, "timeout", &[]).await?;
     let fault = world.hold_sends(3_600_000).await?;
     world.create("pager", world.spec()).await?;
-    let object = world
-        .wait_condition("pager", "CodeSent", "False", "OutcomeUnknown")
+    let error = world
+        .wait_last_error("pager", "CodeSent", "False", "OutcomeUnknown")
         .await?;
-    let error = object
-        .status
-        .and_then(|s| s.last_error)
-        .ok_or("no lastError")?;
     assert_eq!(error.code, "OutcomeUnknown");
     assert!(error.message.contains("timeout"), "{error:?}");
     world.wait_event("pager", "OutcomeUnknown").await?;
     world.wait_calls("abandoned", 1).await?;
     world.emulator.admin().remove_fault(fault).await?;
-    let object = world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    let object = world.wait_sent("pager").await?;
     let calls = world.send_calls().await?;
     let ok = calls.iter().filter(|c| c.outcome == "ok").count();
     let abandoned = calls.iter().filter(|c| c.outcome == "abandoned").count();
@@ -207,9 +198,7 @@ async fn namespace_listed_twice_is_watched_once(suite: Arc<Suite>) -> Result {
     world.replace_operator(&["--namespace", &twice]).await?;
     world.hold_sends(1_000).await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     world.touch("pager").await?;
     assert_eq!(world.calls().await?, 1);
     assert_eq!(world.sends().await?, 1);
@@ -262,8 +251,7 @@ async fn bad_flags_exit_2_naming_the_flag(_suite: Arc<Suite>) -> Result {
 
 /// Nonsense in status (9999 times, times past the time type, negative or max attempts, recent sends from the future) ends in a code or a reason, never a stuck or dead operator or a blocked channel.
 async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "poison", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "poison").await?;
     let names = [
         "future-flight",
         "far-retry",
@@ -310,33 +298,25 @@ async fn nonsense_status_never_stops_the_operator(suite: Arc<Suite>) -> Result {
     }
     world.operator = world.another_operator(&[]).await?;
 
-    let object = world
-        .wait_condition("future-flight", "Ready", "True", "Sent")
-        .await?;
+    let object = world.wait_sent("future-flight").await?;
     let note = world.wait_event("future-flight", "OutcomeUnknown").await?;
     assert!(note.contains("gone-replica-0badf00d"), "{note}");
     let status = object.status.ok_or("no status")?;
     assert_eq!(status.attempts, 2, "{status:?}");
     // Times past what the time type holds are read leniently: these are sent as usual.
     for name in ["far-retry", "long-fraction", "beyond-time", "future-sends"] {
-        world.wait_condition(name, "Ready", "True", "Sent").await?;
+        world.wait_sent(name).await?;
     }
     // Everything else the schema lets through is readable, so the unreadable-object path is
     // left to unit tests (an object stored under an older schema).
     assert!(world.operator.is_running());
     assert_eq!(world.operator.probe("/livez").await?.0, 200);
     world.create("fresh", world.spec()).await?;
-    world
-        .wait_condition("fresh", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("fresh").await?;
     let object = world
         .wait_condition("max-attempts", "Stalled", "True", "InvalidStatus")
         .await?;
-    let ready = object
-        .status
-        .as_ref()
-        .and_then(|s| conditions::find(&s.conditions, "Ready"))
-        .ok_or("no Ready")?;
+    let ready = condition(&object, "Ready")?;
     assert!(ready.message.contains("attempts"), "{}", ready.message);
 
     let sends = world.emulator.admin().sends_per_channel().await?;

@@ -8,7 +8,7 @@ use serde_json::json;
 use ssm_contacts_emulator::faults::{FaultKind, FaultSpec};
 use ssm_contacts_operator::api::resource::ContactChannelActivationSpec;
 
-use crate::support::{Operator, Result, SEND, Suite, World, eventually};
+use crate::support::{Operator, Result, SEND, Suite, World, condition, eventually};
 use crate::{
     Scenario, activation, admission, day_two, guards, kstatus, pacing, rbac, reliability, sharding,
     tenancy,
@@ -51,9 +51,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
 async fn valid_object_gets_exactly_one_code(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "valid", &[]).await?;
     world.create("pager", world.spec()).await?;
-    let object = world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    let object = world.wait_sent("pager").await?;
     let status = object.status.clone().ok_or("no status")?;
     assert_eq!(status.sent_generation, object.metadata.generation);
     assert_eq!(status.attempts, 1);
@@ -103,35 +101,26 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
             ..Default::default()
         };
         let error = world
-            .create("bad", spec)
-            .await
-            .err()
-            .ok_or(format!("{arn:?} was accepted"))?;
-        assert!(
-            error.to_string().contains("spec.contactChannelId"),
-            "{arn:?}: {error}"
-        );
+            .create_refused("bad", spec, &format!("{arn:?}"))
+            .await?;
+        assert!(error.contains("spec.contactChannelId"), "{arn:?}: {error}");
     }
     let long_token = ContactChannelActivationSpec {
         resend_token: Some("x".repeat(254)),
         ..world.spec()
     };
     let error = world
-        .create("bad", long_token)
-        .await
-        .err()
-        .ok_or("a 254-char token was accepted")?;
-    assert!(error.to_string().contains("spec.resendToken"), "{error}");
+        .create_refused("bad", long_token, "a 254-char token")
+        .await?;
+    assert!(error.contains("spec.resendToken"), "{error}");
     let bad_region = ContactChannelActivationSpec {
         region: Some("Not A Region".into()),
         ..world.spec()
     };
     let error = world
-        .create("bad", bad_region)
-        .await
-        .err()
-        .ok_or("a malformed region was accepted")?;
-    assert!(error.to_string().contains("spec.region"), "{error}");
+        .create_refused("bad", bad_region, "a malformed region")
+        .await?;
+    assert!(error.contains("spec.region"), "{error}");
     for (role, why) in [
         (
             "arn:aws:iam::123456789012:user/pager",
@@ -146,12 +135,9 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
             role_arn: Some(role.into()),
             ..world.spec()
         };
-        let error = world
-            .create("bad", spec)
-            .await
-            .err()
-            .ok_or(format!("roleArn {role} was accepted"))?;
-        let text = error.to_string();
+        let text = world
+            .create_refused("bad", spec, &format!("roleArn {role}"))
+            .await?;
         assert!(
             text.contains("spec.roleArn") && text.contains(why),
             "{role}: {text}"
@@ -165,15 +151,11 @@ async fn invalid_objects_are_refused_by_the_api_server(suite: Arc<Suite>) -> Res
 async fn spec_change_sends_exactly_one_more(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "respec", &[]).await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
+    world.wait_code_sent("pager").await?;
     world
         .edit_spec("pager", json!({"resendToken": "again"}))
         .await?;
-    let object = world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
+    let object = world.wait_code_sent("pager").await?;
     assert_eq!(object.metadata.generation, Some(2));
     assert_eq!(object.status.and_then(|s| s.sent_generation), Some(2));
     assert_eq!(world.sends().await?, 2);
@@ -184,9 +166,7 @@ async fn spec_change_sends_exactly_one_more(suite: Arc<Suite>) -> Result {
 async fn metadata_change_and_restart_send_nothing(suite: Arc<Suite>) -> Result {
     let mut world = World::new(&suite, "nochange", &[]).await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
+    world.wait_code_sent("pager").await?;
     world.touch("pager").await?;
     // A status-only edit (say, a person bumping `attempts`) is no new generation either.
     let before = world
@@ -229,9 +209,7 @@ async fn suspend_makes_no_call(suite: Arc<Suite>) -> Result {
         .await?;
     assert_eq!(world.calls().await?, 0);
     world.edit_spec("pager", json!({"suspend": false})).await?;
-    world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
+    world.wait_code_sent("pager").await?;
     assert_eq!(world.sends().await?, 1);
     Ok(())
 }
@@ -344,7 +322,7 @@ async fn every_aws_error_ends_in_its_reason(suite: Arc<Suite>) -> Result {
             )
             .await?;
             admin.clear_faults().await?;
-            world.wait_condition(&name, "Ready", "True", "Sent").await?;
+            world.wait_sent(&name).await?;
         } else {
             world.touch(&name).await?;
             let object = world.api.get(&name).await?;
@@ -371,9 +349,7 @@ async fn throttling_honours_retry_after(suite: Arc<Suite>) -> Result {
         )
         .await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     let journal = world.emulator.admin().journal().await?;
     let calls: Vec<_> = journal
         .iter()
@@ -390,10 +366,7 @@ async fn throttling_honours_retry_after(suite: Arc<Suite>) -> Result {
     // Both requests are counted under AWS's answer; the process metrics come along.
     for code in ["ThrottlingException", "Success"] {
         let labels = format!(r#"operation="SendActivationCode",code="{code}""#);
-        let count = world
-            .operator
-            .metric_where("ssmcontacts_aws_requests_total", &labels)
-            .await?;
+        let count = world.operator.aws_requests(&labels).await?;
         assert_eq!(count, 1.0, "{labels}");
     }
     for name in ["process_resident_memory_bytes", "process_open_fds"] {
@@ -410,22 +383,16 @@ async fn unreadable_answer_is_unexpected_response(suite: Arc<Suite>) -> Result {
         .inject(FaultSpec::error(SEND, FaultKind::Html502))
         .await?;
     world.create("pager", world.spec()).await?;
-    let object = world
-        .wait_condition("pager", "CodeSent", "False", "UnexpectedResponse")
+    let error = world
+        .wait_last_error("pager", "CodeSent", "False", "UnexpectedResponse")
         .await?;
-    let error = object
-        .status
-        .and_then(|s| s.last_error)
-        .ok_or("no lastError")?;
     assert_eq!(error.http_status, Some(502));
     assert!(
         error.message.contains("502") && error.message.to_lowercase().contains("bad gateway"),
         "{error:?}"
     );
     world.emulator.admin().clear_faults().await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     Ok(())
 }
 
@@ -436,9 +403,7 @@ async fn cut_connection_is_outcome_unknown_then_resent(suite: Arc<Suite>) -> Res
         .inject(FaultSpec::error(SEND, FaultKind::DropAfterProcessing).times(1))
         .await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     let reasons = world.event_reasons("pager").await?;
     assert!(reasons.iter().any(|r| r == "OutcomeUnknown"), "{reasons:?}");
     // The emulator acted on both calls: the documented cost of resend.
@@ -459,10 +424,7 @@ async fn hold_policy_never_resends(suite: Arc<Suite>) -> Result {
     world.touch("pager").await?;
     assert_eq!(world.calls().await?, 1);
     world
-        .edit_spec("pager", json!({"resendToken": "person-checked"}))
-        .await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
+        .edit_until_sent("pager", json!({"resendToken": "person-checked"}))
         .await?;
     assert_eq!(world.calls().await?, 2);
     Ok(())
@@ -476,19 +438,12 @@ async fn missing_region_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
     let object = world
         .wait_condition("pager", "Stalled", "True", "RegionUnknown")
         .await?;
-    let ready = object
-        .status
-        .as_ref()
-        .and_then(|s| ssm_contacts_operator::api::conditions::find(&s.conditions, "Ready"))
-        .ok_or("no Ready")?;
+    let ready = condition(&object, "Ready")?;
     assert!(ready.message.contains("no AWS region"), "{}", ready.message);
     assert_eq!(world.calls().await?, 0);
     // spec.region fixes it.
     world
-        .edit_spec("pager", json!({"region": "eu-west-1"}))
-        .await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
+        .edit_until_sent("pager", json!({"region": "eu-west-1"}))
         .await?;
     let journal = world.emulator.admin().journal().await?;
     assert_eq!(
@@ -572,9 +527,7 @@ async fn deletion_mid_backoff_stops_calls(suite: Arc<Suite>) -> Result {
     // The operator is alive and calling: a new object on another channel gets its code.
     let other = world.seed("delete-other").await?;
     world.create("other", World::spec_for(&other)).await?;
-    world
-        .wait_condition("other", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("other").await?;
     assert!(world.operator.is_running());
     let pager_calls = world
         .send_calls()
@@ -610,9 +563,7 @@ async fn leader_election_one_active_then_failover(suite: Arc<Suite>) -> Result {
     .await?;
     let standby = world.another_operator(&args).await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     assert_eq!(standby.metric("ssmcontacts_leader").await?, 0.0);
     assert_eq!(
         standby.metric("ssmcontacts_reconciles_total").await?,
@@ -627,11 +578,8 @@ async fn leader_election_one_active_then_failover(suite: Arc<Suite>) -> Result {
         || async { Ok((standby.metric("ssmcontacts_leader").await? == 1.0).then_some(())) },
     )
     .await?;
-    world
-        .edit_spec("pager", json!({"resendToken": "after-failover"}))
-        .await?;
     let object = world
-        .wait_condition("pager", "Ready", "True", "Sent")
+        .edit_until_sent("pager", json!({"resendToken": "after-failover"}))
         .await?;
     assert_eq!(object.status.and_then(|s| s.sent_generation), Some(2));
     assert_eq!(world.sends().await?, 2);
@@ -640,8 +588,7 @@ async fn leader_election_one_active_then_failover(suite: Arc<Suite>) -> Result {
 
 /// No AWS credentials at all: CredentialsUnavailable, Stalled, and nothing reaches AWS.
 async fn no_credentials_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "nocreds", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "nocreds").await?;
     world.operator = Operator::start_without_credentials(
         &suite,
         &world.namespace,
@@ -663,25 +610,21 @@ async fn no_credentials_is_stalled_without_a_call(suite: Arc<Suite>) -> Result {
 
 /// A refused endpoint is EndpointUnreachable and retried; once it listens, one code in its only call.
 async fn unreachable_endpoint_sends_nothing_then_one_code(suite: Arc<Suite>) -> Result {
-    let mut world = World::new(&suite, "unreachable", &[]).await?;
-    world.operator.terminate().await?;
+    let mut world = World::stopped(&suite, "unreachable").await?;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    world.operator = Operator::start(
-        &suite,
+    world.operator = Operator::launch_as(
+        &suite.kubeconfig,
         &world.namespace,
         &format!("http://{closed}"),
         &[],
         world.log_dir(),
-    )
+    )?
+    .ready()
     .await?;
     world.create("pager", world.spec()).await?;
-    let object = world
-        .wait_condition("pager", "Reconciling", "True", "EndpointUnreachable")
+    let error = world
+        .wait_last_error("pager", "Reconciling", "True", "EndpointUnreachable")
         .await?;
-    let error = object
-        .status
-        .and_then(|s| s.last_error)
-        .ok_or("no lastError")?;
     assert_eq!(error.code, "EndpointUnreachable");
     assert!(error.message.contains("nothing was sent"), "{error:?}");
     // The second attempt's outcome recorded (not merely its intent: its call could still reach
@@ -701,9 +644,7 @@ async fn unreachable_endpoint_sends_nothing_then_one_code(suite: Arc<Suite>) -> 
         ..Default::default()
     })?;
     world.emulator = late;
-    let object = world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    let object = world.wait_sent("pager").await?;
     assert_eq!(world.calls().await?, 1, "{:?}", world.send_calls().await?);
     assert_eq!(world.sends().await?, 1);
     assert!(object.status.is_some_and(|s| s.attempts >= 3));

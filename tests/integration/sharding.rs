@@ -34,7 +34,7 @@ async fn complementary_selectors_split_the_objects(suite: Arc<Suite>) -> Result 
         world.api.create(&PostParams::default(), &object).await?;
     }
     for (name, _) in objects {
-        world.wait_condition(name, "Ready", "True", "Sent").await?;
+        world.wait_sent(name).await?;
     }
     let sent = "outcome=\"Sent\"";
     let first = world

@@ -27,8 +27,8 @@ use ssm_contacts_emulator::journal::{JournalEntry, JournalFilter};
 use ssm_contacts_emulator::state::{Channel, SeedChannel};
 use ssm_contacts_operator::api::conditions;
 use ssm_contacts_operator::api::resource::{
-    ContactChannelActivation, ContactChannelActivationSpec, ContactChannelActivationStatus,
-    SendInFlight,
+    CodeSecretRef, ContactChannelActivation, ContactChannelActivationSpec,
+    ContactChannelActivationStatus, LastError, SendInFlight,
 };
 use tokio::process::{Child, Command};
 
@@ -65,34 +65,15 @@ impl Suite {
     /// Installs the CRD from crds/ into a fresh control plane and waits until it is served.
     pub async fn install(control_plane: &testenv::ControlPlane) -> Result<Self> {
         let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-        let applied = control_plane
-            .kubectl()
-            .args(["apply", "-f"])
-            .arg(&crds)
-            .output()?;
-        if !applied.status.success() {
-            return Err(format!(
-                "kubectl apply -f crds/ failed: {}",
-                String::from_utf8_lossy(&applied.stderr)
-            )
-            .into());
-        }
-        let established = control_plane
-            .kubectl()
-            .args([
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/contactchannelactivations.ssmcontacts.oncall.dev",
-            ])
-            .output()?;
-        if !established.status.success() {
-            return Err(format!(
-                "CRD not established: {}",
-                String::from_utf8_lossy(&established.stderr)
-            )
-            .into());
-        }
+        run(control_plane.kubectl().args(["apply", "-f"]).arg(&crds))
+            .map_err(|e| format!("kubectl apply -f crds/: {e}"))?;
+        run(control_plane.kubectl().args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/contactchannelactivations.ssmcontacts.oncall.dev",
+        ]))
+        .map_err(|e| format!("CRD not established: {e}"))?;
         Ok(Self {
             client: control_plane.client().await?,
             kubeconfig: control_plane.kubeconfig_path().to_owned(),
@@ -241,6 +222,15 @@ pub async fn kstatus_for(object: &DynamicObject) -> Result<(String, String)> {
     Ok((verdict.status, verdict.message))
 }
 
+/// The condition `type_` of `object`.
+pub fn condition<'a>(object: &'a ContactChannelActivation, type_: &str) -> Result<&'a Condition> {
+    let found = object
+        .status
+        .as_ref()
+        .and_then(|s| conditions::find(&s.conditions, type_));
+    Ok(found.ok_or(format!("no {type_}"))?)
+}
+
 /// Every request to the operator has a deadline, so a wedged process fails a test instead
 /// of hanging it.
 fn http() -> reqwest::Client {
@@ -277,32 +267,12 @@ pub struct Operator {
     env: Vec<(String, String)>,
 }
 
+/// What the operator logs in tests unless told otherwise.
+pub const TEST_RUST_LOG: &str = "info,ssm_contacts_operator=debug";
+
 impl Operator {
-    pub async fn start(
-        suite: &Suite,
-        namespace: &str,
-        endpoint: &str,
-        extra_args: &[&str],
-        log_dir: &Path,
-    ) -> Result<Self> {
-        Self::start_as(&suite.kubeconfig, namespace, endpoint, extra_args, log_dir).await
-    }
-
-    /// Starts the operator with the identity of `kubeconfig` (e.g. a ServiceAccount token)
-    /// and waits until it is ready.
-    pub async fn start_as(
-        kubeconfig: &Path,
-        namespace: &str,
-        endpoint: &str,
-        extra_args: &[&str],
-        log_dir: &Path,
-    ) -> Result<Self> {
-        let operator = Self::launch_as(kubeconfig, namespace, endpoint, extra_args, log_dir)?;
-        operator.wait_ready().await?;
-        Ok(operator)
-    }
-
-    /// Starts the operator without waiting for it to get ready (it may never be).
+    /// Starts the operator with the identity of `kubeconfig` (e.g. a ServiceAccount token),
+    /// without waiting for it to get ready (it may never be: [`Operator::ready`] waits).
     pub fn launch_as(
         kubeconfig: &Path,
         namespace: &str,
@@ -310,47 +280,23 @@ impl Operator {
         extra_args: &[&str],
         log_dir: &Path,
     ) -> Result<Self> {
-        Self::launch_logging(
-            kubeconfig,
-            namespace,
-            endpoint,
-            extra_args,
-            log_dir,
-            "info,ssm_contacts_operator=debug",
-        )
+        let how = (&[][..], TEST_RUST_LOG);
+        Self::launch_with(kubeconfig, namespace, endpoint, extra_args, log_dir, how)
     }
 
-    /// [`Operator::launch_as`] with more environment variables (set last, so they win), e.g.
-    /// those the chart's Deployment sets.
-    pub fn launch_with_env(
+    /// [`Operator::launch_as`] with more environment variables (set last, so they win, e.g.
+    /// those the chart's Deployment sets) and RUST_LOG set to `rust_log` (empty: unset).
+    pub fn launch_with(
         kubeconfig: &Path,
         namespace: &str,
         endpoint: &str,
         extra_args: &[&str],
-        extra_env: &[(String, String)],
         log_dir: &Path,
+        (extra_env, rust_log): (&[(String, String)], &str),
     ) -> Result<Self> {
-        let (args, mut env) = Self::command_line(
-            kubeconfig,
-            namespace,
-            endpoint,
-            extra_args,
-            "info,ssm_contacts_operator=debug",
-        );
+        let (args, mut env) =
+            Self::command_line(kubeconfig, namespace, endpoint, extra_args, rust_log);
         env.extend_from_slice(extra_env);
-        Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))
-    }
-
-    /// [`Operator::launch_as`] with RUST_LOG set to `rust_log` (empty: RUST_LOG unset).
-    pub fn launch_logging(
-        kubeconfig: &Path,
-        namespace: &str,
-        endpoint: &str,
-        extra_args: &[&str],
-        log_dir: &Path,
-        rust_log: &str,
-    ) -> Result<Self> {
-        let (args, env) = Self::command_line(kubeconfig, namespace, endpoint, extra_args, rust_log);
         Self::launch(args, env, log_dir.join(format!("operator-{namespace}.log")))
     }
 
@@ -481,9 +427,13 @@ impl Operator {
     }
 
     async fn spawn(args: Vec<String>, env: Vec<(String, String)>, log: PathBuf) -> Result<Self> {
-        let operator = Self::launch(args, env, log)?;
-        operator.wait_ready().await?;
-        Ok(operator)
+        Self::launch(args, env, log)?.ready().await
+    }
+
+    /// The operator, once it is ready.
+    pub async fn ready(self) -> Result<Self> {
+        self.wait_ready().await?;
+        Ok(self)
     }
 
     pub async fn wait_ready(&self) -> Result {
@@ -544,6 +494,13 @@ impl Operator {
             .filter(|l| l.contains(labels))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
+    }
+
+    /// The AWS requests counted in `ssmcontacts_aws_requests_total` whose labels contain
+    /// `labels` (e.g. `operation="AssumeRole",code="Success"`).
+    pub async fn aws_requests(&self, labels: &str) -> Result<f64> {
+        self.metric_where("ssmcontacts_aws_requests_total", labels)
+            .await
     }
 
     /// Kills the process at once (SIGKILL: a crash, not a shutdown); a no-op if it has
@@ -608,11 +565,38 @@ pub fn channel_arn(region: &str, name: &str) -> String {
     format!("arn:aws:ssm-contacts:{region}:123456789012:contact-channel/oncall/{name}")
 }
 
+/// Seeds the channel `name` at `arn` (already ACTIVATED in AWS when `activated`).
+async fn seed_channel(
+    emulator: &RunningEmulator,
+    arn: &str,
+    name: &str,
+    activated: bool,
+) -> Result<Channel> {
+    let seed = SeedChannel {
+        arn: Some(arn.to_owned()),
+        name: name.to_owned(),
+        ..SeedChannel::default()
+    };
+    let seed = if activated { seed.activated() } else { seed };
+    Ok(emulator.admin().seed_channel(&seed).await?)
+}
+
 impl World {
+    /// A fresh namespace, an emulator with the channel `name` (us-east-1), and an operator
+    /// with `operator_args` watching the namespace, ready.
     pub async fn new(suite: &Suite, name: &str, operator_args: &[&str]) -> Result<Self> {
         Self::with_channel(suite, name, operator_args, &channel_arn("us-east-1", name)).await
     }
 
+    /// [`World::new`] with its operator stopped (SIGTERM), for scenarios that start their
+    /// own operator.
+    pub async fn stopped(suite: &Suite, name: &str) -> Result<Self> {
+        let mut world = Self::new(suite, name, &[]).await?;
+        world.operator.terminate().await?;
+        Ok(world)
+    }
+
+    /// [`World::new`] with the channel at `arn` (e.g. one without a region).
     pub async fn with_channel(
         suite: &Suite,
         name: &str,
@@ -621,22 +605,16 @@ impl World {
     ) -> Result<Self> {
         let namespace = testenv::create_namespace(&suite.client, name).await?;
         let emulator = RunningEmulator::start(Default::default()).await?;
-        let channel = emulator
-            .admin()
-            .seed_channel(&SeedChannel {
-                arn: Some(arn.to_owned()),
-                name: name.to_owned(),
-                ..SeedChannel::default()
-            })
-            .await?;
+        let channel = seed_channel(&emulator, arn, name, false).await?;
         let logs = tempfile::tempdir()?;
-        let operator = Operator::start(
-            suite,
+        let operator = Operator::launch_as(
+            &suite.kubeconfig,
             &namespace,
             &emulator.endpoint_url(),
             operator_args,
             logs.path(),
-        )
+        )?
+        .ready()
         .await?;
         let api = Api::namespaced(suite.client.clone(), &namespace);
         Ok(Self {
@@ -667,28 +645,27 @@ impl World {
     pub async fn another_operator(&self, args: &[&str]) -> Result<Operator> {
         let dir = self.logs.path().join("second");
         std::fs::create_dir_all(&dir)?;
-        Operator::start_as(
-            &self.suite_kubeconfig,
-            &self.namespace,
-            &self.emulator.endpoint_url(),
-            args,
-            &dir,
-        )
-        .await
+        self.start_operator(args, &dir).await
     }
 
     /// Stops the operator (SIGTERM) and starts a fresh one with `args`, on the same log.
     pub async fn replace_operator(&mut self, args: &[&str]) -> Result {
         self.operator.terminate().await?;
-        self.operator = Operator::start_as(
+        self.operator = self.start_operator(args, self.logs.path()).await?;
+        Ok(())
+    }
+
+    /// An operator with `args` on the world's namespace and emulator, logging under `dir`.
+    async fn start_operator(&self, args: &[&str], dir: &Path) -> Result<Operator> {
+        Operator::launch_as(
             &self.suite_kubeconfig,
             &self.namespace,
             &self.emulator.endpoint_url(),
             args,
-            self.logs.path(),
-        )
-        .await?;
-        Ok(())
+            dir,
+        )?
+        .ready()
+        .await
     }
 
     pub async fn inject(&self, fault: FaultSpec) -> Result {
@@ -708,6 +685,17 @@ impl World {
         }
     }
 
+    /// The world's channel, its code entered from the key `code` of the Secret `secret`.
+    pub fn spec_reading_code(&self, secret: &str) -> ContactChannelActivationSpec {
+        ContactChannelActivationSpec {
+            activation_code_secret_ref: Some(CodeSecretRef {
+                name: secret.to_owned(),
+                key: "code".to_owned(),
+            }),
+            ..self.spec()
+        }
+    }
+
     pub fn spec_for(arn: &str) -> ContactChannelActivationSpec {
         ContactChannelActivationSpec {
             contact_channel_id: arn.to_owned(),
@@ -718,33 +706,35 @@ impl World {
     /// Seeds one more channel (us-east-1) and returns its ARN: objects on channels of their
     /// own have their codes counted apart.
     pub async fn seed(&self, name: &str) -> Result<String> {
-        let arn = channel_arn("us-east-1", name);
-        self.emulator
-            .admin()
-            .seed_channel(&SeedChannel {
-                arn: Some(arn.clone()),
-                name: name.to_owned(),
-                ..SeedChannel::default()
-            })
-            .await?;
+        self.seed_in("us-east-1", name).await
+    }
+
+    /// Seeds one more channel in `region`; its ARN.
+    pub async fn seed_in(&self, region: &str, name: &str) -> Result<String> {
+        let arn = channel_arn(region, name);
+        seed_channel(&self.emulator, &arn, name, false).await?;
         Ok(arn)
     }
 
     /// Seeds one more channel (us-east-1) that AWS already reports ACTIVATED; its ARN.
     pub async fn seed_activated(&self, name: &str) -> Result<String> {
         let arn = channel_arn("us-east-1", name);
-        self.emulator
-            .admin()
-            .seed_channel(
-                &SeedChannel {
-                    arn: Some(arn.clone()),
-                    name: name.to_owned(),
-                    ..SeedChannel::default()
-                }
-                .activated(),
-            )
-            .await?;
+        seed_channel(&self.emulator, &arn, name, true).await?;
         Ok(arn)
+    }
+
+    /// The person activates the world's channel (in the console: AWS says ACTIVATED).
+    pub async fn activate_channel(&self) -> Result {
+        let admin = self.emulator.admin();
+        admin.activate_channel(&self.channel.arn).await?;
+        Ok(())
+    }
+
+    /// The world's channel falls back to NOT_ACTIVATED (the person opted out).
+    pub async fn deactivate_channel(&self) -> Result {
+        let admin = self.emulator.admin();
+        admin.deactivate_channel(&self.channel.arn).await?;
+        Ok(())
     }
 
     pub async fn create(
@@ -754,6 +744,20 @@ impl World {
     ) -> Result<ContactChannelActivation> {
         let object = ContactChannelActivation::new(name, spec);
         Ok(self.api.create(&PostParams::default(), &object).await?)
+    }
+
+    /// Creates the object `name`, which the API server must refuse; its answer. `what`
+    /// names the object in the error when it is accepted.
+    pub async fn create_refused(
+        &self,
+        name: &str,
+        spec: ContactChannelActivationSpec,
+        what: &str,
+    ) -> Result<String> {
+        match self.create(name, spec).await {
+            Ok(_) => Err(format!("{what} was accepted").into()),
+            Err(error) => Ok(error.to_string()),
+        }
     }
 
     /// Seeds `count` channels and creates one object on each, as fast as the API server takes
@@ -953,6 +957,31 @@ impl World {
         Ok(serde_json::from_value(serde_json::to_value(object)?)?)
     }
 
+    /// Waits until `name` is Ready with its code sent (Ready=True/Sent); the object then.
+    pub async fn wait_sent(&self, name: &str) -> Result<ContactChannelActivation> {
+        self.wait_condition(name, "Ready", "True", "Sent").await
+    }
+
+    /// Waits until `name`'s code is sent (CodeSent=True/Sent); the object then.
+    pub async fn wait_code_sent(&self, name: &str) -> Result<ContactChannelActivation> {
+        self.wait_condition(name, "CodeSent", "True", "Sent").await
+    }
+
+    /// [`World::wait_condition`], then the lastError the object had then.
+    pub async fn wait_last_error(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> Result<LastError> {
+        let object = self.wait_condition(name, type_, status, reason).await?;
+        Ok(object
+            .status
+            .and_then(|s| s.last_error)
+            .ok_or("no lastError")?)
+    }
+
     /// [`World::wait_condition`] on the object as plain JSON: the condition and the object
     /// as they were when it held.
     pub async fn wait_raw_condition(
@@ -1027,6 +1056,17 @@ impl World {
             .patch(name, &kube::api::PatchParams::default(), &patch)
             .await?;
         Ok(())
+    }
+
+    /// [`World::edit_spec`], then waits until the new generation is Ready with its code
+    /// sent; the object then.
+    pub async fn edit_until_sent(
+        &self,
+        name: &str,
+        changes: serde_json::Value,
+    ) -> Result<ContactChannelActivation> {
+        self.edit_spec(name, changes).await?;
+        self.wait_sent(name).await
     }
 
     /// Edits a label: a new resourceVersion, no new generation.
@@ -1149,13 +1189,13 @@ impl World {
         rust_log: &str,
     ) -> Result {
         self.operator.terminate().await?;
-        self.operator = Operator::launch_logging(
+        self.operator = Operator::launch_with(
             &suite.kubeconfig,
             &self.namespace,
             &self.emulator.endpoint_url(),
             args,
             self.log_dir(),
-            rust_log,
+            (&[], rust_log),
         )?;
         self.operator.wait_ready().await
     }

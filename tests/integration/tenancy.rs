@@ -69,7 +69,7 @@ async fn account_outside_the_allowlist_is_refused_without_a_call(suite: Arc<Suit
         note.contains(STRANGER) && note.contains("--allowed-accounts"),
         "{note}"
     );
-    world.wait_condition("own", "Ready", "True", "Sent").await?;
+    world.wait_sent("own").await?;
     // Only the allowed channel was called, once.
     let calls = world.send_calls().await?;
     assert_eq!(calls.len(), 1, "{calls:?}");
@@ -95,18 +95,14 @@ async fn namespace_annotation_takes_effect_at_run_time(suite: Arc<Suite>) -> Res
     world
         .annotate_namespace(Some(&format!("{STRANGER}, 123456789012")))
         .await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     assert_eq!(world.sends().await?, 1);
 
     world.annotate_namespace(Some("999999999999")).await?;
     world.create("late", world.spec()).await?;
     wait_not_allowed(&world, "late").await?;
     // Narrowing after the code went out leaves the sent object as it was.
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
     assert_eq!(world.sends().await?, 1);
     assert_eq!(world.operator.pid(), pid, "the operator restarted");
     Ok(())
@@ -148,9 +144,7 @@ async fn second_object_on_a_channel_waits_the_cooldown_across_a_restart(
     const COOLDOWN: &[&str] = &["--channel-cooldown", "12s"];
     let mut world = World::new(&suite, "cooldown", COOLDOWN).await?;
     world.create("first", world.spec()).await?;
-    world
-        .wait_condition("first", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("first").await?;
     // A new process knows nothing but what the cluster shows.
     world.replace_operator(COOLDOWN).await?;
     world.create("second", world.spec()).await?;
@@ -167,9 +161,7 @@ async fn second_object_on_a_channel_waits_the_cooldown_across_a_restart(
     assert!(due.0 > Timestamp::now(), "due {} is not ahead", due.0);
     world.wait_event("second", "ChannelCooldown").await?;
 
-    world
-        .wait_condition("second", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("second").await?;
     let calls = world.send_calls().await?;
     assert_eq!(calls.len(), 2, "{calls:?}");
     let gap = calls[1].time.duration_since(calls[0].time);
@@ -185,15 +177,11 @@ async fn second_object_on_a_channel_waits_the_cooldown_across_a_restart(
 async fn hourly_cap_defers_the_next_code(suite: Arc<Suite>) -> Result {
     let world = World::new(&suite, "hourly", &["--channel-sends-per-hour", "2"]).await?;
     world.create("pager", world.spec()).await?;
-    world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
+    world.wait_code_sent("pager").await?;
     world
         .edit_spec("pager", json!({"resendToken": "2"}))
         .await?;
-    world
-        .wait_condition("pager", "CodeSent", "True", "Sent")
-        .await?;
+    world.wait_code_sent("pager").await?;
     world
         .edit_spec("pager", json!({"resendToken": "3"}))
         .await?;
@@ -270,9 +258,7 @@ async fn assumed_role_signs_the_calls_and_is_refreshed_before_expiry(suite: Arc<
         ..world.spec()
     };
     world.create("pager", spec).await?;
-    world
-        .wait_condition("pager", "Ready", "True", "Sent")
-        .await?;
+    world.wait_sent("pager").await?;
 
     let session = format!("{}.pager", world.namespace);
     let assumed = journal_of(&world, "AssumeRole").await?;
@@ -308,11 +294,8 @@ async fn assumed_role_signs_the_calls_and_is_refreshed_before_expiry(suite: Arc<
 
     // Past the credentials' lifetime a new generation is sent with a new session.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    world
-        .edit_spec("pager", json!({"resendToken": "again"}))
-        .await?;
     let object = world
-        .wait_condition("pager", "Ready", "True", "Sent")
+        .edit_until_sent("pager", json!({"resendToken": "again"}))
         .await?;
     assert_eq!(object.metadata.generation, Some(2));
     let assumed = journal_of(&world, "AssumeRole").await?;
@@ -327,10 +310,7 @@ async fn assumed_role_signs_the_calls_and_is_refreshed_before_expiry(suite: Arc<
     assert_eq!(sends[1].outcome, sends[0].outcome);
     let counted = world
         .operator
-        .metric_where(
-            "ssmcontacts_aws_requests_total",
-            r#"operation="AssumeRole",code="Success""#,
-        )
+        .aws_requests(r#"operation="AssumeRole",code="Success""#)
         .await?;
     assert_eq!(counted, 2.0, "AssumeRole requests counted");
     Ok(())
@@ -345,16 +325,12 @@ async fn role_that_cannot_be_assumed_is_assume_role_failed(suite: Arc<Suite>) ->
         ..world.spec()
     };
     world.create("pager", spec).await?;
-    let object = world
-        .wait_condition("pager", "CodeSent", "False", "AssumeRoleFailed")
+    let error = world
+        .wait_last_error("pager", "CodeSent", "False", "AssumeRoleFailed")
         .await?;
     world
         .wait_condition("pager", "Stalled", "True", "AssumeRoleFailed")
         .await?;
-    let error = object
-        .status
-        .and_then(|s| s.last_error)
-        .ok_or("no lastError")?;
     assert_eq!(error.code, "AccessDenied", "{error:?}");
     assert!(error.message.contains("sts:AssumeRole"), "{error:?}");
     assert!(!journal_of(&world, "AssumeRole").await?.is_empty());
@@ -362,10 +338,7 @@ async fn role_that_cannot_be_assumed_is_assume_role_failed(suite: Arc<Suite>) ->
     // Counted as refused AssumeRole requests only: nothing reached SSM Contacts.
     let refused = world
         .operator
-        .metric_where(
-            "ssmcontacts_aws_requests_total",
-            r#"operation="AssumeRole",code="AccessDenied""#,
-        )
+        .aws_requests(r#"operation="AssumeRole",code="AccessDenied""#)
         .await?;
     assert!(
         refused >= 1.0,
@@ -373,10 +346,7 @@ async fn role_that_cannot_be_assumed_is_assume_role_failed(suite: Arc<Suite>) ->
     );
     for operation in ["GetContactChannel", SEND, "ActivateContactChannel"] {
         let labels = format!(r#"operation="{operation}""#);
-        let counted = world
-            .operator
-            .metric_where("ssmcontacts_aws_requests_total", &labels)
-            .await?;
+        let counted = world.operator.aws_requests(&labels).await?;
         assert_eq!(counted, 0.0, "{operation} requests counted");
     }
     Ok(())
