@@ -107,7 +107,7 @@ async fn control_plane_serves_real_apis_and_stops_cleanly() {
     assert!(names.iter().any(|n| n == "default"), "{names:?}");
     let ns = create_namespace(&client, "testenv").await.unwrap();
     assert!(
-        ns.starts_with("testenv-") && ns.len() == "testenv-".len() + 6,
+        ns.starts_with("testenv-") && ns.len() == "testenv-".len() + 5,
         "{ns}"
     );
     namespaces.get(&ns).await.unwrap();
