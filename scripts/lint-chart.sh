@@ -78,20 +78,37 @@ echo "== render"
 # --skip-tests: the objects of an install; the test hook has a section of its own below.
 render --skip-tests >"$tmp/default.yaml" || { fail "helm template (default values)"; exit 1; }
 render --skip-tests -f "$nondefault" >"$tmp/nondefault.yaml" || { fail "helm template (nondefault)"; exit 1; }
-render --include-crds >"$tmp/crds.yaml" || fail "helm template --include-crds"
 pass "helm template with both value files"
 
 kinds() { query "$1" '{.kind} {.metadata.namespace} {.metadata.name}' | sort; }
 kinds "$tmp/default.yaml" >"$tmp/default.kinds"
 kinds "$tmp/nondefault.yaml" >"$tmp/nondefault.kinds"
 expect "default render: objects" "$(cut -d' ' -f1 "$tmp/default.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment Role Role RoleBinding RoleBinding Service ServiceAccount ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment Role Role RoleBinding RoleBinding Service ServiceAccount ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
 expect "nondefault render: objects" "$(cut -d' ' -f1 "$tmp/nondefault.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment NetworkPolicy PodDisruptionBudget Role Role Role Role RoleBinding RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
-expect "--include-crds adds the CRD" "$(grep -c '^kind: CustomResourceDefinition$' "$tmp/crds.yaml")" 1
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment NetworkPolicy PodDisruptionBudget Role Role Role Role RoleBinding RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
 if grep -q 'helm.sh/hook' "$tmp/default.yaml" "$tmp/nondefault.yaml"; then fail "--skip-tests leaves no hook"; else pass "--skip-tests leaves no hook"; fi
 bash "$root/scripts/render-deploy.sh" "$tmp/deploy-manifest.yaml"
 expect "deploy/ render (scripts/render-deploy.sh): no helm test hook" "$(grep -c 'helm.sh/hook' "$tmp/deploy-manifest.yaml" || true)" 0
+expect "deploy/ render (scripts/render-deploy.sh): no CRD (installed apart from crds/)" "$(grep -c '^kind: CustomResourceDefinition$' "$tmp/deploy-manifest.yaml" || true)" 0
+
+echo "== CRD (crds.enabled, crds.keep)"
+crd_file="$chart/files/crds/contactchannelactivations.yaml"
+if [[ -z ${SSMC_LINT_CHART:-} ]]; then
+  if cmp -s "$root/crds/contactchannelactivations.yaml" "$crd_file"; then pass "files/crds/ is byte-identical to crds/"; else fail "files/crds/ is byte-identical to crds/ (run scripts/render-deploy.sh)"; fi
+fi
+if [[ -e "$chart/crds" ]]; then fail "no crds/ folder (helm would install the CRD a second time, and never upgrade it)"; else pass "no crds/ folder: the CRD is a template"; fi
+show crds.yaml >"$tmp/crd-default.yaml"
+expect "crds.enabled (default): the release renders the CRD once, keep annotation, the chart's labels" \
+  "$(query "$tmp/crd-default.yaml" '{.kind}/{.metadata.name} {.metadata.annotations.helm\.sh/resource-policy} {.metadata.labels.app\.kubernetes\.io/managed-by}')" \
+  "CustomResourceDefinition/$(query "$crd_file" '{.metadata.name}') keep Helm"
+# The template emits the file as is: the same spec, field for field (numbers compared as JSON).
+expect "crds.enabled: the rendered spec is the file's spec" \
+  "$(query "$tmp/crd-default.yaml" '{.spec}')" "$(query "$crd_file" '{.spec}')"
+expect "crds.keep=false: no resource-policy annotation" \
+  "$(show crds.yaml --set crds.keep=false | query - '[{.metadata.annotations.helm\.sh/resource-policy}]')" "[]"
+expect "crds.enabled=false: no CRD in the release" \
+  "$(render --set crds.enabled=false | grep -c '^kind: CustomResourceDefinition$' || true)" 0
 
 echo "== RBAC"
 # {.rules} prints the rules as compact JSON (keys sorted), and nothing for a binding.
@@ -283,7 +300,7 @@ show admission-policy.yaml -f "$nondefault" >"$tmp/vap-nondefault.yaml"
 expect "default: a policy and its binding, named after the release and its namespace" \
   "$(query "$tmp/vap-default.yaml" '{.apiVersion}/{.kind}/{.metadata.name}' | tr '\n' ' ')" \
   "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy/$policy_name admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding/$policy_name "
-storage_version=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.versions[?(@.storage==true)].name}')
+storage_version=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.spec.versions[?(@.storage==true)].name}')
 expect "policy: ContactChannelActivations on CREATE and UPDATE, any version seen as the CRD's storage version ($storage_version), failing closed" \
   "$(query "$tmp/vap-default.yaml" '{.spec.failurePolicy} {.spec.matchConstraints.matchPolicy} {.spec.matchConstraints.resourceRules}' | grep '^Fail')" \
   "Fail Equivalent [{\"apiGroups\":[\"ssmcontacts.oncall.dev\"],\"apiVersions\":[\"$storage_version\"],\"operations\":[\"CREATE\",\"UPDATE\"],\"resources\":[\"contactchannelactivations\"]}]"
@@ -328,7 +345,7 @@ expect "admissionPolicy.enabled=false: no policy, no binding" \
   "$(render --skip-tests --set admissionPolicy.enabled=false | grep -c 'ValidatingAdmissionPolicy' || true)" 0
 
 echo "== helm test hook"
-crd_name=$(query "$chart/crds/contactchannelactivations.yaml" '{.metadata.name}')
+crd_name=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.metadata.name}')
 render --show-only templates/tests/rbac.yaml --show-only templates/tests/test-operator.yaml >"$tmp/tests-default.yaml"
 render --show-only templates/tests/rbac.yaml --show-only templates/tests/test-operator.yaml -f "$nondefault" >"$tmp/tests-nondefault.yaml"
 expect "test objects, each a helm.sh/hook=test" \
@@ -462,9 +479,9 @@ data:
 TEMPLATE
 "$helm" template lint "$scratch" --show-only templates/lint.yaml >"$tmp/lint-cm.yaml" || fail "parse the Artifact Hub annotations"
 data() { query "$tmp/lint-cm.yaml" "{.data.$1}"; }
-crd_kind=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.names.kind}')
-crd_group=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.group}')
-crd_versions=$(query "$chart/crds/contactchannelactivations.yaml" '{range .spec.versions[?(@.served==true)]}{.name} {end}')
+crd_kind=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.spec.names.kind}')
+crd_group=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.spec.group}')
+crd_versions=$(query "$chart/files/crds/contactchannelactivations.yaml" '{range .spec.versions[?(@.served==true)]}{.name} {end}')
 license=$(sed -nE 's/^license = "([^"]+)"$/\1/p' "$root/Cargo.toml")
 expect "artifacthub.io/license is the project's license (Cargo.toml: $license)" "$(data license)" "$license"
 expect "artifacthub.io/operator" "$(data operator)" "true"
@@ -477,7 +494,7 @@ expect "artifacthub.io/crds lists the CRD (kind, served version, name, displayNa
 examples=$(data examples)
 expect "artifacthub.io/crdsExamples: one $crd_kind of the CRD's group and version" "$(echo "$examples" | cut -d: -f1)" \
   "$crd_group/$(echo "$crd_versions" | cut -d' ' -f1)/$crd_kind/oncall-primary-sms"
-spec_fields=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties}' | grep -oE '"[A-Za-z]+":\{' | tr -d '":{' | sort | tr '\n' ' ')
+spec_fields=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties}' | grep -oE '"[A-Za-z]+":\{' | tr -d '":{' | sort | tr '\n' ' ')
 unknown=""
 for field in $(echo "$examples" | cut -d: -f2 | tr ',' ' '); do [[ " $spec_fields" == *" $field "* ]] || unknown+="$field "; done
 expect "artifacthub.io/crdsExamples: spec fields exist in the CRD" "$unknown" ""
@@ -488,7 +505,7 @@ while IFS= read -r rule; do
   regex=${BASH_REMATCH[1]//\\\\/\\}
   checked=$((checked + 1))
   if printf '%s\n' "$arn" | grep -Pq -- "$regex"; then pass "crdsExamples ARN matches the CRD rule $regex"; else fail "crdsExamples ARN '$arn' matches the CRD rule $regex"; fi
-done < <(query "$chart/crds/contactchannelactivations.yaml" '{range .spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.contactChannelId.x-kubernetes-validations[*]}{.rule}{"\n"}{end}')
+done < <(query "$chart/files/crds/contactchannelactivations.yaml" '{range .spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.contactChannelId.x-kubernetes-validations[*]}{.rule}{"\n"}{end}')
 [[ $checked -gt 0 ]] || fail "the CRD has a self.matches(...) rule on contactChannelId to check the example against"
 
 echo "== values.schema.json"

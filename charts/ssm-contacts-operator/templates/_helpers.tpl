@@ -113,24 +113,36 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-The name of the CRD this chart ships, read from the generated crds/ file itself so that it
-is written in one place.
+The CRD this chart ships, as text: files/crds/contactchannelactivations.yaml, a byte-identical
+copy of the repository's crds/contactchannelactivations.yaml (templates/crds.yaml emits it).
+*/}}
+{{- define "ssm-contacts-operator.crd" -}}
+{{- $text := .Files.Get "files/crds/contactchannelactivations.yaml" }}
+{{- if not $text }}
+{{- fail "files/crds/contactchannelactivations.yaml is missing from the chart" }}
+{{- end }}
+{{- $text }}
+{{- end }}
+
+{{/*
+The name of the CRD this chart ships, read from the CRD file itself so that it is written in
+one place.
 */}}
 {{- define "ssm-contacts-operator.crdName" -}}
-{{- $crd := .Files.Get "crds/contactchannelactivations.yaml" | fromYaml }}
-{{- required "crds/contactchannelactivations.yaml: no metadata.name" (dig "metadata" "name" "" $crd) }}
+{{- $crd := include "ssm-contacts-operator.crd" . | fromYaml }}
+{{- required "files/crds/contactchannelactivations.yaml: no metadata.name" (dig "metadata" "name" "" $crd) }}
 {{- end }}
 
 {{/*
 The storage version of that CRD: the version the admission policy's rules are written for.
 */}}
 {{- define "ssm-contacts-operator.crdStorageVersion" -}}
-{{- $crd := .Files.Get "crds/contactchannelactivations.yaml" | fromYaml }}
+{{- $crd := include "ssm-contacts-operator.crd" . | fromYaml }}
 {{- $storage := "" }}
 {{- range (dig "spec" "versions" list $crd) }}
 {{- if .storage }}{{ $storage = .name }}{{ end }}
 {{- end }}
-{{- required "crds/contactchannelactivations.yaml: no storage version" $storage }}
+{{- required "files/crds/contactchannelactivations.yaml: no storage version" $storage }}
 {{- end }}
 
 {{/*
