@@ -240,6 +240,45 @@ expect "nondefault: IRSA annotation" \
 expect "metrics Service port" \
   "$(show service.yaml | query - '{.spec.ports[0].name}:{.spec.ports[0].port}->{.spec.ports[0].targetPort}')" "metrics:8080->admin"
 
+echo "== Deployment and pod knobs"
+show deployment.yaml >"$tmp/knobs-default.yaml"
+knobs='{.spec.revisionHistoryLimit} [{.spec.strategy}] [{.metadata.annotations}] {.spec.template.spec.automountServiceAccountToken} [{.spec.template.spec.hostUsers}] [{.spec.template.spec.containers[0].args}]'
+expect "default: 3 old ReplicaSets, Kubernetes' strategy, no annotation, token mounted, hostUsers and args left out" \
+  "$(query "$tmp/knobs-default.yaml" "$knobs" | sed 's/{"lint":"1"}//')" "3 [] [] true [] []"
+show deployment.yaml --set revisionHistoryLimit=0 --set strategy.type=RollingUpdate,strategy.rollingUpdate.maxSurge=0,strategy.rollingUpdate.maxUnavailable=1 \
+  --set-string deploymentAnnotations.reloader\\.stakater\\.com/auto=true --set hostUsers=false --set automountServiceAccountToken=false \
+  --set 'extraArgs={--send-rate=5,--concurrency=4}' >"$tmp/knobs-set.yaml"
+expect "revisionHistoryLimit=0, strategy, deploymentAnnotations, automountServiceAccountToken=false, hostUsers=false, extraArgs as args" \
+  "$(query "$tmp/knobs-set.yaml" "$knobs" | sed 's/"lint":"1",//')" \
+  '0 [{"rollingUpdate":{"maxSurge":0,"maxUnavailable":1},"type":"RollingUpdate"}] [{"reloader.stakater.com/auto":"true"}] false [false] [["--send-rate=5","--concurrency=4"]]'
+expect "hostUsers=true is emitted too" "$(show deployment.yaml --set hostUsers=true | query - '{.spec.template.spec.hostUsers}')" true
+expect "extraArgs leave the chart's environment alone" "$(env_of "$tmp/knobs-set.yaml")" "$(env_of "$tmp/knobs-default.yaml")"
+expect "leaderElection.enabled=false: Recreate, also with strategy.type=Recreate set" \
+  "$(show deployment.yaml --set leaderElection.enabled=false | query - '{.spec.strategy.type}') $(show deployment.yaml --set leaderElection.enabled=false --set strategy.type=Recreate | query - '{.spec.strategy.type}')" "Recreate Recreate"
+expect "serviceAccount.automountServiceAccountToken: true by default, false when set" \
+  "$(show serviceaccount.yaml | query - '{.automountServiceAccountToken}') $(show serviceaccount.yaml --set serviceAccount.automountServiceAccountToken=false | query - '{.automountServiceAccountToken}')" "true false"
+
+echo "== AWS credentials from a Secret"
+expect "default: no static credentials" "$(env_of "$tmp/knobs-default.yaml" | grep -oE 'AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)=' || true)" ""
+secret_env='{range .spec.template.spec.containers[0].env[?(@.valueFrom.secretKeyRef)]}{.name}<-{.valueFrom.secretKeyRef.name}/{.valueFrom.secretKeyRef.key} {end}'
+expect "aws.credentials.secretName: the two keys through secretKeyRef" \
+  "$(show deployment.yaml --set aws.credentials.secretName=aws-keys | query - "$secret_env")" \
+  "AWS_ACCESS_KEY_ID<-aws-keys/AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY<-aws-keys/AWS_SECRET_ACCESS_KEY "
+expect "aws.credentials: key names and a session token" \
+  "$(show deployment.yaml --set aws.credentials.secretName=aws-keys,aws.credentials.accessKeyIdKey=id,aws.credentials.secretAccessKeyKey=secret,aws.credentials.sessionTokenKey=token | query - "$secret_env")" \
+  "AWS_ACCESS_KEY_ID<-aws-keys/id AWS_SECRET_ACCESS_KEY<-aws-keys/secret AWS_SESSION_TOKEN<-aws-keys/token "
+
+echo "== commonLabels"
+# Every object of every template (the CRD and the helm test objects included) and the pods.
+common=$(render -f "$nondefault" --set commonLabels.team=platform --set commonLabels.cost-center=oncall --set test.enabled=true |
+  query - '{.kind}/{.metadata.name}:{.metadata.labels.team}:{.metadata.labels.cost-center}')
+expect "commonLabels on every object (nondefault, with the test hook)" "$(grep -vc ':platform:oncall$' <<<"$common" || true)" 0
+expect "commonLabels: as many objects as without them" "$(wc -l <<<"$common")" "$(render -f "$nondefault" --set test.enabled=true | query - '{.kind}' | wc -l)"
+expect "commonLabels on the operator pods; selector labels and podLabels win over them" \
+  "$(show deployment.yaml -f "$nondefault" --set commonLabels.team=other,commonLabels.cost-center=oncall,commonLabels.app\\.kubernetes\\.io/name=x |
+    query - '{.spec.template.metadata.labels.team} {.spec.template.metadata.labels.cost-center} {.spec.template.metadata.labels.app\.kubernetes\.io/name} {.metadata.labels.app\.kubernetes\.io/name}')" \
+  "platform oncall ssm-contacts-operator ssm-contacts-operator"
+
 echo "== NetworkPolicy"
 # egress rules, one line each: ports -> peers
 egress='{range .spec.egress[*]}{range .ports[*]}{.port}/{.protocol},{end} -> {range .to[*]}{.ipBlock.cidr}{.namespaceSelector.matchLabels}{.podSelector.matchLabels},{end}{"\n"}{end}'
@@ -544,6 +583,16 @@ refuse "a non-boolean admissionPolicy.enabled" --set admissionPolicy.enabled=may
 refuse "a non-boolean activation.secrets.enabled" --set activation.secrets.enabled=maybe
 refuse "an unknown activation key" --set activation.codes=true
 refuse "activation.secrets.enabled removed" --set activation.secrets.enabled=null
+refuse "a strategy other than Recreate without leader election" --set leaderElection.enabled=false --set strategy.type=RollingUpdate
+refuse "an unknown strategy type" --set strategy.type=BlueGreen
+refuse "a negative revisionHistoryLimit" --set revisionHistoryLimit=-1
+refuse "a non-boolean hostUsers" --set hostUsers=maybe
+refuse "a non-string extraArgs entry" --set 'extraArgs[0].flag=x'
+refuse "a non-string commonLabels value" --set commonLabels.team.name=x
+refuse "an unknown aws.credentials key" --set aws.credentials.profile=default
+refuse "an aws.credentials.secretName that is no Secret name" --set aws.credentials.secretName=Bad_Name
+refuse "a non-boolean automountServiceAccountToken" --set automountServiceAccountToken=maybe
+refuse "a non-boolean crds.enabled" --set crds.enabled=maybe
 
 echo "== chart README (helm-docs)"
 if bash "$root/scripts/chart-docs.sh" --check "$chart" >"$tmp/docs.log" 2>&1; then pass "$(tail -n 1 "$tmp/docs.log")"; else cat "$tmp/docs.log"; fail "scripts/chart-docs.sh --check"; fi

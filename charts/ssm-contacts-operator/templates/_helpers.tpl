@@ -31,13 +31,48 @@ app.kubernetes.io/name: {{ include "ssm-contacts-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The labels of every object of the release: the chart's own, then `commonLabels` (one whose
+key is one of the chart's own is left out: selectors and tooling rely on those).
+*/}}
 {{- define "ssm-contacts-operator.labels" -}}
+{{- $own := include "ssm-contacts-operator.ownLabels" . }}
+{{- $own }}
+{{- include "ssm-contacts-operator.moreLabels" (dict "labels" .Values.commonLabels "except" ($own | fromYaml)) }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.ownLabels" -}}
 helm.sh/chart: {{ include "ssm-contacts-operator.chart" . }}
 {{ include "ssm-contacts-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: operator
 app.kubernetes.io/part-of: ssm-contacts-operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Lines "key: value" for the labels in .labels whose keys are not in .except, each after a
+newline. Call with (dict "labels" MAP "except" MAP).
+*/}}
+{{- define "ssm-contacts-operator.moreLabels" -}}
+{{- $except := .except }}
+{{- range $key, $value := .labels }}
+{{- if not (hasKey $except $key) }}
+{{ $key }}: {{ $value | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The labels, with more labels of one object (e.g. serviceMonitor.labels) taking precedence
+over commonLabels, never over the chart's own. Call with (dict "root" $ "extra" MAP).
+*/}}
+{{- define "ssm-contacts-operator.labelsWith" -}}
+{{- $own := include "ssm-contacts-operator.ownLabels" .root }}
+{{- $except := $own | fromYaml }}
+{{- $own }}
+{{- include "ssm-contacts-operator.moreLabels" (dict "labels" .extra "except" $except) }}
+{{- include "ssm-contacts-operator.moreLabels" (dict "labels" .root.Values.commonLabels "except" (merge (dict) $except (default dict .extra))) }}
 {{- end }}
 
 {{- define "ssm-contacts-operator.serviceAccountName" -}}
@@ -104,6 +139,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- define "ssm-contacts-operator.testLabels" -}}
+{{- $own := include "ssm-contacts-operator.ownTestLabels" . }}
+{{- $own }}
+{{- include "ssm-contacts-operator.moreLabels" (dict "labels" .Values.commonLabels "except" ($own | fromYaml)) }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.ownTestLabels" -}}
 helm.sh/chart: {{ include "ssm-contacts-operator.chart" . }}
 {{ include "ssm-contacts-operator.testSelectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -205,6 +246,9 @@ Validation that the schema cannot express.
 {{- end }}
 {{- if ge (int .Values.leaderElection.leaseGraceSeconds) (int .Values.leaderElection.leaseDurationSeconds) }}
 {{- fail "leaderElection.leaseGraceSeconds must be less than leaderElection.leaseDurationSeconds: the leader renews that long before its Lease expires" }}
+{{- end }}
+{{- if and (not .Values.leaderElection.enabled) .Values.strategy (ne (toString .Values.strategy.type) "Recreate") }}
+{{- fail "strategy: without leaderElection.enabled only type Recreate is accepted: two replicas without a Lease must never run at once" }}
 {{- end }}
 {{- if ne (len .Values.watchNamespaces) (len (uniq .Values.watchNamespaces)) }}
 {{- fail "watchNamespaces lists a namespace twice" }}
