@@ -8,7 +8,12 @@
 # the ValidatingAdmissionPolicy of the tenancy guards and its binding, the Secret permissions
 # that activation.secrets.enabled turns on and off,
 # the `helm test` hook (its RBAC, its Pod Security fields, what it checks), Chart.yaml
-# (kubeVersion, home, sources, Artifact Hub annotations against the CRD), that every value is
+# (kubeVersion, home, sources, Artifact Hub annotations against the CRD), the templated CRD
+# (crds.enabled, crds.keep) and its byte-identical copy of crds/, the Deployment and pod knobs
+# (commonLabels, deploymentAnnotations, strategy, revisionHistoryLimit, extraArgs, hostUsers,
+# automountServiceAccountToken), AWS credentials from a Secret, extraObjects, the monitoring
+# objects (ServiceMonitor relabelings, the PrometheusRule and Grafana dashboard ConfigMap built
+# from byte-identical copies of examples/monitoring/), the NOTES.txt warnings, that every value is
 # in values.schema.json and that the schema refuses bad values, and that the chart's README is
 # what helm-docs renders (scripts/chart-docs.sh --check). Every check looks at a render with
 # the values that must change its outcome. No cluster needed: objects are queried with
@@ -278,6 +283,76 @@ expect "commonLabels on the operator pods; selector labels and podLabels win ove
   "$(show deployment.yaml -f "$nondefault" --set commonLabels.team=other,commonLabels.cost-center=oncall,commonLabels.app\\.kubernetes\\.io/name=x |
     query - '{.spec.template.metadata.labels.team} {.spec.template.metadata.labels.cost-center} {.spec.template.metadata.labels.app\.kubernetes\.io/name} {.metadata.labels.app\.kubernetes\.io/name}')" \
   "platform oncall ssm-contacts-operator ssm-contacts-operator"
+
+echo "== extraObjects"
+render --skip-tests -f "$nondefault" --set-json 'extraObjects=[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"{{ .Release.Name }}-extra","namespace":"{{ .Release.Namespace }}"},"data":{"a":"b"}},"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-a-string\n  labels:\n    release: {{ .Release.Name | quote }}\n"]' >"$tmp/extra.yaml"
+expect "extraObjects: a map and a string, both through tpl" \
+  "$(query "$tmp/extra.yaml" '{.kind}/{.metadata.namespace}/{.metadata.name}/{.metadata.labels.release}' | grep '^ConfigMap/' | tr '\n' ' ')" \
+  "ConfigMap/ssm-contacts-operator/ssm-contacts-operator-extra/ ConfigMap//from-a-string/ssm-contacts-operator "
+expect "extraObjects: added to the release's objects" "$(query "$tmp/extra.yaml" '{.kind}' | wc -l)" "$(($(wc -l <"$tmp/nondefault.kinds") + 2))"
+expect "default: no extra object" "$(show extra-objects.yaml 2>/dev/null | grep -c '^kind:' || true)" 0
+
+echo "== monitoring: ServiceMonitor, PrometheusRule, Grafana dashboard"
+for file in prometheusrule.yaml grafana-dashboard.json; do
+  if [[ -n ${SSMC_LINT_CHART:-} ]] || cmp -s "$root/examples/monitoring/$file" "$chart/files/monitoring/$file"; then
+    pass "files/monitoring/$file is byte-identical to examples/monitoring/$file"
+  else
+    fail "files/monitoring/$file is byte-identical to examples/monitoring/$file (copy it over)"
+  fi
+done
+sm='{.spec.endpoints[0].honorLabels} {.spec.endpoints[0].relabelings} {.spec.endpoints[0].metricRelabelings} {.metadata.labels.release}'
+expect "nondefault ServiceMonitor: honorLabels false, no relabelings, serviceMonitor.labels" \
+  "$(show servicemonitor.yaml -f "$nondefault" | query - "$sm")" "false   kube-prometheus-stack"
+expect "serviceMonitor.honorLabels, relabelings, metricRelabelings" \
+  "$(show servicemonitor.yaml -f "$nondefault" --set serviceMonitor.honorLabels=true \
+    --set-json 'serviceMonitor.relabelings=[{"sourceLabels":["__meta_kubernetes_pod_node_name"],"targetLabel":"node"}]' \
+    --set-json 'serviceMonitor.metricRelabelings=[{"sourceLabels":["__name__"],"regex":"go_.*","action":"drop"}]' | query - "$sm")" \
+  'true [{"sourceLabels":["__meta_kubernetes_pod_node_name"],"targetLabel":"node"}] [{"action":"drop","regex":"go_.*","sourceLabels":["__name__"]}] kube-prometheus-stack'
+expect "serviceMonitor.labels win over commonLabels" \
+  "$(show servicemonitor.yaml -f "$nondefault" --set commonLabels.release=other,commonLabels.team=a | query - '{.metadata.labels.release} {.metadata.labels.team}')" "kube-prometheus-stack a"
+expect "default: no PrometheusRule, no dashboard" "$(query "$tmp/default.yaml" '{.kind}' | grep -cE '^(PrometheusRule|ConfigMap)$' || true)" 0
+show prometheusrule.yaml --set prometheusRule.enabled=true --set prometheusRule.additionalLabels.release=kube-prometheus-stack >"$tmp/rule.yaml"
+expect "prometheusRule.enabled: the release's PrometheusRule, with additionalLabels" \
+  "$(query "$tmp/rule.yaml" '{.apiVersion}/{.kind}/{.metadata.namespace}/{.metadata.name} {.metadata.labels.release} {.metadata.labels.app\.kubernetes\.io/instance}')" \
+  "monitoring.coreos.com/v1/PrometheusRule/ssm-contacts-operator/ssm-contacts-operator kube-prometheus-stack ssm-contacts-operator"
+expect "prometheusRule: its rules are the example's, field for field" \
+  "$(query "$tmp/rule.yaml" '{.spec}')" "$(query "$root/examples/monitoring/prometheusrule.yaml" '{.spec}')"
+expect "prometheusRule: every alert of the example" \
+  "$(query "$tmp/rule.yaml" '{.spec.groups[*].rules[*].alert}')" "$(query "$root/examples/monitoring/prometheusrule.yaml" '{.spec.groups[*].rules[*].alert}')"
+show grafana-dashboard.yaml --set grafanaDashboard.enabled=true >"$tmp/dashboard.yaml"
+expect "grafanaDashboard.enabled: a ConfigMap in the release namespace with the sidecar label grafana_dashboard=1" \
+  "$(query "$tmp/dashboard.yaml" '{.kind}/{.metadata.namespace}/{.metadata.name} {.metadata.labels.grafana_dashboard}')" \
+  "ConfigMap/ssm-contacts-operator/ssm-contacts-operator-dashboard 1"
+query "$tmp/dashboard.yaml" '{.data.ssm-contacts-operator\.json}' | head -c -1 >"$tmp/dashboard.json"
+if cmp -s "$tmp/dashboard.json" "$root/examples/monitoring/grafana-dashboard.json"; then pass "grafanaDashboard: the ConfigMap holds the example dashboard byte for byte"; else fail "grafanaDashboard: the ConfigMap holds the example dashboard byte for byte"; fi
+expect "grafanaDashboard: sidecarLabel, sidecarLabelValue, annotations, namespace" \
+  "$(show grafana-dashboard.yaml --set grafanaDashboard.enabled=true,grafanaDashboard.sidecarLabel=dashboards,grafanaDashboard.sidecarLabelValue=ops,grafanaDashboard.namespace=monitoring,grafanaDashboard.annotations.grafana_folder=Operators |
+    query - '{.metadata.namespace} {.metadata.labels.dashboards} {.metadata.labels.grafana_dashboard} {.metadata.annotations.grafana_folder}')" "monitoring ops  Operators"
+
+echo "== NOTES.txt warnings"
+# notes HELM-ARGS: NOTES.txt as helm renders it, through a scratch copy that prints it in a ConfigMap.
+notes_chart="$tmp/notes/ssm-contacts-operator"
+mkdir -p "$tmp/notes"
+cp -R "$chart" "$notes_chart"
+{ echo '{{- define "lint.notes" -}}'; cat "$chart/templates/NOTES.txt"; echo '{{- end }}'; } >"$notes_chart/templates/_lint-notes.tpl"
+printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata:' '  name: notes' 'data:' '  notes: {{ include "lint.notes" . | quote }}' >"$notes_chart/templates/lint-notes.yaml"
+notes() { "$helm" template ssm-contacts-operator "$notes_chart" --namespace ssm-contacts-operator --show-only templates/lint-notes.yaml "$@" | query - '{.data.notes}'; }
+warnings() { notes "$@" | grep -c '^WARNING' || true; }
+expect "NOTES: serviceMonitor.enabled on a cluster without monitoring.coreos.com/v1 warns" \
+  "$(notes --set serviceMonitor.enabled=true | grep -c '^WARNING: ServiceMonitor rendered, but this cluster serves no monitoring.coreos.com/v1' || true)" 1
+expect "NOTES: prometheusRule.enabled too, named in the same warning" \
+  "$(notes --set serviceMonitor.enabled=true --set prometheusRule.enabled=true | grep -c '^WARNING: ServiceMonitor and PrometheusRule rendered' || true)" 1
+expect "NOTES: no monitoring warning where monitoring.coreos.com/v1 is served" \
+  "$(notes --set serviceMonitor.enabled=true --set prometheusRule.enabled=true --api-versions monitoring.coreos.com/v1 | grep -c 'monitoring.coreos.com/v1:' || true)" 0
+expect "NOTES: empty tenancy.allowedAccounts while edit may create objects warns" \
+  "$(notes | grep -c '^WARNING: tenancy.allowedAccounts is empty' || true)" 1
+expect "NOTES: no tenancy warning with allowed accounts, nor without the aggregated roles" \
+  "$(warnings --set-json 'tenancy.allowedAccounts=["111122223333"]') $(warnings --set rbac.aggregateClusterRoles=false)" "0 0"
+expect "NOTES: automountServiceAccountToken=false without a token mount warns" \
+  "$(notes -f "$nondefault" --set automountServiceAccountToken=false | grep -c '^WARNING: automountServiceAccountToken is false' || true)" 1
+expect "NOTES: nondefault values (allowlist, no aggregated-role risk) and a mounted token: no warning" \
+  "$(warnings -f "$nondefault" --api-versions monitoring.coreos.com/v1 --set automountServiceAccountToken=false \
+    --set-json 'extraVolumeMounts=[{"name":"api-token","mountPath":"/var/run/secrets/kubernetes.io/serviceaccount","readOnly":true}]')" 0
 
 echo "== NetworkPolicy"
 # egress rules, one line each: ports -> peers
@@ -593,6 +668,12 @@ refuse "an unknown aws.credentials key" --set aws.credentials.profile=default
 refuse "an aws.credentials.secretName that is no Secret name" --set aws.credentials.secretName=Bad_Name
 refuse "a non-boolean automountServiceAccountToken" --set automountServiceAccountToken=maybe
 refuse "a non-boolean crds.enabled" --set crds.enabled=maybe
+refuse "an extraObjects entry that is neither a map nor a string" --set 'extraObjects[0]=1'
+refuse "a non-boolean serviceMonitor.honorLabels" --set serviceMonitor.honorLabels=maybe
+refuse "serviceMonitor.relabelings that is not a list of maps" --set 'serviceMonitor.relabelings={drop}'
+refuse "an unknown prometheusRule key" --set prometheusRule.labels.release=x
+refuse "a grafanaDashboard.namespace that is no namespace" --set grafanaDashboard.namespace=Monitoring_NS
+refuse "an empty grafanaDashboard.sidecarLabel" --set grafanaDashboard.sidecarLabel=
 
 echo "== chart README (helm-docs)"
 if bash "$root/scripts/chart-docs.sh" --check "$chart" >"$tmp/docs.log" 2>&1; then pass "$(tail -n 1 "$tmp/docs.log")"; else cat "$tmp/docs.log"; fail "scripts/chart-docs.sh --check"; fi
