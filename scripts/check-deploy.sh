@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails, with a diff, when deploy/ or the chart's CRD copy is out of sync with its source:
-#   charts/ssm-contacts-operator/crds/contactchannelactivations.yaml == crds/contactchannelactivations.yaml
+#   charts/ssm-contacts-operator/files/crds/contactchannelactivations.yaml == crds/contactchannelactivations.yaml
 #   deploy/ssm-contacts-operator.yaml == a fresh scripts/render-deploy.sh
 # and checks that `kubectl kustomize deploy/` renders. Fix drift with scripts/render-deploy.sh.
 set -euo pipefail
@@ -12,7 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 status=0
 
 if ! diff -u "$root/crds/contactchannelactivations.yaml" \
-  "$root/charts/ssm-contacts-operator/crds/contactchannelactivations.yaml" >"$tmp/crd.diff"; then
+  "$root/charts/ssm-contacts-operator/files/crds/contactchannelactivations.yaml" >"$tmp/crd.diff"; then
   cat "$tmp/crd.diff"
   echo "check-deploy: the chart's CRD differs from crds/; run scripts/render-deploy.sh" >&2
   status=1

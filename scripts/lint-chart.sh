@@ -8,7 +8,12 @@
 # the ValidatingAdmissionPolicy of the tenancy guards and its binding, the Secret permissions
 # that activation.secrets.enabled turns on and off,
 # the `helm test` hook (its RBAC, its Pod Security fields, what it checks), Chart.yaml
-# (kubeVersion, home, sources, Artifact Hub annotations against the CRD), that every value is
+# (kubeVersion, home, sources, Artifact Hub annotations against the CRD), the templated CRD
+# (crds.enabled, crds.keep) and its byte-identical copy of crds/, the Deployment and pod knobs
+# (commonLabels, deploymentAnnotations, strategy, revisionHistoryLimit, extraArgs, hostUsers,
+# automountServiceAccountToken), AWS credentials from a Secret, extraObjects, the monitoring
+# objects (ServiceMonitor relabelings, the PrometheusRule and Grafana dashboard ConfigMap built
+# from byte-identical copies of examples/monitoring/), the NOTES.txt warnings, that every value is
 # in values.schema.json and that the schema refuses bad values, and that the chart's README is
 # what helm-docs renders (scripts/chart-docs.sh --check). Every check looks at a render with
 # the values that must change its outcome. No cluster needed: objects are queried with
@@ -78,20 +83,37 @@ echo "== render"
 # --skip-tests: the objects of an install; the test hook has a section of its own below.
 render --skip-tests >"$tmp/default.yaml" || { fail "helm template (default values)"; exit 1; }
 render --skip-tests -f "$nondefault" >"$tmp/nondefault.yaml" || { fail "helm template (nondefault)"; exit 1; }
-render --include-crds >"$tmp/crds.yaml" || fail "helm template --include-crds"
 pass "helm template with both value files"
 
 kinds() { query "$1" '{.kind} {.metadata.namespace} {.metadata.name}' | sort; }
 kinds "$tmp/default.yaml" >"$tmp/default.kinds"
 kinds "$tmp/nondefault.yaml" >"$tmp/nondefault.kinds"
 expect "default render: objects" "$(cut -d' ' -f1 "$tmp/default.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment Role Role RoleBinding RoleBinding Service ServiceAccount ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment Role Role RoleBinding RoleBinding Service ServiceAccount ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
 expect "nondefault render: objects" "$(cut -d' ' -f1 "$tmp/nondefault.kinds" | sort | tr '\n' ' ')" \
-  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment NetworkPolicy PodDisruptionBudget Role Role Role Role RoleBinding RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
-expect "--include-crds adds the CRD" "$(grep -c '^kind: CustomResourceDefinition$' "$tmp/crds.yaml")" 1
+  "ClusterRole ClusterRole ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment NetworkPolicy PodDisruptionBudget Role Role Role Role RoleBinding RoleBinding RoleBinding RoleBinding Service ServiceAccount ServiceMonitor ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding "
 if grep -q 'helm.sh/hook' "$tmp/default.yaml" "$tmp/nondefault.yaml"; then fail "--skip-tests leaves no hook"; else pass "--skip-tests leaves no hook"; fi
 bash "$root/scripts/render-deploy.sh" "$tmp/deploy-manifest.yaml"
 expect "deploy/ render (scripts/render-deploy.sh): no helm test hook" "$(grep -c 'helm.sh/hook' "$tmp/deploy-manifest.yaml" || true)" 0
+expect "deploy/ render (scripts/render-deploy.sh): no CRD (installed apart from crds/)" "$(grep -c '^kind: CustomResourceDefinition$' "$tmp/deploy-manifest.yaml" || true)" 0
+
+echo "== CRD (crds.enabled, crds.keep)"
+crd_file="$chart/files/crds/contactchannelactivations.yaml"
+if [[ -z ${SSMC_LINT_CHART:-} ]]; then
+  if cmp -s "$root/crds/contactchannelactivations.yaml" "$crd_file"; then pass "files/crds/ is byte-identical to crds/"; else fail "files/crds/ is byte-identical to crds/ (run scripts/render-deploy.sh)"; fi
+fi
+if [[ -e "$chart/crds" ]]; then fail "no crds/ folder (helm would install the CRD a second time, and never upgrade it)"; else pass "no crds/ folder: the CRD is a template"; fi
+show crds.yaml >"$tmp/crd-default.yaml"
+expect "crds.enabled (default): the release renders the CRD once, keep annotation, the chart's labels" \
+  "$(query "$tmp/crd-default.yaml" '{.kind}/{.metadata.name} {.metadata.annotations.helm\.sh/resource-policy} {.metadata.labels.app\.kubernetes\.io/managed-by}')" \
+  "CustomResourceDefinition/$(query "$crd_file" '{.metadata.name}') keep Helm"
+# The template emits the file as is: the same spec, field for field (numbers compared as JSON).
+expect "crds.enabled: the rendered spec is the file's spec" \
+  "$(query "$tmp/crd-default.yaml" '{.spec}')" "$(query "$crd_file" '{.spec}')"
+expect "crds.keep=false: no resource-policy annotation" \
+  "$(show crds.yaml --set crds.keep=false | query - '[{.metadata.annotations.helm\.sh/resource-policy}]')" "[]"
+expect "crds.enabled=false: no CRD in the release" \
+  "$(render --set crds.enabled=false | grep -c '^kind: CustomResourceDefinition$' || true)" 0
 
 echo "== RBAC"
 # {.rules} prints the rules as compact JSON (keys sorted), and nothing for a binding.
@@ -223,6 +245,115 @@ expect "nondefault: IRSA annotation" \
 expect "metrics Service port" \
   "$(show service.yaml | query - '{.spec.ports[0].name}:{.spec.ports[0].port}->{.spec.ports[0].targetPort}')" "metrics:8080->admin"
 
+echo "== Deployment and pod knobs"
+show deployment.yaml >"$tmp/knobs-default.yaml"
+knobs='{.spec.revisionHistoryLimit} [{.spec.strategy}] [{.metadata.annotations}] {.spec.template.spec.automountServiceAccountToken} [{.spec.template.spec.hostUsers}] [{.spec.template.spec.containers[0].args}]'
+expect "default: 3 old ReplicaSets, Kubernetes' strategy, no annotation, token mounted, hostUsers and args left out" \
+  "$(query "$tmp/knobs-default.yaml" "$knobs" | sed 's/{"lint":"1"}//')" "3 [] [] true [] []"
+show deployment.yaml --set revisionHistoryLimit=0 --set strategy.type=RollingUpdate,strategy.rollingUpdate.maxSurge=0,strategy.rollingUpdate.maxUnavailable=1 \
+  --set-string deploymentAnnotations.reloader\\.stakater\\.com/auto=true --set hostUsers=false --set automountServiceAccountToken=false \
+  --set 'extraArgs={--send-rate=5,--concurrency=4}' >"$tmp/knobs-set.yaml"
+expect "revisionHistoryLimit=0, strategy, deploymentAnnotations, automountServiceAccountToken=false, hostUsers=false, extraArgs as args" \
+  "$(query "$tmp/knobs-set.yaml" "$knobs" | sed 's/"lint":"1",//')" \
+  '0 [{"rollingUpdate":{"maxSurge":0,"maxUnavailable":1},"type":"RollingUpdate"}] [{"reloader.stakater.com/auto":"true"}] false [false] [["--send-rate=5","--concurrency=4"]]'
+expect "hostUsers=true is emitted too" "$(show deployment.yaml --set hostUsers=true | query - '{.spec.template.spec.hostUsers}')" true
+expect "extraArgs leave the chart's environment alone" "$(env_of "$tmp/knobs-set.yaml")" "$(env_of "$tmp/knobs-default.yaml")"
+expect "leaderElection.enabled=false: Recreate, also with strategy.type=Recreate set" \
+  "$(show deployment.yaml --set leaderElection.enabled=false | query - '{.spec.strategy.type}') $(show deployment.yaml --set leaderElection.enabled=false --set strategy.type=Recreate | query - '{.spec.strategy.type}')" "Recreate Recreate"
+expect "serviceAccount.automountServiceAccountToken: true by default, false when set" \
+  "$(show serviceaccount.yaml | query - '{.automountServiceAccountToken}') $(show serviceaccount.yaml --set serviceAccount.automountServiceAccountToken=false | query - '{.automountServiceAccountToken}')" "true false"
+
+echo "== AWS credentials from a Secret"
+expect "default: no static credentials" "$(env_of "$tmp/knobs-default.yaml" | grep -oE 'AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)=' || true)" ""
+secret_env='{range .spec.template.spec.containers[0].env[?(@.valueFrom.secretKeyRef)]}{.name}<-{.valueFrom.secretKeyRef.name}/{.valueFrom.secretKeyRef.key} {end}'
+expect "aws.credentials.secretName: the two keys through secretKeyRef" \
+  "$(show deployment.yaml --set aws.credentials.secretName=aws-keys | query - "$secret_env")" \
+  "AWS_ACCESS_KEY_ID<-aws-keys/AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY<-aws-keys/AWS_SECRET_ACCESS_KEY "
+expect "aws.credentials: key names and a session token" \
+  "$(show deployment.yaml --set aws.credentials.secretName=aws-keys,aws.credentials.accessKeyIdKey=id,aws.credentials.secretAccessKeyKey=secret,aws.credentials.sessionTokenKey=token | query - "$secret_env")" \
+  "AWS_ACCESS_KEY_ID<-aws-keys/id AWS_SECRET_ACCESS_KEY<-aws-keys/secret AWS_SESSION_TOKEN<-aws-keys/token "
+
+echo "== commonLabels"
+# Every object of every template (the CRD and the helm test objects included) and the pods.
+common=$(render -f "$nondefault" --set commonLabels.team=platform --set commonLabels.cost-center=oncall --set test.enabled=true |
+  query - '{.kind}/{.metadata.name}:{.metadata.labels.team}:{.metadata.labels.cost-center}')
+expect "commonLabels on every object (nondefault, with the test hook)" "$(grep -vc ':platform:oncall$' <<<"$common" || true)" 0
+expect "commonLabels: as many objects as without them" "$(wc -l <<<"$common")" "$(render -f "$nondefault" --set test.enabled=true | query - '{.kind}' | wc -l)"
+expect "commonLabels on the operator pods; selector labels and podLabels win over them" \
+  "$(show deployment.yaml -f "$nondefault" --set commonLabels.team=other,commonLabels.cost-center=oncall,commonLabels.app\\.kubernetes\\.io/name=x |
+    query - '{.spec.template.metadata.labels.team} {.spec.template.metadata.labels.cost-center} {.spec.template.metadata.labels.app\.kubernetes\.io/name} {.metadata.labels.app\.kubernetes\.io/name}')" \
+  "platform oncall ssm-contacts-operator ssm-contacts-operator"
+
+echo "== extraObjects"
+render --skip-tests -f "$nondefault" --set-json 'extraObjects=[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"{{ .Release.Name }}-extra","namespace":"{{ .Release.Namespace }}"},"data":{"a":"b"}},"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-a-string\n  labels:\n    release: {{ .Release.Name | quote }}\n"]' >"$tmp/extra.yaml"
+expect "extraObjects: a map and a string, both through tpl" \
+  "$(query "$tmp/extra.yaml" '{.kind}/{.metadata.namespace}/{.metadata.name}/{.metadata.labels.release}' | grep '^ConfigMap/' | tr '\n' ' ')" \
+  "ConfigMap/ssm-contacts-operator/ssm-contacts-operator-extra/ ConfigMap//from-a-string/ssm-contacts-operator "
+expect "extraObjects: added to the release's objects" "$(query "$tmp/extra.yaml" '{.kind}' | wc -l)" "$(($(wc -l <"$tmp/nondefault.kinds") + 2))"
+expect "default: no extra object" "$(show extra-objects.yaml 2>/dev/null | grep -c '^kind:' || true)" 0
+
+echo "== monitoring: ServiceMonitor, PrometheusRule, Grafana dashboard"
+for file in prometheusrule.yaml grafana-dashboard.json; do
+  if [[ -n ${SSMC_LINT_CHART:-} ]] || cmp -s "$root/examples/monitoring/$file" "$chart/files/monitoring/$file"; then
+    pass "files/monitoring/$file is byte-identical to examples/monitoring/$file"
+  else
+    fail "files/monitoring/$file is byte-identical to examples/monitoring/$file (copy it over)"
+  fi
+done
+sm='{.spec.endpoints[0].honorLabels} {.spec.endpoints[0].relabelings} {.spec.endpoints[0].metricRelabelings} {.metadata.labels.release}'
+expect "nondefault ServiceMonitor: honorLabels false, no relabelings, serviceMonitor.labels" \
+  "$(show servicemonitor.yaml -f "$nondefault" | query - "$sm")" "false   kube-prometheus-stack"
+expect "serviceMonitor.honorLabels, relabelings, metricRelabelings" \
+  "$(show servicemonitor.yaml -f "$nondefault" --set serviceMonitor.honorLabels=true \
+    --set-json 'serviceMonitor.relabelings=[{"sourceLabels":["__meta_kubernetes_pod_node_name"],"targetLabel":"node"}]' \
+    --set-json 'serviceMonitor.metricRelabelings=[{"sourceLabels":["__name__"],"regex":"go_.*","action":"drop"}]' | query - "$sm")" \
+  'true [{"sourceLabels":["__meta_kubernetes_pod_node_name"],"targetLabel":"node"}] [{"action":"drop","regex":"go_.*","sourceLabels":["__name__"]}] kube-prometheus-stack'
+expect "serviceMonitor.labels win over commonLabels" \
+  "$(show servicemonitor.yaml -f "$nondefault" --set commonLabels.release=other,commonLabels.team=a | query - '{.metadata.labels.release} {.metadata.labels.team}')" "kube-prometheus-stack a"
+expect "default: no PrometheusRule, no dashboard" "$(query "$tmp/default.yaml" '{.kind}' | grep -cE '^(PrometheusRule|ConfigMap)$' || true)" 0
+show prometheusrule.yaml --set prometheusRule.enabled=true --set prometheusRule.additionalLabels.release=kube-prometheus-stack >"$tmp/rule.yaml"
+expect "prometheusRule.enabled: the release's PrometheusRule, with additionalLabels" \
+  "$(query "$tmp/rule.yaml" '{.apiVersion}/{.kind}/{.metadata.namespace}/{.metadata.name} {.metadata.labels.release} {.metadata.labels.app\.kubernetes\.io/instance}')" \
+  "monitoring.coreos.com/v1/PrometheusRule/ssm-contacts-operator/ssm-contacts-operator kube-prometheus-stack ssm-contacts-operator"
+expect "prometheusRule: its rules are the example's, field for field" \
+  "$(query "$tmp/rule.yaml" '{.spec}')" "$(query "$root/examples/monitoring/prometheusrule.yaml" '{.spec}')"
+expect "prometheusRule: every alert of the example" \
+  "$(query "$tmp/rule.yaml" '{.spec.groups[*].rules[*].alert}')" "$(query "$root/examples/monitoring/prometheusrule.yaml" '{.spec.groups[*].rules[*].alert}')"
+show grafana-dashboard.yaml --set grafanaDashboard.enabled=true >"$tmp/dashboard.yaml"
+expect "grafanaDashboard.enabled: a ConfigMap in the release namespace with the sidecar label grafana_dashboard=1" \
+  "$(query "$tmp/dashboard.yaml" '{.kind}/{.metadata.namespace}/{.metadata.name} {.metadata.labels.grafana_dashboard}')" \
+  "ConfigMap/ssm-contacts-operator/ssm-contacts-operator-dashboard 1"
+query "$tmp/dashboard.yaml" '{.data.ssm-contacts-operator\.json}' | head -c -1 >"$tmp/dashboard.json"
+if cmp -s "$tmp/dashboard.json" "$root/examples/monitoring/grafana-dashboard.json"; then pass "grafanaDashboard: the ConfigMap holds the example dashboard byte for byte"; else fail "grafanaDashboard: the ConfigMap holds the example dashboard byte for byte"; fi
+expect "grafanaDashboard: sidecarLabel, sidecarLabelValue, annotations, namespace" \
+  "$(show grafana-dashboard.yaml --set grafanaDashboard.enabled=true,grafanaDashboard.sidecarLabel=dashboards,grafanaDashboard.sidecarLabelValue=ops,grafanaDashboard.namespace=monitoring,grafanaDashboard.annotations.grafana_folder=Operators |
+    query - '{.metadata.namespace} {.metadata.labels.dashboards} {.metadata.labels.grafana_dashboard} {.metadata.annotations.grafana_folder}')" "monitoring ops  Operators"
+
+echo "== NOTES.txt warnings"
+# notes HELM-ARGS: NOTES.txt as helm renders it, through a scratch copy that prints it in a ConfigMap.
+notes_chart="$tmp/notes/ssm-contacts-operator"
+mkdir -p "$tmp/notes"
+cp -R "$chart" "$notes_chart"
+{ echo '{{- define "lint.notes" -}}'; cat "$chart/templates/NOTES.txt"; echo '{{- end }}'; } >"$notes_chart/templates/_lint-notes.tpl"
+printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata:' '  name: notes' 'data:' '  notes: {{ include "lint.notes" . | quote }}' >"$notes_chart/templates/lint-notes.yaml"
+notes() { "$helm" template ssm-contacts-operator "$notes_chart" --namespace ssm-contacts-operator --show-only templates/lint-notes.yaml "$@" | query - '{.data.notes}'; }
+warnings() { notes "$@" | grep -c '^WARNING' || true; }
+expect "NOTES: serviceMonitor.enabled on a cluster without monitoring.coreos.com/v1 warns" \
+  "$(notes --set serviceMonitor.enabled=true | grep -c '^WARNING: ServiceMonitor rendered, but this cluster serves no monitoring.coreos.com/v1' || true)" 1
+expect "NOTES: prometheusRule.enabled too, named in the same warning" \
+  "$(notes --set serviceMonitor.enabled=true --set prometheusRule.enabled=true | grep -c '^WARNING: ServiceMonitor and PrometheusRule rendered' || true)" 1
+expect "NOTES: no monitoring warning where monitoring.coreos.com/v1 is served" \
+  "$(notes --set serviceMonitor.enabled=true --set prometheusRule.enabled=true --api-versions monitoring.coreos.com/v1 | grep -c 'monitoring.coreos.com/v1:' || true)" 0
+expect "NOTES: empty tenancy.allowedAccounts while edit may create objects warns" \
+  "$(notes | grep -c '^WARNING: tenancy.allowedAccounts is empty' || true)" 1
+expect "NOTES: no tenancy warning with allowed accounts, nor without the aggregated roles" \
+  "$(warnings --set-json 'tenancy.allowedAccounts=["111122223333"]') $(warnings --set rbac.aggregateClusterRoles=false)" "0 0"
+expect "NOTES: automountServiceAccountToken=false without a token mount warns" \
+  "$(notes -f "$nondefault" --set automountServiceAccountToken=false | grep -c '^WARNING: automountServiceAccountToken is false' || true)" 1
+expect "NOTES: nondefault values (allowlist, no aggregated-role risk) and a mounted token: no warning" \
+  "$(warnings -f "$nondefault" --api-versions monitoring.coreos.com/v1 --set automountServiceAccountToken=false \
+    --set-json 'extraVolumeMounts=[{"name":"api-token","mountPath":"/var/run/secrets/kubernetes.io/serviceaccount","readOnly":true}]')" 0
+
 echo "== NetworkPolicy"
 # egress rules, one line each: ports -> peers
 egress='{range .spec.egress[*]}{range .ports[*]}{.port}/{.protocol},{end} -> {range .to[*]}{.ipBlock.cidr}{.namespaceSelector.matchLabels}{.podSelector.matchLabels},{end}{"\n"}{end}'
@@ -283,7 +414,7 @@ show admission-policy.yaml -f "$nondefault" >"$tmp/vap-nondefault.yaml"
 expect "default: a policy and its binding, named after the release and its namespace" \
   "$(query "$tmp/vap-default.yaml" '{.apiVersion}/{.kind}/{.metadata.name}' | tr '\n' ' ')" \
   "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy/$policy_name admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding/$policy_name "
-storage_version=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.versions[?(@.storage==true)].name}')
+storage_version=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.spec.versions[?(@.storage==true)].name}')
 expect "policy: ContactChannelActivations on CREATE and UPDATE, any version seen as the CRD's storage version ($storage_version), failing closed" \
   "$(query "$tmp/vap-default.yaml" '{.spec.failurePolicy} {.spec.matchConstraints.matchPolicy} {.spec.matchConstraints.resourceRules}' | grep '^Fail')" \
   "Fail Equivalent [{\"apiGroups\":[\"ssmcontacts.oncall.dev\"],\"apiVersions\":[\"$storage_version\"],\"operations\":[\"CREATE\",\"UPDATE\"],\"resources\":[\"contactchannelactivations\"]}]"
@@ -328,7 +459,7 @@ expect "admissionPolicy.enabled=false: no policy, no binding" \
   "$(render --skip-tests --set admissionPolicy.enabled=false | grep -c 'ValidatingAdmissionPolicy' || true)" 0
 
 echo "== helm test hook"
-crd_name=$(query "$chart/crds/contactchannelactivations.yaml" '{.metadata.name}')
+crd_name=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.metadata.name}')
 render --show-only templates/tests/rbac.yaml --show-only templates/tests/test-operator.yaml >"$tmp/tests-default.yaml"
 render --show-only templates/tests/rbac.yaml --show-only templates/tests/test-operator.yaml -f "$nondefault" >"$tmp/tests-nondefault.yaml"
 expect "test objects, each a helm.sh/hook=test" \
@@ -462,9 +593,9 @@ data:
 TEMPLATE
 "$helm" template lint "$scratch" --show-only templates/lint.yaml >"$tmp/lint-cm.yaml" || fail "parse the Artifact Hub annotations"
 data() { query "$tmp/lint-cm.yaml" "{.data.$1}"; }
-crd_kind=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.names.kind}')
-crd_group=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.group}')
-crd_versions=$(query "$chart/crds/contactchannelactivations.yaml" '{range .spec.versions[?(@.served==true)]}{.name} {end}')
+crd_kind=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.spec.names.kind}')
+crd_group=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.spec.group}')
+crd_versions=$(query "$chart/files/crds/contactchannelactivations.yaml" '{range .spec.versions[?(@.served==true)]}{.name} {end}')
 license=$(sed -nE 's/^license = "([^"]+)"$/\1/p' "$root/Cargo.toml")
 expect "artifacthub.io/license is the project's license (Cargo.toml: $license)" "$(data license)" "$license"
 expect "artifacthub.io/operator" "$(data operator)" "true"
@@ -477,7 +608,7 @@ expect "artifacthub.io/crds lists the CRD (kind, served version, name, displayNa
 examples=$(data examples)
 expect "artifacthub.io/crdsExamples: one $crd_kind of the CRD's group and version" "$(echo "$examples" | cut -d: -f1)" \
   "$crd_group/$(echo "$crd_versions" | cut -d' ' -f1)/$crd_kind/oncall-primary-sms"
-spec_fields=$(query "$chart/crds/contactchannelactivations.yaml" '{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties}' | grep -oE '"[A-Za-z]+":\{' | tr -d '":{' | sort | tr '\n' ' ')
+spec_fields=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties}' | grep -oE '"[A-Za-z]+":\{' | tr -d '":{' | sort | tr '\n' ' ')
 unknown=""
 for field in $(echo "$examples" | cut -d: -f2 | tr ',' ' '); do [[ " $spec_fields" == *" $field "* ]] || unknown+="$field "; done
 expect "artifacthub.io/crdsExamples: spec fields exist in the CRD" "$unknown" ""
@@ -488,7 +619,7 @@ while IFS= read -r rule; do
   regex=${BASH_REMATCH[1]//\\\\/\\}
   checked=$((checked + 1))
   if printf '%s\n' "$arn" | grep -Pq -- "$regex"; then pass "crdsExamples ARN matches the CRD rule $regex"; else fail "crdsExamples ARN '$arn' matches the CRD rule $regex"; fi
-done < <(query "$chart/crds/contactchannelactivations.yaml" '{range .spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.contactChannelId.x-kubernetes-validations[*]}{.rule}{"\n"}{end}')
+done < <(query "$chart/files/crds/contactchannelactivations.yaml" '{range .spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.contactChannelId.x-kubernetes-validations[*]}{.rule}{"\n"}{end}')
 [[ $checked -gt 0 ]] || fail "the CRD has a self.matches(...) rule on contactChannelId to check the example against"
 
 echo "== values.schema.json"
@@ -527,6 +658,22 @@ refuse "a non-boolean admissionPolicy.enabled" --set admissionPolicy.enabled=may
 refuse "a non-boolean activation.secrets.enabled" --set activation.secrets.enabled=maybe
 refuse "an unknown activation key" --set activation.codes=true
 refuse "activation.secrets.enabled removed" --set activation.secrets.enabled=null
+refuse "a strategy other than Recreate without leader election" --set leaderElection.enabled=false --set strategy.type=RollingUpdate
+refuse "an unknown strategy type" --set strategy.type=BlueGreen
+refuse "a negative revisionHistoryLimit" --set revisionHistoryLimit=-1
+refuse "a non-boolean hostUsers" --set hostUsers=maybe
+refuse "a non-string extraArgs entry" --set 'extraArgs[0].flag=x'
+refuse "a non-string commonLabels value" --set commonLabels.team.name=x
+refuse "an unknown aws.credentials key" --set aws.credentials.profile=default
+refuse "an aws.credentials.secretName that is no Secret name" --set aws.credentials.secretName=Bad_Name
+refuse "a non-boolean automountServiceAccountToken" --set automountServiceAccountToken=maybe
+refuse "a non-boolean crds.enabled" --set crds.enabled=maybe
+refuse "an extraObjects entry that is neither a map nor a string" --set 'extraObjects[0]=1'
+refuse "a non-boolean serviceMonitor.honorLabels" --set serviceMonitor.honorLabels=maybe
+refuse "serviceMonitor.relabelings that is not a list of maps" --set 'serviceMonitor.relabelings={drop}'
+refuse "an unknown prometheusRule key" --set prometheusRule.labels.release=x
+refuse "a grafanaDashboard.namespace that is no namespace" --set grafanaDashboard.namespace=Monitoring_NS
+refuse "an empty grafanaDashboard.sidecarLabel" --set grafanaDashboard.sidecarLabel=
 
 echo "== chart README (helm-docs)"
 if bash "$root/scripts/chart-docs.sh" --check "$chart" >"$tmp/docs.log" 2>&1; then pass "$(tail -n 1 "$tmp/docs.log")"; else cat "$tmp/docs.log"; fail "scripts/chart-docs.sh --check"; fi

@@ -16,7 +16,7 @@ namespace=ssm-contacts-operator
 helm="$(bash "$root/tools/testenv/build.sh" | tail -n 1)/helm"
 
 if [[ $# -eq 0 ]]; then
-  cp "$root/crds/contactchannelactivations.yaml" "$chart/crds/contactchannelactivations.yaml"
+  cp "$root/crds/contactchannelactivations.yaml" "$chart/files/crds/contactchannelactivations.yaml"
   out="$root/deploy/ssm-contacts-operator.yaml"
 else
   out=$1
@@ -30,7 +30,8 @@ trap 'rm -f "$tmp"' EXIT
   echo "# The CRD is not here: it is installed apart (kubectl apply -f crds/), so that removing the"
   echo "# operator (kubectl delete -k deploy/) never removes the CRD and with it every object."
   # --skip-tests: the `helm test` hook Pod and its RBAC are for `helm test`, not for kubectl apply.
-  "$helm" template ssm-contacts-operator "$chart" --namespace "$namespace" --skip-tests
+  # crds.enabled=false: the chart templates its CRD, which stays out of deploy/ (see above).
+  "$helm" template ssm-contacts-operator "$chart" --namespace "$namespace" --skip-tests --set crds.enabled=false
 } >"$tmp"
 mv "$tmp" "$out"
 trap - EXIT

@@ -13,7 +13,8 @@ fn committed_crd_matches_the_types() {
         committed == generated,
         "crds/contactchannelactivations.yaml is stale: run `cargo run --bin crdgen > crds/contactchannelactivations.yaml`"
     );
-    let chart_copy = root.join("charts/ssm-contacts-operator/crds/contactchannelactivations.yaml");
+    let chart_copy =
+        root.join("charts/ssm-contacts-operator/files/crds/contactchannelactivations.yaml");
     if chart_copy.exists() {
         assert_eq!(
             std::fs::read_to_string(chart_copy).unwrap(),

@@ -13,6 +13,7 @@ macro_rules! scenario {
 
 mod activation;
 mod admission;
+mod chart_values;
 mod day_two;
 mod guards;
 mod kstatus;

@@ -43,6 +43,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     all.extend(pacing::all());
     all.extend(admission::all());
     all.extend(kstatus::all());
+    all.extend(crate::chart_values::all());
     all
 }
 

@@ -1387,7 +1387,8 @@ impl Chart {
         install.args(["install", RELEASE]).arg(chart_dir()).args([
             "--namespace",
             &namespace,
-            "--skip-crds",
+            "--set",
+            "crds.enabled=false",
             "--set",
             &format!("watchNamespaces={{{watched}}}"),
         ]);

@@ -31,13 +31,48 @@ app.kubernetes.io/name: {{ include "ssm-contacts-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The labels of every object of the release: the chart's own, then `commonLabels` (one whose
+key is one of the chart's own is left out: selectors and tooling rely on those).
+*/}}
 {{- define "ssm-contacts-operator.labels" -}}
+{{- $own := include "ssm-contacts-operator.ownLabels" . }}
+{{- $own }}
+{{- include "ssm-contacts-operator.moreLabels" (dict "labels" .Values.commonLabels "except" ($own | fromYaml)) }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.ownLabels" -}}
 helm.sh/chart: {{ include "ssm-contacts-operator.chart" . }}
 {{ include "ssm-contacts-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: operator
 app.kubernetes.io/part-of: ssm-contacts-operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Lines "key: value" for the labels in .labels whose keys are not in .except, each after a
+newline. Call with (dict "labels" MAP "except" MAP).
+*/}}
+{{- define "ssm-contacts-operator.moreLabels" -}}
+{{- $except := .except }}
+{{- range $key, $value := .labels }}
+{{- if not (hasKey $except $key) }}
+{{ $key }}: {{ $value | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The labels, with more labels of one object (e.g. serviceMonitor.labels) taking precedence
+over commonLabels, never over the chart's own. Call with (dict "root" $ "extra" MAP).
+*/}}
+{{- define "ssm-contacts-operator.labelsWith" -}}
+{{- $own := include "ssm-contacts-operator.ownLabels" .root }}
+{{- $except := $own | fromYaml }}
+{{- $own }}
+{{- include "ssm-contacts-operator.moreLabels" (dict "labels" .extra "except" $except) }}
+{{- include "ssm-contacts-operator.moreLabels" (dict "labels" .root.Values.commonLabels "except" (merge (dict) $except (default dict .extra))) }}
 {{- end }}
 
 {{- define "ssm-contacts-operator.serviceAccountName" -}}
@@ -104,6 +139,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- define "ssm-contacts-operator.testLabels" -}}
+{{- $own := include "ssm-contacts-operator.ownTestLabels" . }}
+{{- $own }}
+{{- include "ssm-contacts-operator.moreLabels" (dict "labels" .Values.commonLabels "except" ($own | fromYaml)) }}
+{{- end }}
+
+{{- define "ssm-contacts-operator.ownTestLabels" -}}
 helm.sh/chart: {{ include "ssm-contacts-operator.chart" . }}
 {{ include "ssm-contacts-operator.testSelectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -113,24 +154,36 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-The name of the CRD this chart ships, read from the generated crds/ file itself so that it
-is written in one place.
+The CRD this chart ships, as text: files/crds/contactchannelactivations.yaml, a byte-identical
+copy of the repository's crds/contactchannelactivations.yaml (templates/crds.yaml emits it).
+*/}}
+{{- define "ssm-contacts-operator.crd" -}}
+{{- $text := .Files.Get "files/crds/contactchannelactivations.yaml" }}
+{{- if not $text }}
+{{- fail "files/crds/contactchannelactivations.yaml is missing from the chart" }}
+{{- end }}
+{{- $text }}
+{{- end }}
+
+{{/*
+The name of the CRD this chart ships, read from the CRD file itself so that it is written in
+one place.
 */}}
 {{- define "ssm-contacts-operator.crdName" -}}
-{{- $crd := .Files.Get "crds/contactchannelactivations.yaml" | fromYaml }}
-{{- required "crds/contactchannelactivations.yaml: no metadata.name" (dig "metadata" "name" "" $crd) }}
+{{- $crd := include "ssm-contacts-operator.crd" . | fromYaml }}
+{{- required "files/crds/contactchannelactivations.yaml: no metadata.name" (dig "metadata" "name" "" $crd) }}
 {{- end }}
 
 {{/*
 The storage version of that CRD: the version the admission policy's rules are written for.
 */}}
 {{- define "ssm-contacts-operator.crdStorageVersion" -}}
-{{- $crd := .Files.Get "crds/contactchannelactivations.yaml" | fromYaml }}
+{{- $crd := include "ssm-contacts-operator.crd" . | fromYaml }}
 {{- $storage := "" }}
 {{- range (dig "spec" "versions" list $crd) }}
 {{- if .storage }}{{ $storage = .name }}{{ end }}
 {{- end }}
-{{- required "crds/contactchannelactivations.yaml: no storage version" $storage }}
+{{- required "files/crds/contactchannelactivations.yaml: no storage version" $storage }}
 {{- end }}
 
 {{/*
@@ -193,6 +246,9 @@ Validation that the schema cannot express.
 {{- end }}
 {{- if ge (int .Values.leaderElection.leaseGraceSeconds) (int .Values.leaderElection.leaseDurationSeconds) }}
 {{- fail "leaderElection.leaseGraceSeconds must be less than leaderElection.leaseDurationSeconds: the leader renews that long before its Lease expires" }}
+{{- end }}
+{{- if and (not .Values.leaderElection.enabled) .Values.strategy (ne (toString .Values.strategy.type) "Recreate") }}
+{{- fail "strategy: without leaderElection.enabled only type Recreate is accepted: two replicas without a Lease must never run at once" }}
 {{- end }}
 {{- if ne (len .Values.watchNamespaces) (len (uniq .Values.watchNamespaces)) }}
 {{- fail "watchNamespaces lists a namespace twice" }}
