@@ -137,6 +137,26 @@ async fn wait_refused(
     .await
 }
 
+/// Waits until creating `name` is refused for the reason `because` names: an annotation just
+/// changed reaches admission a moment later, and until then the refusal gives the old reason.
+async fn wait_refused_because(
+    world: &World,
+    name: &str,
+    spec: &ContactChannelActivationSpec,
+    because: &str,
+) -> Result<String> {
+    eventually(
+        &format!("{name} to be refused with {because:?}"),
+        EFFECTIVE_WITHIN,
+        || async {
+            Ok(refusal(world, name, spec)
+                .await?
+                .filter(|refused| refused.contains(because)))
+        },
+    )
+    .await
+}
+
 /// Waits until creating `name` is admitted (it stays).
 async fn wait_admitted(world: &World, name: &str, spec: &ContactChannelActivationSpec) -> Result {
     let last = std::sync::Mutex::new(String::new());
@@ -230,7 +250,7 @@ async fn admission_follows_the_namespace_annotation_and_fails_closed(suite: Arc<
     world.create("own", world.spec()).await?;
 
     world.annotate_namespace(Some("  ")).await?;
-    let refused = wait_refused(&world, "blank", &world.spec()).await?;
+    let refused = wait_refused_because(&world, "blank", &world.spec(), "is empty").await?;
     assert_names(
         &refused,
         &[
@@ -244,7 +264,8 @@ async fn admission_follows_the_namespace_annotation_and_fails_closed(suite: Arc<
     world
         .annotate_namespace(Some(&format!("{OWN}, 12345")))
         .await?;
-    let refused = wait_refused(&world, "malformed", &world.spec()).await?;
+    let refused =
+        wait_refused_because(&world, "malformed", &world.spec(), "cannot be read").await?;
     assert_names(
         &refused,
         &[
