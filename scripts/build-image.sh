@@ -19,7 +19,7 @@
 # Each image has two layers: the base files (identical on both platforms, so one blob) and
 # the binaries: /ssm-contacts-operator and the kubectl plugin /usr/local/bin/kubectl-ssm_contacts
 # (both 0755, owned by root; the plugin is on the image's PATH). Config: User 65532:65532, Entrypoint
-# ["/ssm-contacts-operator"], port 8080/tcp, Docker's default PATH, OCI labels (source,
+# ["/ssm-contacts-operator"], ports 8080/tcp and 8081/tcp, Docker's default PATH, OCI labels (source,
 # version, revision, licenses, title, description). The config's created time and every
 # file's mtime are SOURCE_DATE_EPOCH (default: the last commit's time), so a commit gives
 # the same digests.
@@ -269,7 +269,7 @@ assemble() {
       --user 65532:65532 \
       --entrypoint /ssm-contacts-operator \
       --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      --exposed-ports 8080/tcp \
+      --exposed-ports 8080/tcp,8081/tcp \
       --label org.opencontainers.image.title=ssm-contacts-operator \
       --label "org.opencontainers.image.description=$description" \
       --label "org.opencontainers.image.source=$source_url" \

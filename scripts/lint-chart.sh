@@ -3,11 +3,13 @@
 # ci/nondefault-values.yaml, and checks what the renders contain: the RBAC shape (ClusterRole
 # when watching the cluster, one Role per watched namespace otherwise, the same least
 # privilege rules either way), the Pod Security "restricted" fields of the Deployment, the
-# operator's environment, the image reference (tag or digest), probes, extra volumes and
+# operator's environment, the image reference (tag or digest), the metrics and health ports
+# (metrics.port, health.port, service.port) wherever they appear, probes, extra volumes and
 # topology spread, the NetworkPolicy rules, the ClusterRoles aggregated into view/edit/admin,
 # the ValidatingAdmissionPolicy of the tenancy guards and its binding, the Secret permissions
 # that activation.secrets.enabled turns on and off,
-# the `helm test` hook (its RBAC, its Pod Security fields, what it checks), Chart.yaml
+# the `helm test` hook (the operator's own image, no token and no RBAC, its Pod Security
+# fields, what it checks), that no render holds an image other than the operator's, Chart.yaml
 # (kubeVersion, home, sources, Artifact Hub annotations against the CRD), the templated CRD
 # (crds.enabled, crds.keep) and its byte-identical copy of crds/, the Deployment and pod knobs
 # (commonLabels, deploymentAnnotations, strategy, revisionHistoryLimit, extraArgs, hostUsers,
@@ -154,7 +156,7 @@ expect "watchNamespaces, activation.secrets.enabled=true: the Roles read and wat
   "$(show rbac.yaml -f "$nondefault" --set activation.secrets.enabled=true | query - "{.kind}:$rules" | grep '^Role:' | sort -u)" "Role:$want_rules"
 expect "activation.secrets.enabled=false: the ClusterRole grants no Secret permission" \
   "$(show rbac.yaml --set activation.secrets.enabled=false | query - "{.kind}:$rules" | grep '^ClusterRole:')" "ClusterRole:${want_rules_no_secrets%]},$want_namespaces]"
-# Every rule of every role the chart renders (operator, lease, aggregated, helm test), for
+# Every rule of every role the chart renders (operator, lease, aggregated), for
 # both forms: no Secret anywhere once the feature is off.
 for values in "" "-f $nondefault"; do
   # shellcheck disable=SC2086 # $values is empty or two words on purpose
@@ -179,10 +181,16 @@ for values in default nondefault; do
   restricted_pod "$values" "$values: runAsNonRoot, UID 65532, RuntimeDefault seccomp, no escalation, read-only root, drop ALL, nothing host" \
     "$tmp/deploy-$values.yaml" "$pod" " {$pod.securityContext.runAsUser}" ' 65532'
   got=$(query "$tmp/deploy-$values.yaml" "\
-{$container.livenessProbe.httpGet.path} {$container.readinessProbe.httpGet.path} \
-{$container.ports[0].containerPort} {$pod.terminationGracePeriodSeconds}")
-  expect "$values: /livez and /readyz on 8080, 70 s grace (above the 55 s drain)" "$got" "/livez /readyz 8080 70"
+{$container.livenessProbe.httpGet.path}:{$container.livenessProbe.httpGet.port} \
+{$container.readinessProbe.httpGet.path}:{$container.readinessProbe.httpGet.port} \
+{range $container.ports[*]}{.name}:{.containerPort}/{.protocol} {end}{$pod.terminationGracePeriodSeconds}")
+  if [[ $values == default ]]; then ports="metrics:8080/TCP health:8081/TCP"; else ports="metrics:9100/TCP health:9101/TCP"; fi
+  expect "$values: /livez and /readyz on the health port, container ports metrics and health ($ports), 70 s grace (above the 55 s drain)" \
+    "$got" "/livez:health /readyz:health $ports 70"
 done
+expect "container ports and probes follow metrics.port and health.port" \
+  "$(show deployment.yaml --set metrics.port=9402,health.port=9403 | query - '{range .spec.template.spec.containers[0].ports[*]}{.name}:{.containerPort} {end}{.spec.template.spec.containers[0].livenessProbe.httpGet.port} {.spec.template.spec.containers[0].readinessProbe.httpGet.port}')" \
+  "metrics:9402 health:9403 health health"
 probes() { query "$1" '{range .spec.template.spec.containers[0].livenessProbe}{.initialDelaySeconds} {.periodSeconds} {.timeoutSeconds} {.failureThreshold}{end} / {range .spec.template.spec.containers[0].readinessProbe}{.initialDelaySeconds} {.periodSeconds} {.timeoutSeconds} {.failureThreshold}{end}'; }
 expect "default: probe timings (liveness / readiness: delay period timeout failures)" "$(probes "$tmp/deploy-default.yaml")" "0 10 2 3 / 0 5 2 3"
 expect "nondefault: probe timings follow livenessProbe.* and readinessProbe.*" "$(probes "$tmp/deploy-nondefault.yaml")" "5 20 3 6 / 2 10 4 2"
@@ -225,7 +233,12 @@ has_not "default: AWS_EC2_METADATA_DISABLED left to extraEnv" "$default_env" "AW
 has "default: leader election on" "$default_env" "SSMC_LEADER_ELECTION=true"
 has "default: POD_NAMESPACE from the downward API" "$default_env" "POD_NAMESPACE=metadata.namespace"
 has "default: POD_NAME from the downward API" "$default_env" "POD_NAME=metadata.name"
-has "default: admin address" "$default_env" "SSMC_ADMIN_ADDR=0.0.0.0:8080"
+has "default: /metrics on metrics.port" "$default_env" "SSMC_METRICS_ADDR=0.0.0.0:8080"
+has "default: the probes on health.port" "$default_env" "SSMC_HEALTH_ADDR=0.0.0.0:8081"
+has_not "default: no single admin address (metrics and health apart)" "$default_env" "SSMC_ADMIN_ADDR="
+has "nondefault: SSMC_METRICS_ADDR follows metrics.port" "$nondefault_env" "SSMC_METRICS_ADDR=0.0.0.0:9100"
+has "nondefault: SSMC_HEALTH_ADDR follows health.port" "$nondefault_env" "SSMC_HEALTH_ADDR=0.0.0.0:9101"
+has "default: JSON logs (the chart's default; the binary's is text)" "$default_env" "SSMC_LOG_FORMAT=json"
 has "default: RUST_LOG" "$default_env" "RUST_LOG=info"
 has "nondefault: watched namespaces" "$nondefault_env" "SSMC_WATCH_NAMESPACES=team-payments,team-search"
 has_not "default: code Secrets on (SSMC_CODE_SECRETS left to its default, true)" "$default_env" "SSMC_CODE_SECRETS="
@@ -233,7 +246,7 @@ has "nondefault: activation.secrets.enabled=false turns the Secret watch off" "$
 has "nondefault: tenancy.allowedAccounts" "$nondefault_env" "SSMC_ALLOWED_ACCOUNTS=111122223333,210987654321"
 has "nondefault: lease name" "$nondefault_env" "SSMC_LEASE_NAME=ssm-contacts-operator-leader"
 has "nondefault: lease duration" "$nondefault_env" "SSMC_LEASE_DURATION_SECONDS=20"
-has "nondefault: json logs" "$nondefault_env" "SSMC_LOG_FORMAT=json"
+has "nondefault: logFormat=text" "$nondefault_env" "SSMC_LOG_FORMAT=text"
 has "nondefault: hold on unknown outcome" "$nondefault_env" "SSMC_ON_UNKNOWN_OUTCOME=hold"
 has "nondefault: send rate" "$nondefault_env" "SSMC_SEND_RATE=2.5"
 has "nondefault: AWS_REGION" "$nondefault_env" "AWS_REGION=eu-west-1"
@@ -242,8 +255,13 @@ expect "nondefault: 2 replicas" "$(query "$tmp/deploy-nondefault.yaml" '{.spec.r
 expect "nondefault: IRSA annotation" \
   "$(show serviceaccount.yaml -f "$nondefault" | query - '{.metadata.annotations.eks\.amazonaws\.com/role-arn}')" \
   "arn:aws:iam::111122223333:role/ssm-contacts-operator"
-expect "metrics Service port" \
-  "$(show service.yaml | query - '{.spec.ports[0].name}:{.spec.ports[0].port}->{.spec.ports[0].targetPort}')" "metrics:8080->admin"
+service_ports='{range .spec.ports[*]}{.name}:{.port}->{.targetPort}/{.protocol} {end}'
+expect "default: Service ports metrics (service.port) and health (health.port), to the named container ports" \
+  "$(show service.yaml | query - "$service_ports")" "metrics:8080->metrics/TCP health:8081->health/TCP "
+expect "nondefault: the Service's ports follow service.port and health.port" \
+  "$(show service.yaml -f "$nondefault" | query - "$service_ports")" "metrics:9090->metrics/TCP health:9101->health/TCP "
+expect "ServiceMonitor scrapes /metrics on the Service's metrics port" \
+  "$(show servicemonitor.yaml -f "$nondefault" | query - '{.spec.endpoints[0].port} {.spec.endpoints[0].path}')" "metrics /metrics"
 
 echo "== Deployment and pod knobs"
 show deployment.yaml >"$tmp/knobs-default.yaml"
@@ -366,8 +384,16 @@ expect "networkPolicy.enabled: egress is DNS, API server, HTTPS, Pod Identity ag
 expect "networkPolicy: Ingress and Egress, the operator pods only" \
   "$(query "$tmp/np-default.yaml" '{.spec.policyTypes} {.spec.podSelector.matchLabels}')" \
   "[\"Ingress\",\"Egress\"] $(query "$tmp/deploy-default.yaml" '{.spec.selector.matchLabels}')"
-expect "networkPolicy: ingress to the admin port only, from anywhere by default" \
-  "$(query "$tmp/np-default.yaml" '{range .spec.ingress[*]}{.ports[*].port}/{.ports[*].protocol} from [{.from}]{end}')" "8080/TCP from []"
+# ingress rules, one line each: ports <- peers
+ingress='{range .spec.ingress[*]}{range .ports[*]}{.port}/{.protocol},{end} <- [{range .from[*]}{.namespaceSelector.matchLabels}{.podSelector.matchLabels},{end}]{"\n"}{end}'
+test_selector='{"app.kubernetes.io/instance":"ssm-contacts-operator","app.kubernetes.io/name":"ssm-contacts-operator-test"}'
+expect "networkPolicy: ingress to the metrics port from anywhere by default, to the health port from the test Pod only" \
+  "$(query "$tmp/np-default.yaml" "$ingress")" "8080/TCP, <- []
+8081/TCP, <- [$test_selector,]"
+expect "networkPolicy: ingress ports follow metrics.port and health.port" \
+  "$(show networkpolicy.yaml --set networkPolicy.enabled=true --set metrics.port=9402,health.port=9403 | query - '{.spec.ingress[*].ports[*].port}')" "9402 9403"
+expect "networkPolicy, test.enabled=false: the metrics port only (the kubelet's probes need no rule)" \
+  "$(show networkpolicy.yaml --set networkPolicy.enabled=true --set test.enabled=false | query - "$ingress")" "8080/TCP, <- []"
 expect "networkPolicy.podIdentityAgent.enabled=false drops the agent rule" \
   "$(show networkpolicy.yaml --set networkPolicy.enabled=true --set networkPolicy.podIdentityAgent.enabled=false | query - "$egress" | grep -c 169.254 || true)" 0
 expect "networkPolicy.imds.enabled=true adds IMDS, 80/TCP" \
@@ -381,10 +407,10 @@ expect "nondefault: DNS to kube-dns, API server 443 to its CIDR, AWS to its CIDR
 80/TCP, -> 169.254.170.23/32,fd00:ec2::23/128,
 80/TCP, -> 169.254.169.254/32,fd00:ec2::254/128,
 4566/TCP, -> {"kubernetes.io/metadata.name":"ssm-contacts-emulator"},'
-test_selector='{"app.kubernetes.io/instance":"ssm-contacts-operator","app.kubernetes.io/name":"ssm-contacts-operator-test"}'
-expect "nondefault: metricsFrom, plus the helm test Pod" \
-  "$(query "$tmp/np-nondefault.yaml" '{range .spec.ingress[0].from[*]}{.namespaceSelector.matchLabels}{.podSelector.matchLabels} {end}')" \
-  "{\"kubernetes.io/metadata.name\":\"monitoring\"} $test_selector "
+expect "nondefault: the metrics port (9100) to metricsFrom plus the helm test Pod, the health port (9101) to the test Pod" \
+  "$(query "$tmp/np-nondefault.yaml" "$ingress")" \
+  "9100/TCP, <- [{\"kubernetes.io/metadata.name\":\"monitoring\"},$test_selector,]
+9101/TCP, <- [$test_selector,]"
 expect "test.enabled=false: metricsFrom without the test Pod" \
   "$(show networkpolicy.yaml -f "$nondefault" --set test.enabled=false | query - '{range .spec.ingress[0].from[*]}{.namespaceSelector.matchLabels}{.podSelector.matchLabels} {end}')" \
   "{\"kubernetes.io/metadata.name\":\"monitoring\"} "
@@ -459,44 +485,66 @@ expect "admissionPolicy.enabled=false: no policy, no binding" \
   "$(render --skip-tests --set admissionPolicy.enabled=false | grep -c 'ValidatingAdmissionPolicy' || true)" 0
 
 echo "== helm test hook"
-crd_name=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.metadata.name}')
-render --show-only templates/tests/rbac.yaml --show-only templates/tests/test-operator.yaml >"$tmp/tests-default.yaml"
-render --show-only templates/tests/rbac.yaml --show-only templates/tests/test-operator.yaml -f "$nondefault" >"$tmp/tests-nondefault.yaml"
-expect "test objects, each a helm.sh/hook=test" \
-  "$(query "$tmp/tests-default.yaml" '{.kind}:{.metadata.annotations.helm\.sh/hook}' | sort | tr '\n' ' ')" \
-  "ClusterRole:test ClusterRoleBinding:test Pod:test ServiceAccount:test "
-expect "test hooks: deleted on success and before the next run, kept after a failure" \
-  "$(query "$tmp/tests-default.yaml" '{.metadata.annotations.helm\.sh/hook-delete-policy}' | sort -u)" "before-hook-creation,hook-succeeded"
-expect "test RBAC: exactly get on the one CRD, by name ($crd_name)" \
-  "$(query "$tmp/tests-default.yaml" "{.kind}:$rules" | grep '^ClusterRole:')" \
-  "ClusterRole:[{\"apiGroups\":[\"apiextensions.k8s.io\"],\"resourceNames\":[\"$crd_name\"],\"resources\":[\"customresourcedefinitions\"],\"verbs\":[\"get\"]}]"
-expect "test RBAC: the binding gives that ClusterRole to the test ServiceAccount, which the Pod runs as" \
-  "$(query "$tmp/tests-default.yaml" '{.kind}:{.metadata.name}:{.roleRef.name}:{.subjects[0].kind}:{.subjects[0].namespace}:{.subjects[0].name}:{.spec.serviceAccountName}' | sort | tr '\n' ' ')" \
-  "ClusterRole:ssm-contacts-operator-test::::: ClusterRoleBinding:ssm-contacts-operator-test:ssm-contacts-operator-test:ServiceAccount:ssm-contacts-operator:ssm-contacts-operator-test: Pod:ssm-contacts-operator-test:::::ssm-contacts-operator-test ServiceAccount:ssm-contacts-operator-test::::: "
-expect "watchNamespaces: the test's ClusterRole name carries the release namespace" \
-  "$(query "$tmp/tests-nondefault.yaml" '{.kind}:{.metadata.name}' | grep '^ClusterRole:')" "ClusterRole:ssm-contacts-operator-ssm-contacts-operator-test"
+# Every object of the release that is a helm test hook: with the default values and nondefault.
+hooks() { query "$1" '{.kind}:{.metadata.name}:{.metadata.annotations.helm\.sh/hook}' | grep ':test$' | sort | tr '\n' ' '; }
+render >"$tmp/tests-default.yaml"
+render -f "$nondefault" >"$tmp/tests-nondefault.yaml"
+expect "test objects: the Pod alone, a helm.sh/hook=test (no ServiceAccount, no RBAC)" \
+  "$(hooks "$tmp/tests-default.yaml")" "Pod:ssm-contacts-operator-test:test "
+expect "nondefault: the same test objects" "$(hooks "$tmp/tests-nondefault.yaml")" "Pod:ssm-contacts-operator-test:test "
+if [[ -e "$chart/templates/tests/rbac.yaml" ]]; then fail "no test RBAC template (templates/tests/rbac.yaml)"; else pass "no test RBAC template (templates/tests/rbac.yaml)"; fi
 show tests/test-operator.yaml >"$tmp/test-pod-default.yaml"
 show tests/test-operator.yaml -f "$nondefault" >"$tmp/test-pod-nondefault.yaml"
+expect "test hook: deleted on success and before the next run, kept after a failure" \
+  "$(query "$tmp/test-pod-default.yaml" '{.metadata.annotations.helm\.sh/hook-delete-policy}')" "before-hook-creation,hook-succeeded"
 for values in default nondefault; do
+  file="$tmp/test-pod-$values.yaml"
   restricted_pod "$values: test Pod" "$values: test Pod is restricted (non-root, RuntimeDefault, no escalation, read-only root, drop ALL, nothing host), restartPolicy Never" \
-    "$tmp/test-pod-$values.yaml" .spec ' {.spec.restartPolicy}' ' Never'
+    "$file" .spec ' {.spec.restartPolicy}' ' Never'
+  # restricted_pod looks at the first container; the init container has the same context.
+  expect "$values: test Pod: the init container has the operator container's security context" \
+    "$(query "$file" '{.spec.initContainers[0].securityContext}')" "$(query "$tmp/deploy-$values.yaml" '{.spec.template.spec.containers[0].securityContext}')"
+  expect "$values: test Pod: no ServiceAccount token (it asks the Kubernetes API nothing), the default ServiceAccount" \
+    "$(query "$file" '{.spec.automountServiceAccountToken} [{.spec.serviceAccountName}]')" "false []"
+  operator_image=$(query "$tmp/deploy-$values.yaml" '{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].imagePullPolicy}')
+  expect "$values: test Pod: both containers run the operator's image with its pull policy ($operator_image)" \
+    "$(query "$file" '{range .spec.initContainers[*]}{.image} {.imagePullPolicy}{"\n"}{end}{range .spec.containers[*]}{.image} {.imagePullPolicy}{"\n"}{end}' | grep . | sort -u)" "$operator_image"
+  expect "$values: test Pod: the image's entrypoint (no command), the operator's pull secrets" \
+    "$(query "$file" '[{.spec.initContainers[*].command}{.spec.containers[*].command}] {.spec.imagePullSecrets}')" \
+    "[] $(query "$tmp/deploy-$values.yaml" '{.spec.template.spec.imagePullSecrets}')"
 done
-expect "test Pod: default image, a pinned curl tag" "$(query "$tmp/test-pod-default.yaml" '{.spec.containers[0].image}')" "docker.io/curlimages/curl:8.16.0"
-expect "nondefault: test.image.digest wins over its tag" "$(query "$tmp/test-pod-nondefault.yaml" '{.spec.containers[0].image}')" \
-  "registry.example.com/mirror/curl@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
-service=$(show service.yaml | query - '{.metadata.name}.{.metadata.namespace}.svc:{.spec.ports[0].port}')
-expect "test Pod: GETs /readyz through the metrics Service, and checks the CRD by name" \
-  "$(query "$tmp/test-pod-default.yaml" '{range .spec.containers[0].env[*]}{.name}={.value} {end}')" "READYZ_URL=http://$service/readyz CRD_NAME=$crd_name "
-expect "test Pod: READYZ_URL follows service.port" \
-  "$(show tests/test-operator.yaml --set service.port=9090 | query - '{.spec.containers[0].env[0].value}')" \
-  "http://ssm-contacts-operator-metrics.ssm-contacts-operator.svc:9090/readyz"
-query "$tmp/test-pod-default.yaml" '{.spec.containers[0].command[2]}' >"$tmp/test-script.sh"
-if sh -n "$tmp/test-script.sh" && grep -q '"type":"Established","status":"True"' "$tmp/test-script.sh" \
-  && grep -q 'curl .*"$READYZ_URL"\|"$READYZ_URL"$' "$tmp/test-script.sh"; then
-  pass "test script: valid sh, GETs \$READYZ_URL, requires the Established condition"
-else
-  fail "test script: valid sh, GETs \$READYZ_URL, requires the Established condition"
-fi
+expect "nondefault: the test Pod's image is the operator's, pinned by image.digest" \
+  "$(query "$tmp/test-pod-nondefault.yaml" '{.spec.containers[0].image}')" \
+  "registry.example.com/platform/ssm-contacts-operator@sha256:4f5a2b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809102"
+expect "image.tag: the test Pod's image follows it" \
+  "$(show tests/test-operator.yaml --set image.tag=9.9.9 | query - '{.spec.initContainers[0].image} {.spec.containers[0].image}')" \
+  "ghcr.io/oncall-dev/ssm-contacts-operator:9.9.9 ghcr.io/oncall-dev/ssm-contacts-operator:9.9.9"
+checks='{range .spec.initContainers[*]}init {.name}: {.args}{"\n"}{end}{range .spec.containers[*]}{.name}: {.args}{"\n"}{end}'
+service=ssm-contacts-operator-metrics.ssm-contacts-operator.svc
+expect "test Pod: healthcheck GETs /readyz on the Service's health port (12 attempts, 5 s apart), then /metrics on its metrics port" \
+  "$(query "$tmp/test-pod-default.yaml" "$checks")" \
+  "init readyz: [\"healthcheck\",\"--url\",\"http://$service:8081/readyz\",\"--attempts\",\"12\",\"--interval\",\"5s\"]
+metrics: [\"healthcheck\",\"--url\",\"http://$service:8080/metrics\"]"
+expect "test Pod: the URLs name the Service's own ports (service.port, health.port)" \
+  "$(show service.yaml | query - '{.metadata.name}.{.metadata.namespace}.svc:{.spec.ports[?(@.name=="health")].port} {.metadata.name}.{.metadata.namespace}.svc:{.spec.ports[?(@.name=="metrics")].port}')" \
+  "$(query "$tmp/test-pod-default.yaml" '{.spec.initContainers[0].args[2]} {.spec.containers[0].args[2]}' | sed -E 's#http://([^/]+)/[a-z]+#\1#g')"
+expect "nondefault: the test URLs follow service.port (9090) and health.port (9101)" \
+  "$(query "$tmp/test-pod-nondefault.yaml" '{.spec.initContainers[0].args[2]} {.spec.containers[0].args[2]}')" \
+  "http://$service:9101/readyz http://$service:9090/metrics"
+# No image other than the operator's in any render: the test Pod's, the Deployment's, any
+# init container's, with the default values, nondefault and every optional object on.
+# (Go templates: jsonpath cannot range over a field an object lacks.)
+images='{{with .spec}}{{with .template}}{{range .spec.initContainers}}{{.image}}{{"\n"}}{{end}}{{range .spec.containers}}{{.image}}{{"\n"}}{{end}}{{end}}{{range .initContainers}}{{.image}}{{"\n"}}{{end}}{{range .containers}}{{.image}}{{"\n"}}{{end}}{{end}}'
+for values in default nondefault all; do
+  case $values in
+    default) args=() ;;
+    nondefault) args=(-f "$nondefault") ;;
+    all) args=(-f "$nondefault" --set prometheusRule.enabled=true,grafanaDashboard.enabled=true) ;;
+  esac
+  want=$(render "${args[@]}" --show-only templates/deployment.yaml | image_of -)
+  got=$(render "${args[@]}" | gquery - "$images" | grep . | sort | uniq -c | sed -E 's/^ *//')
+  expect "$values: no image but the operator's ($want) in the render, hooks included (Deployment and test Pod's two containers)" "$got" "3 $want"
+done
 # The test Pod must never be selected by the operator's Deployment, Service, PDB or
 # NetworkPolicy, which all use the Deployment's selector labels.
 test_labels=" $(gquery "$tmp/test-pod-default.yaml" '{{range $k, $v := .metadata.labels}}{{$k}}={{$v}} {{end}}')"
@@ -508,6 +556,7 @@ expect "test Pod labels do not match the operator's selector" "$selected" no
 expect "test.enabled=false: no test objects" "$(render --set test.enabled=false | grep -c 'helm.sh/hook' || true)" 0
 
 echo "== Chart.yaml"
+crd_name=$(query "$chart/files/crds/contactchannelactivations.yaml" '{.metadata.name}')
 "$helm" show chart "$chart" >"$tmp/Chart.yaml"
 kube_version=$(sed -nE "s/^kubeVersion: ['\"]?([^'\"]*)['\"]?\$/\\1/p" "$tmp/Chart.yaml")
 if [[ "$kube_version" =~ ^\>=1\.([0-9]+)\.0-0$ ]]; then
@@ -640,7 +689,13 @@ refuse "a lease grace not below the lease duration" --set leaderElection.leaseGr
 refuse "two replicas without leader election" --set replicaCount=2 --set leaderElection.enabled=false
 refuse "serviceAccount.create=false without a name" --set serviceAccount.create=false
 refuse "a malformed image.digest" --set image.digest=latest
-refuse "a malformed test.image.digest" --set test.image.digest=sha256:xyz
+refuse "test.image (removed: the test Pod runs the operator's image)" --set test.image.repository=docker.io/curlimages/curl
+refuse "metrics.port 0" --set metrics.port=0
+refuse "health.port 65536" --set health.port=65536
+refuse "a non-integer metrics.port" --set metrics.port=http
+refuse "metrics.port removed" --set metrics.port=null
+refuse "metrics.port equal to health.port" --set metrics.port=8081
+refuse "service.port equal to health.port (two ports of one Service)" --set service.port=8081
 refuse "a probe period of 0" --set livenessProbe.periodSeconds=0
 refuse "an unknown probe field" --set readinessProbe.successThreshold=2
 refuse "an extraVolumeMount without mountPath" --set 'extraVolumeMounts[0].name=ca'
@@ -649,7 +704,6 @@ refuse "an unknown whenUnsatisfiable" --set 'topologySpreadConstraints[0].maxSke
 refuse "the old networkPolicy.egress list" --set 'networkPolicy.egress[0].ports[0].port=53'
 refuse "a non-boolean networkPolicy.imds.enabled" --set networkPolicy.imds.enabled=maybe
 refuse "an unknown rbac key" --set rbac.create=true
-refuse "an unknown test.image key" --set test.image.name=curl
 refuse "validationActions Deny and Warn together" --set 'admissionPolicy.validationActions={Deny,Warn}'
 refuse "an unknown validationAction" --set 'admissionPolicy.validationActions={Block}'
 refuse "an empty validationActions" --set 'admissionPolicy.validationActions={}'

@@ -30,7 +30,7 @@ const FLUSH_TRIES: usize = 3;
 async fn main() -> anyhow::Result<()> {
     let args = Args::load();
     if let Some(Command::Healthcheck(check)) = &args.command {
-        match healthcheck::check(check).await {
+        match healthcheck::check_until_healthy(check).await {
             Ok(status_line) => {
                 println!("{}: {status_line}", check.url);
                 return Ok(());

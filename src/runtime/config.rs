@@ -51,14 +51,21 @@ pub enum Command {
 }
 
 /// `healthcheck`'s arguments.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct HealthcheckArgs {
     /// What to ask, `http://HOST:PORT/PATH` (no TLS: probes and metrics are plain HTTP).
     #[arg(long, default_value = "http://127.0.0.1:8081/readyz")]
     pub url: String,
-    /// How long the whole check may take.
+    /// How long one ask may take.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// How many times to ask before giving up (an operator just installed may still be
+    /// syncing its caches).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub attempts: u32,
+    /// The wait between two asks.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub interval: Duration,
 }
 
 /// Abuse guards: which accounts and roles objects may name, and how often a channel may

@@ -39,6 +39,23 @@ fn split_url(url: &str) -> Result<(&str, &str), HealthcheckError> {
     Ok((host, path))
 }
 
+/// Asks up to `attempts` times, `interval` apart, saying each failure on stderr; the status
+/// line of the first 2xx answer, or the last failure.
+pub async fn check_until_healthy(args: &HealthcheckArgs) -> Result<String, HealthcheckError> {
+    let mut attempt = 1;
+    loop {
+        match check(args).await {
+            Ok(status_line) => return Ok(status_line),
+            Err(error) if attempt < args.attempts => {
+                eprintln!("attempt {attempt} of {}: {error}", args.attempts);
+                attempt += 1;
+                tokio::time::sleep(args.interval).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Asks `url` once; the status line on a 2xx answer.
 pub async fn check(args: &HealthcheckArgs) -> Result<String, HealthcheckError> {
     let (host, path) = split_url(&args.url)?;
@@ -121,6 +138,8 @@ mod tests {
         let args = |url: String| HealthcheckArgs {
             url,
             timeout: Duration::from_secs(2),
+            attempts: 1,
+            interval: Duration::ZERO,
         };
         let ok = answer_once("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nready").await;
         assert_eq!(check(&args(ok)).await.unwrap(), "HTTP/1.1 200 OK");
@@ -141,10 +160,48 @@ mod tests {
         let silent_args = HealthcheckArgs {
             url: format!("http://{}/readyz", silent.local_addr().unwrap()),
             timeout: Duration::from_millis(200),
+            attempts: 1,
+            interval: Duration::ZERO,
         };
         assert!(matches!(
             check(&silent_args).await,
             Err(HealthcheckError::Timeout { .. })
         ));
+    }
+
+    #[tokio::test]
+    /// A probe that answers only on a later attempt passes when attempts are left, and the
+    /// last failure is reported when none are.
+    async fn attempts() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for answer in [
+                "HTTP/1.1 503 Service Unavailable\r\n\r\n",
+                "HTTP/1.1 200 OK\r\n\r\n",
+            ] {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request).await;
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        let mut args = HealthcheckArgs {
+            url: format!("http://{addr}/readyz"),
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+            interval: Duration::from_millis(10),
+        };
+        let once = answer_once("HTTP/1.1 503 Service Unavailable\r\n\r\n").await;
+        assert!(
+            check_until_healthy(&HealthcheckArgs {
+                url: once,
+                ..args.clone()
+            })
+            .await
+            .is_err()
+        );
+        args.attempts = 3;
+        assert_eq!(check_until_healthy(&args).await.unwrap(), "HTTP/1.1 200 OK");
     }
 }

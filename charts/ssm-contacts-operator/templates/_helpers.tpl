@@ -105,8 +105,7 @@ Call with (dict "image" .Values.image "defaultTag" .Chart.AppVersion).
 {{- end }}
 
 {{/*
-Name of a cluster-scoped object of this release (aggregated ClusterRoles, the test's
-ClusterRole): "<fullname>-<suffix>". With watchNamespaces the same release name may be
+Name of a cluster-scoped object of this release (the aggregated ClusterRoles): "<fullname>-<suffix>". With watchNamespaces the same release name may be
 installed in several namespaces, so the release namespace goes into the name too.
 Call with (dict "root" $ "suffix" "view").
 */}}
@@ -129,9 +128,9 @@ always in the name: two releases of one name in two namespaces never collide.
 {{- end }}
 
 {{/*
-Labels of the helm test objects. app.kubernetes.io/name differs from the operator's, so
-that the Deployment, the Service, the PodDisruptionBudget and the NetworkPolicy never
-select the test Pod.
+Labels of the helm test Pod. app.kubernetes.io/name differs from the operator's, so that
+the Deployment, the Service, the PodDisruptionBudget and the NetworkPolicy never select the
+test Pod (the NetworkPolicy names it as a peer).
 */}}
 {{- define "ssm-contacts-operator.testSelectorLabels" -}}
 app.kubernetes.io/name: {{ printf "%s-test" (include "ssm-contacts-operator.name" .) | trunc 63 | trimSuffix "-" }}
@@ -249,6 +248,12 @@ Validation that the schema cannot express.
 {{- end }}
 {{- if and (not .Values.leaderElection.enabled) .Values.strategy (ne (toString .Values.strategy.type) "Recreate") }}
 {{- fail "strategy: without leaderElection.enabled only type Recreate is accepted: two replicas without a Lease must never run at once" }}
+{{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.health.port) }}
+{{- fail "metrics.port and health.port must differ: the chart gives /metrics and the probes a container port each, and opens them to different peers" }}
+{{- end }}
+{{- if eq (int .Values.service.port) (int .Values.health.port) }}
+{{- fail "service.port and health.port must differ: they are the metrics and health ports of the same Service" }}
 {{- end }}
 {{- if ne (len .Values.watchNamespaces) (len (uniq .Values.watchNamespaces)) }}
 {{- fail "watchNamespaces lists a namespace twice" }}
