@@ -62,6 +62,6 @@ COPY --from=builder /out/ssm-contacts-operator /ssm-contacts-operator
 # a copy out of the image (`crane export`).
 COPY --from=builder /out/kubectl-ssm_contacts /usr/local/bin/kubectl-ssm_contacts
 USER 65532:65532
-# Admin server: /livez, /readyz, /metrics.
-EXPOSE 8080
+# /metrics on 8080, the probes (/livez, /readyz) on 8081.
+EXPOSE 8080 8081
 ENTRYPOINT ["/ssm-contacts-operator"]
