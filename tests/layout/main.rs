@@ -20,6 +20,17 @@ const STAGES: [(&str, usize); 6] = [
     ("api", 4),
 ];
 
+/// The emulator's stages, in the order a wire call passes through them.
+const EMULATOR_STAGES: [(&str, usize); 7] = [
+    ("serving", 0),
+    ("calls", 1),
+    ("ops", 2),
+    ("sts", 2),
+    ("model", 3),
+    ("faults", 4),
+    ("protocol", 5),
+];
+
 fn source(crate_folder: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(crate_folder)
@@ -31,14 +42,23 @@ fn files(crate_folder: &str) -> BTreeMap<String, String> {
 }
 
 fn rank(stage: &str) -> Option<usize> {
-    STAGES
+    rank_in(&STAGES, stage)
+}
+
+fn rank_in(stages: &[(&str, usize)], stage: &str) -> Option<usize> {
+    stages
         .iter()
         .find(|(name, _)| *name == stage)
         .map(|(_, rank)| *rank)
 }
 
-/// Imports from one stage folder into another that is not below it.
+/// Imports from one stage folder of the operator into another that is not below it.
 fn upward_imports(graph: &Graph) -> Vec<String> {
+    upward_imports_in(&STAGES, graph)
+}
+
+/// Imports from one stage folder into another that is not below it, for `stages`.
+fn upward_imports_in(stages: &[(&str, usize)], graph: &Graph) -> Vec<String> {
     let mut wrong = Vec::new();
     for (module, targets) in graph {
         let from = folder(module);
@@ -47,7 +67,7 @@ fn upward_imports(graph: &Graph) -> Vec<String> {
             if from == to || from.is_empty() {
                 continue;
             }
-            match (rank(from), rank(to)) {
+            match (rank_in(stages, from), rank_in(stages, to)) {
                 (Some(a), Some(b)) if b > a => {}
                 _ => wrong.push(format!("{module} -> {target}")),
             }
@@ -102,6 +122,14 @@ fn operator_stages_use_only_stages_below() {
 fn emulator_has_no_import_circle() {
     let circle = find_circle(&graph(&files("emulator")));
     assert_eq!(circle, None, "import circle in emulator/src/");
+}
+
+#[test]
+/// Each emulator folder uses only the folders below it: serving -> calls -> ops, sts ->
+/// model -> faults -> protocol.
+fn emulator_stages_use_only_stages_below() {
+    let wrong = upward_imports_in(&EMULATOR_STAGES, &graph(&files("emulator")));
+    assert!(wrong.is_empty(), "imports against the flow: {wrong:#?}");
 }
 
 #[test]
