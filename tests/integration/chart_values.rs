@@ -21,38 +21,27 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
-/// Just enough of prometheus-operator's CRDs for the API server to serve the two kinds.
-const MONITORING_CRDS: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
+/// Just enough of a prometheus-operator CRD for the API server to serve `kind`.
+fn monitoring_crd(kind: &str) -> String {
+    let singular = kind.to_lowercase();
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: servicemonitors.monitoring.coreos.com
+  name: {singular}s.monitoring.coreos.com
 spec:
   group: monitoring.coreos.com
   scope: Namespaced
-  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
+  names: {{kind: {kind}, listKind: {kind}List, plural: {singular}s, singular: {singular}}}
   versions:
     - name: v1
       served: true
       storage: true
       schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: prometheusrules.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#
+    )
+}
 
 /// The value sets, each with a name for the failure message.
 fn value_sets() -> Vec<(&'static str, Value)> {
@@ -185,7 +174,10 @@ fn kinds(manifest: &str) -> Vec<&str> {
 /// The prometheus-operator kinds, served from here on (made once; other scenarios ignore them).
 fn serve_monitoring_kinds(suite: &Suite, dir: &Path) -> Result {
     let file = dir.join("monitoring-crds.yaml");
-    std::fs::write(&file, MONITORING_CRDS)?;
+    let crds = ["ServiceMonitor", "PrometheusRule"]
+        .map(monitoring_crd)
+        .join("---\n");
+    std::fs::write(&file, crds)?;
     let kubectl = || {
         let mut command = std::process::Command::new(&suite.kubectl);
         command.arg("--kubeconfig").arg(&suite.kubeconfig);
