@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     // A fresh suffix per process: a restarted container must not mistake the in-flight
     // calls of its previous life for its own live ones.
     let instance = format!("{identity}-{:08x}", rand::rng().random::<u32>());
-    info!(%instance, selector = %args.watch.selector, default_region = default_region.as_deref().unwrap_or("<none>"), "starting");
+    info!(%instance, selector = %args.watch.label_selector, default_region = default_region.as_deref().unwrap_or("<none>"), "starting");
 
     let health = Arc::new(Health::new(args.ops.unready_after_watch_failure));
     let listeners = args.ops.listeners();

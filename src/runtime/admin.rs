@@ -49,11 +49,11 @@ pub fn listeners(probes: SocketAddr, metrics: SocketAddr) -> Vec<(SocketAddr, Se
     }
 }
 
+/// An admin server's future, ending only if serving fails.
+pub type Serving = std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
 /// A bound admin server: its address and the future that serves it.
-pub type Bound = (
-    SocketAddr,
-    std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>,
-);
+pub type Bound = (SocketAddr, Serving);
 
 /// Binds each listener; returns the bound addresses and their server futures.
 pub async fn serve(
@@ -82,8 +82,7 @@ pub async fn serve(
         let local = listener.local_addr()?;
         bound.push((
             local,
-            Box::pin(async move { axum::serve(listener, app).await })
-                as std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>,
+            Box::pin(async move { axum::serve(listener, app).await }) as Serving,
         ));
     }
     Ok(bound)

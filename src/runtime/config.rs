@@ -349,11 +349,7 @@ impl Args {
         }
         self.watch.namespaces = namespaces;
         match selector::parse(&self.watch.selector) {
-            // Written back normalised: what the API server gets is what the log shows.
-            Ok(parsed) => {
-                self.watch.selector = parsed.to_string();
-                self.watch.label_selector = parsed;
-            }
+            Ok(parsed) => self.watch.label_selector = parsed,
             Err(problem) => problems.push(format!("--selector: {problem}")),
         }
         if self.watch.concurrency == 0 {
