@@ -138,50 +138,18 @@ fi
 declare -A triple=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl)
 declare -A elf_machine=([amd64]="Advanced Micro Devices X86-64" [arm64]=AArch64)
 archs=(amd64 arm64)
-for arch in "${archs[@]}"; do
-  start=$SECONDS
-  bash scripts/build-static.sh "${triple[$arch]}"
-  log "linux/$arch binary: $((SECONDS - start)) s"
-done
+start=$SECONDS
+bash scripts/build-static.sh "${triple[@]}"
+log "binaries for ${archs[*]}: $((SECONDS - start)) s"
 
 start=$SECONDS
 crane=$(bash tools/crane/build.sh)
 log "crane $("$crane" version) at $crane ($((SECONDS - start)) s)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/build-image.XXXXXX")
-registry_pids=()
-cleanup() {
-  local pid
-  for pid in "${registry_pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Starts an empty in-memory registry on 127.0.0.1 (a free port) and sets $registry to its
-# host:port.
-start_registry() {
-  local logfile="$work/registry-${#registry_pids[@]}.log" port="" _
-  "$crane" registry serve --address 127.0.0.1:0 >"$logfile" 2>&1 &
-  registry_pids+=($!)
-  for _ in $(seq 100); do
-    port=$(sed -nE 's/.*serving on port ([0-9]+).*/\1/p' "$logfile")
-    [[ -n "$port" ]] && break
-    kill -0 "${registry_pids[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n "$port" ]] || die "crane registry serve did not start: $(cat "$logfile")"
-  registry=127.0.0.1:$port
-}
-
-# Stops the registry started last (its blobs live in memory).
-stop_registry() {
-  kill "${registry_pids[-1]}" 2>/dev/null || true
-  wait "${registry_pids[-1]}" 2>/dev/null || true
-  unset 'registry_pids[-1]'
-}
+# shellcheck source=scripts/lib/registry.sh
+source scripts/lib/registry.sh
+trap 'stop_registries; rm -rf "$work"' EXIT
 
 # A reproducible layer tarball of everything under $1: sorted, owned by 0:0 with no names,
 # every mtime SOURCE_DATE_EPOCH, modes as on disk. crane gzips it (deterministically).

@@ -53,12 +53,14 @@ done
 command -v readelf >/dev/null 2>&1 || apt_install binutils
 target_dir=$(cargo_target_dir)
 
+# What each target needs: its Rust standard library, and a C compiler and linker.
+declare -A machine_of
 for target in "${targets[@]}"; do
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
   arch=${target%%-*}
   case "$arch" in
-    x86_64) machine="Advanced Micro Devices X86-64" cross_pkgs=(gcc-x86-64-linux-gnu libc6-dev-amd64-cross) ;;
-    aarch64) machine="AArch64" cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
+    x86_64) machine_of[$target]="Advanced Micro Devices X86-64" cross_pkgs=(gcc-x86-64-linux-gnu libc6-dev-amd64-cross) ;;
+    aarch64) machine_of[$target]="AArch64" cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
   esac
   if [[ "$arch" == "$(uname -m)" ]]; then
     # musl-gcc: the C compiler aws-lc-sys (the TLS crypto library) is built with; the cc
@@ -74,13 +76,22 @@ for target in "${targets[@]}"; do
     cc_var="CC_$env_triple" ar_var="AR_$env_triple"
     export "$cc_var=${!cc_var:-$arch-linux-gnu-gcc}" "$ar_var=${!ar_var:-$arch-linux-gnu-ar}"
   fi
+done
 
-  start=$SECONDS
-  # Each binary from its own package: the plugin is a workspace member, not the root package.
-  cargo build --release --locked --target "$target" \
-    -p ssm-contacts-operator --bin ssm-contacts-operator \
-    -p kubectl-ssm-contacts --bin kubectl-ssm_contacts
-  log "$target: cargo build --release took $((SECONDS - start)) s"
+# One cargo run for every target: build scripts and proc macros are compiled once for all of
+# them, and the targets' last crates (codegen-units = 1) build side by side on two cores.
+target_flags=()
+for target in $(printf '%s\n' "${targets[@]}" | sort -u); do target_flags+=(--target "$target"); done
+start=$SECONDS
+# Each binary from its own package: the plugin is a workspace member, not the root package.
+cargo build --release --locked "${target_flags[@]}" \
+  -p ssm-contacts-operator --bin ssm-contacts-operator \
+  -p kubectl-ssm-contacts --bin kubectl-ssm_contacts
+log "${targets[*]}: cargo build --release took $((SECONDS - start)) s"
+
+for target in "${targets[@]}"; do
+  arch=${target%%-*}
+  machine=${machine_of[$target]}
   for name in ssm-contacts-operator kubectl-ssm_contacts; do
     binary="$target_dir/$target/release/$name"
 
