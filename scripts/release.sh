@@ -3,7 +3,7 @@
 # SBOM of each binary attached to the image as OCI referrers, and cosign signatures of all of
 # them, made with a key from the environment. See docs/release.md.
 #
-#   scripts/release.sh [--plain-http] [--chart-repo REPO] REGISTRY/REPOSITORY:VERSION
+#   scripts/release.sh [--plain-http] [--chart-repo REPO] [--out DIR] REGISTRY/REPOSITORY:VERSION
 #
 #   REGISTRY/REPOSITORY:VERSION  where the image goes, e.g.
 #                                ghcr.io/oncall-dev/ssm-contacts-operator:0.1.0; VERSION must be
@@ -12,6 +12,8 @@
 #                                last part replaced by `charts`, e.g. ghcr.io/oncall-dev/charts;
 #                                the chart is then ghcr.io/oncall-dev/charts/ssm-contacts-operator)
 #   --plain-http                 talk HTTP, not HTTPS, to the registry (a test registry)
+#   --out DIR                    also write there what a release page carries: release.txt
+#                                (what went where, with digests), cosign.pub and the SBOMs
 #
 # Environment:
 #   COSIGN_PRIVATE_KEY   the cosign private key (PEM, as `cosign generate-key-pair` writes it)
@@ -36,6 +38,7 @@
 # The tools are pinned and built from the registries (tools/): crane, oras, cosign,
 # cargo-cyclonedx, helm.
 set -euo pipefail
+caller_pwd=$PWD
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { echo "release: $*" >&2; }
@@ -43,10 +46,11 @@ die() {
   log "$*"
   exit 1
 }
-usage() { die "usage: scripts/release.sh [--plain-http] [--chart-repo REPO] REGISTRY/REPOSITORY:VERSION (see --help)"; }
+usage() { die "usage: scripts/release.sh [--plain-http] [--chart-repo REPO] [--out DIR] REGISTRY/REPOSITORY:VERSION (see --help)"; }
 
 plain_http=0
 chart_repo=
+out=
 ref=
 while (($#)); do
   case "$1" in
@@ -54,6 +58,11 @@ while (($#)); do
     --chart-repo)
       [[ $# -ge 2 && -n "$2" ]] || die "--chart-repo needs a repository"
       chart_repo=$2
+      shift
+      ;;
+    --out)
+      [[ $# -ge 2 && -n "$2" ]] || die "--out needs a folder"
+      out=$(cd "$caller_pwd" && realpath -m -- "$2")
       shift
       ;;
     -h | --help)
@@ -221,10 +230,26 @@ for subject in "$image_repo@$index_digest" "$chart_ref@$chart_digest" "${sbom_di
 done
 log "5/5 every signature verifies with the public key ($((SECONDS - start)) s)"
 
-cat <<EOF
+summary() {
+  cat <<EOF
+ssm-contacts-operator $version ($revision)
 image  $image_repo:$version
        $image_repo@$index_digest
 chart  oci://$chart_ref --version $version
        $chart_ref@$chart_digest
 sboms  ${sbom_digests[*]}
+verify cosign verify --key cosign.pub --insecure-ignore-tlog=true $image_repo:$version
 EOF
+}
+summary
+if [[ -n "$out" ]]; then
+  mkdir -p "$out"
+  summary >"$out/release.txt"
+  cp "$work/cosign.pub" "$out/cosign.pub"
+  for arch in amd64 arm64; do
+    for file in "$work/sbom-$arch"/*.cdx.json; do
+      cp "$file" "$out/$(basename "$file" .cdx.json)-linux-$arch.cdx.json"
+    done
+  done
+  log "release page files in $out"
+fi
