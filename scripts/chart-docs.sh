@@ -7,15 +7,13 @@
 #   scripts/chart-docs.sh --bin     only print the path of the helm-docs binary
 #   scripts/chart-docs.sh MODE DIR  the same for the chart in DIR (lint-chart.sh's SSMC_LINT_CHART)
 #
-# helm-docs is built once per machine into ~/.cache/ssm-contacts-operator/tools/<key>/ (key: a
-# hash of tools/helm-docs/go.mod, go.sum and the build flags, so changing the pin rebuilds and
+# helm-docs is built once per machine (tools/helm-docs/build.sh; changing the pin rebuilds,
 # an unchanged pin is a no-op).
 # Every value must carry a `# --` comment (a value without one fails this script), and any
 # warning helm-docs prints (e.g. a template error) fails it too.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-module="$root/tools/helm-docs"
 mode=${1:-write}
 case "$mode" in
   write | --check | --bin) ;;
@@ -23,27 +21,8 @@ case "$mode" in
 esac
 chart=$(cd "${2:-$root/charts/ssm-contacts-operator}" && pwd)
 
-export GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0
-version=$(sed -nE 's#^\s*github.com/norwoodj/helm-docs (v[^ ]+).*#\1#p' "$module/go.mod")
-ldflags="-s -w -X main.version=${version#v}"
-key=$( (cat "$module/go.mod" "$module/go.sum"; echo "go build -trimpath -ldflags '$ldflags'") | sha256sum | cut -c1-16)
-cache=${SSMC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ssm-contacts-operator/tools}
-bin="$cache/$key/helm-docs"
-
-if [[ ! -x "$bin" ]]; then
-  # Two builds at once (tests in parallel) must not race on the same folder.
-  mkdir -p "$cache"
-  exec 9>"$cache/$key.lock"
-  flock 9
-  if [[ ! -x "$bin" ]]; then
-    echo "chart-docs: building helm-docs ${version} into $cache/$key" >&2
-    mkdir -p "$cache/$key"
-    (cd "$module" && go build -trimpath -ldflags "$ldflags" \
-      -o "$bin.partial" github.com/norwoodj/helm-docs/cmd/helm-docs)
-    mv "$bin.partial" "$bin"
-  fi
-  exec 9>&-
-fi
+bin=$(bash "$root/tools/helm-docs/build.sh" | tail -n 1)
+version=$(sed -nE 's#^\s*github.com/norwoodj/helm-docs (v[^ ]+).*#\1#p' "$root/tools/helm-docs/go.mod")
 if [[ $mode == --bin ]]; then
   echo "$bin"
   exit 0

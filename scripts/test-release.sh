@@ -41,6 +41,18 @@ source scripts/lib/registry.sh
 export TUF_ROOT="$work/tuf"
 
 version=$(sed -nE 's/^appVersion: *"?([^"]+)"?$/\1/p' charts/ssm-contacts-operator/Chart.yaml)
+
+# The published names: the chart's default image, and the chart where release.sh puts it for
+# that image, are what the README and the GitOps examples install.
+default_image=$(sed -nE 's/^  repository: *"?([^"]+)"?$/\1/p' charts/ssm-contacts-operator/values.yaml | head -n 1)
+published_chart="$(dirname "$default_image")/charts/ssm-contacts-operator"
+grep -q "url: oci://$published_chart\$" examples/flux/helmrelease.yaml ||
+  die "examples/flux/helmrelease.yaml does not install oci://$published_chart"
+grep -q "repoURL: $(dirname "$published_chart")\$" examples/argocd/application.yaml ||
+  die "examples/argocd/application.yaml does not install from $(dirname "$published_chart")"
+grep -q "helm install ssm-contacts-operator oci://$published_chart " README.md ||
+  die "the README does not install oci://$published_chart"
+
 start_registry
 image_repo="$registry/oncall-dev/ssm-contacts-operator"
 chart_ref="$registry/oncall-dev/charts/ssm-contacts-operator"

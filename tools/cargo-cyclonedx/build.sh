@@ -6,21 +6,16 @@ set -euo pipefail
 
 version=0.5.9
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-key=$(sha256sum "$here/build.sh" | cut -c1-16)
-root=${SSMC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ssm-contacts-operator/tools}
-bin="$root/$key/bin/cargo-cyclonedx"
+# shellcheck source=tools/lib/once.sh
+source "$here/../lib/once.sh"
+key=$(cat "$here/build.sh" "$here/../lib/once.sh" | sha256sum | cut -c1-16)
+root=${SSMC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ssm-contacts-operator/tools}/$key
 
-if [[ ! -x "$bin" ]]; then
-  # Two cold builds at once must not race on the same folder.
-  mkdir -p "$root"
-  exec 9>"$root/$key.lock"
-  flock 9
-  if [[ ! -x "$bin" ]]; then
-    echo "cargo-cyclonedx: installing ${version} from crates.io (about 3 minutes cold)" >&2
-    # A target folder of its own: the workspace's CARGO_TARGET_DIR is not touched.
-    CARGO_TARGET_DIR="$root/$key/target" cargo install --quiet --locked \
-      --version "=$version" --root "$root/$key" cargo-cyclonedx
-    rm -rf "$root/$key/target"
-  fi
-fi
-echo "$bin"
+cargo_install() {
+  # A target folder of its own: the workspace's CARGO_TARGET_DIR is not touched.
+  CARGO_TARGET_DIR="$root/target" cargo install --quiet --locked \
+    --version "=$version" --root "$root" cargo-cyclonedx
+  rm -rf "$root/target"
+}
+build_once "$root/bin/cargo-cyclonedx" \
+  "cargo-cyclonedx: installing ${version} from crates.io (about 3 minutes cold)" cargo_install
