@@ -13,7 +13,8 @@
 #                                the chart is then ghcr.io/oncall-dev/charts/ssm-contacts-operator)
 #   --plain-http                 talk HTTP, not HTTPS, to the registry (a test registry)
 #   --out DIR                    also write there what a release page carries: release.txt
-#                                (what went where, with digests), cosign.pub and the SBOMs
+#                                (what went where, with digests), cosign.pub, the SBOMs and
+#                                the provenance
 #
 # Environment:
 #   COSIGN_PRIVATE_KEY   the cosign private key (PEM, as `cosign generate-key-pair` writes it)
@@ -33,8 +34,10 @@
 #   3. packages the chart (its default image repository set to REPOSITORY when it differs)
 #      and pushes it (helm push);
 #   4. signs the image index and each platform manifest (cosign sign --recursive), the chart
-#      and each SBOM, offline: no transparency log, no certificate authority;
-#   5. verifies each signature with the public key, as a user would.
+#      and each SBOM, offline: no transparency log, no certificate authority; and attests the
+#      index's build provenance (SLSA v1 predicate: the commit, Cargo.lock's digest, the
+#      toolchain, who ran it), signed the same way (cosign attest);
+#   5. verifies each signature and the attestation with the public key, as a user would.
 # The tools are pinned and built from the registries (tools/): crane, oras, cosign,
 # cargo-cyclonedx, helm.
 set -euo pipefail
@@ -218,7 +221,42 @@ sign() {
 sign --recursive "$image_repo@$index_digest"
 sign "$chart_ref@$chart_digest"
 for digest in "${sbom_digests[@]}"; do sign "$image_repo@$digest"; done
-log "4/5 signed the image (index and both platforms), the chart and ${#sbom_digests[@]} SBOMs ($((SECONDS - start)) s)"
+# Build provenance of the index, in SLSA v1's shape: what was built (the commit; Cargo.lock,
+# which pins every crate), with what, by whom. It claims no SLSA level.
+source_url=$("$crane" config "${crane_flags[@]}" --platform linux/amd64 "$image_repo@$index_digest" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["config"]["Labels"]["org.opencontainers.image.source"])')
+python3 - "$work/provenance.json" <<PYTHON
+import hashlib, json, os, sys
+github = os.environ.get("GITHUB_ACTIONS") == "true"
+run = os.environ.get("GITHUB_SERVER_URL", "") + "/" + os.environ.get("GITHUB_REPOSITORY", "")
+predicate = {
+    "buildDefinition": {
+        "buildType": "$source_url/blob/$revision/scripts/release.sh",
+        "externalParameters": {"image": "$image_repo:$version", "chart": "oci://$chart_ref:$version"},
+        "internalParameters": {
+            "rustc": """$(rustc -V)""",
+            "cargo": """$(cargo -V)""",
+            "go": """$(go version)""",
+            "SOURCE_DATE_EPOCH": "$(git log -1 --format=%ct)",
+        },
+        "resolvedDependencies": [
+            {"uri": "git+$source_url@$revision", "digest": {"gitCommit": "$revision"}},
+            {"name": "Cargo.lock",
+             "digest": {"sha256": hashlib.sha256(open("Cargo.lock", "rb").read()).hexdigest()}},
+        ],
+    },
+    "runDetails": {
+        "builder": {"id": (run + "/.github/workflows/release.yaml") if github else "scripts/release.sh"},
+        "metadata": {"invocationId": (run + "/actions/runs/" + os.environ.get("GITHUB_RUN_ID", "")) if github else ""},
+    },
+}
+json.dump(predicate, open(sys.argv[1], "w"), indent=1)
+PYTHON
+"$cosign" attest --yes "${cosign_flags[@]}" --key env://COSIGN_PRIVATE_KEY \
+  --signing-config "$work/signing-config.json" --trusted-root "$work/trusted-root.json" \
+  --type slsaprovenance1 --predicate "$work/provenance.json" "$image_repo@$index_digest" \
+  2>>"$work/cosign.log" || die "cosign attest failed: $(tail -n 20 "$work/cosign.log")"
+log "4/5 signed the image (index and both platforms), the chart and ${#sbom_digests[@]} SBOMs; attested the build provenance ($((SECONDS - start)) s)"
 
 # --- 5. verified as a user would -------------------------------------------------------------------
 start=$SECONDS
@@ -228,7 +266,10 @@ for subject in "$image_repo@$index_digest" "$chart_ref@$chart_digest" "${sbom_di
     -a "org.opencontainers.image.revision=$revision" "$subject" >/dev/null 2>>"$work/cosign.log" ||
     die "cosign verify $subject failed: $(tail -n 20 "$work/cosign.log")"
 done
-log "5/5 every signature verifies with the public key ($((SECONDS - start)) s)"
+"$cosign" verify-attestation "${cosign_flags[@]}" --key "$work/cosign.pub" --insecure-ignore-tlog=true \
+  --type slsaprovenance1 "$image_repo@$index_digest" >/dev/null 2>>"$work/cosign.log" ||
+  die "cosign verify-attestation failed: $(tail -n 20 "$work/cosign.log")"
+log "5/5 every signature and the provenance verify with the public key ($((SECONDS - start)) s)"
 
 summary() {
   cat <<EOF
@@ -246,6 +287,7 @@ if [[ -n "$out" ]]; then
   mkdir -p "$out"
   summary >"$out/release.txt"
   cp "$work/cosign.pub" "$out/cosign.pub"
+  cp "$work/provenance.json" "$out/provenance.json"
   for arch in amd64 arm64; do
     for file in "$work/sbom-$arch"/*.cdx.json; do
       cp "$file" "$out/$(basename "$file" .cdx.json)-linux-$arch.cdx.json"

@@ -5,7 +5,8 @@
 #   - installs the chart from oci://127.0.0.1:PORT/... into a real kube-apiserver (testenv) and
 #     checks the Deployment runs the image the release pushed, and the CRD is served;
 #   - verifies the image and the chart with the public key (cosign verify), and sees
-#     another key and a tampered (so unsigned) image refused;
+#     another key and a tampered (so unsigned) image refused; verifies the signed build
+#     provenance names the pushed index, this commit and Cargo.lock;
 #   - fetches each platform's SBOM back through the referrers of its manifest, verifies its
 #     signature, and checks it lists exactly the crates of Cargo.lock each binary is built
 #     from for that target, at Cargo.lock's versions and checksums.
@@ -94,10 +95,33 @@ verify "$work/cosign.pub" "$chart_ref:$version" ||
   die "cosign verify of the chart failed: $(cat "$work/verify.err")"
 log "image (index, linux/amd64, linux/arm64) and chart verify with the release's public key"
 
+# The build provenance: signed, about the pushed index, naming this commit and Cargo.lock.
+"$cosign" verify-attestation --allow-http-registry --allow-insecure-registry --insecure-ignore-tlog=true \
+  --key "$work/cosign.pub" --type slsaprovenance1 "$image_repo:$version" >"$work/attestation.json" 2>"$work/verify.err" ||
+  die "cosign verify-attestation failed: $(cat "$work/verify.err")"
+python3 - "$work/attestation.json" "$index_digest" "$(git rev-parse HEAD)" <<'EOF' || die "the provenance does not describe this build"
+import base64, hashlib, json, sys
+path, index_digest, commit = sys.argv[1:]
+envelopes = [json.loads(line) for line in open(path) if line.strip()]
+assert len(envelopes) == 1, f"{len(envelopes)} attestations"
+statement = json.loads(base64.b64decode(envelopes[0]["payload"]))
+assert statement["predicateType"] == "https://slsa.dev/provenance/v1", statement["predicateType"]
+assert [s["digest"]["sha256"] for s in statement["subject"]] == [index_digest.removeprefix("sha256:")], statement["subject"]
+deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+assert any(d.get("digest", {}).get("gitCommit") == commit for d in deps), deps
+lock = hashlib.sha256(open("Cargo.lock", "rb").read()).hexdigest()
+assert any(d.get("name") == "Cargo.lock" and d["digest"]["sha256"] == lock for d in deps), deps
+EOF
+log "the build provenance is signed, names the pushed index, this commit and Cargo.lock"
+
 # What must not verify: another key, and an image the release did not sign.
 (mkdir -p "$work/other" && cd "$work/other" && COSIGN_PASSWORD= "$cosign" generate-key-pair >/dev/null 2>&1)
 if verify "$work/other/cosign.pub" "$image_repo:$version"; then die "the image verified with another key"; fi
 if verify "$work/other/cosign.pub" "$chart_ref:$version"; then die "the chart verified with another key"; fi
+if "$cosign" verify-attestation --allow-http-registry --allow-insecure-registry --insecure-ignore-tlog=true \
+  --key "$work/other/cosign.pub" --type slsaprovenance1 "$image_repo:$version" >/dev/null 2>&1; then
+  die "the provenance verified with another key"
+fi
 "$crane" mutate --insecure "$image_repo@$(
   "$crane" digest --insecure --platform linux/amd64 "$image_repo:$version"
 )" --label tampered=yes --tag "$image_repo:tampered" >/dev/null 2>>"$work/crane.log"
