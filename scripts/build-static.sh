@@ -78,6 +78,13 @@ for target in "${targets[@]}"; do
   fi
 done
 
+# C build stamps (the cc crate, for aws-lc-sys) read SOURCE_DATE_EPOCH and cargo rebuilds
+# everything above them when it changes; every caller (build-image.sh, CI's background build,
+# a person) builds with the last commit's time, as the image does, so one build serves all.
+if [[ -z "${SOURCE_DATE_EPOCH:-}" ]] && epoch=$(git log -1 --format=%ct 2>/dev/null); then
+  export SOURCE_DATE_EPOCH=$epoch
+fi
+
 # One cargo run for every target: build scripts and proc macros are compiled once for all of
 # them, and the targets' last crates (codegen-units = 1) build side by side on two cores.
 target_flags=()
