@@ -9,6 +9,8 @@ registry_pids=()
 
 start_registry() {
   local logfile="$work/registry-${#registry_pids[@]}.log" port="" _
+  # Made here, not by the child's redirect: the loop below may read it before the child runs.
+  : >"$logfile"
   "$crane" registry serve --address 127.0.0.1:0 >"$logfile" 2>&1 &
   registry_pids+=($!)
   for _ in $(seq 100); do
