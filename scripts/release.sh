@@ -237,7 +237,7 @@ predicate = {
             "rustc": """$(rustc -V)""",
             "cargo": """$(cargo -V)""",
             "go": """$(go version)""",
-            "SOURCE_DATE_EPOCH": "$(git log -1 --format=%ct)",
+            "SOURCE_DATE_EPOCH": "${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}",
         },
         "resolvedDependencies": [
             {"uri": "git+$source_url@$revision", "digest": {"gitCommit": "$revision"}},
