@@ -135,11 +135,12 @@ if [[ -z "${IMAGE_REVISION:-}" ]] && [[ -n "$(git status --porcelain --untracked
 fi
 
 # --- the binaries ----------------------------------------------------------------------------
-declare -A triple=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl)
+# shellcheck source=scripts/lib/platforms.sh
+source scripts/lib/platforms.sh
 declare -A elf_machine=([amd64]="Advanced Micro Devices X86-64" [arm64]=AArch64)
-archs=(amd64 arm64)
+archs=("${image_archs[@]}")
 start=$SECONDS
-bash scripts/build-static.sh "${triple[@]}"
+bash scripts/build-static.sh "${rust_target_of[@]}"
 log "binaries for ${archs[*]}: $((SECONDS - start)) s"
 
 start=$SECONDS
@@ -214,10 +215,10 @@ write_rootfs "$work/base-rootfs"
 pack_layer "$work/base-rootfs" "$work/base.tar"
 for arch in "${archs[@]}"; do
   mkdir -p "$work/bin-$arch"
-  install -m 0755 "$target_dir/${triple[$arch]}/release/ssm-contacts-operator" "$work/bin-$arch/"
+  install -m 0755 "$target_dir/${rust_target_of[$arch]}/release/ssm-contacts-operator" "$work/bin-$arch/"
   # The folders get explicit modes: pack_layer copies modes from disk, whatever the umask.
   install -d -m 0755 "$work/bin-$arch/usr" "$work/bin-$arch/usr/local" "$work/bin-$arch/usr/local/bin"
-  install -m 0755 "$target_dir/${triple[$arch]}/release/kubectl-ssm_contacts" "$work/bin-$arch/usr/local/bin/"
+  install -m 0755 "$target_dir/${rust_target_of[$arch]}/release/kubectl-ssm_contacts" "$work/bin-$arch/usr/local/bin/"
   pack_layer "$work/bin-$arch" "$work/bin-$arch.tar"
   write_scratch_layout "$work/scratch-$arch" "$arch"
 done
@@ -369,7 +370,7 @@ layers = [l["size"] for l in m["layers"]]
 total = sum(layers) + m["config"]["size"]
 print("build-image: linux/%s: %d bytes compressed (layers %s), binary %s bytes"
       % (sys.argv[1], total, " + ".join(map(str, layers)), sys.argv[2]), file=sys.stderr)
-' "$arch" "$(stat -c %s "$target_dir/${triple[$arch]}/release/ssm-contacts-operator")"
+' "$arch" "$(stat -c %s "$target_dir/${rust_target_of[$arch]}/release/ssm-contacts-operator")"
 done
 log "layout: $(du -sb "$out" | cut -f1) bytes on disk; total $((SECONDS - total_start)) s"
 

@@ -44,6 +44,9 @@ set -euo pipefail
 caller_pwd=$PWD
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# shellcheck source=scripts/lib/platforms.sh
+source scripts/lib/platforms.sh
+
 log() { echo "release: $*" >&2; }
 die() {
   log "$*"
@@ -155,10 +158,9 @@ start=$SECONDS
 # committed tree, never in the checkout.
 mkdir -p "$work/src"
 git archive HEAD | tar -x -C "$work/src"
-declare -A triple=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl)
 sbom_digests=()
-for arch in amd64 arm64; do
-  target=${triple[$arch]}
+for arch in "${image_archs[@]}"; do
+  target=${rust_target_of[$arch]}
   (cd "$work/src" && "$cyclonedx" cyclonedx --quiet --format json --spec-version 1.5 \
     --describe binaries --target "$target" --target-in-filename)
   mkdir -p "$work/sbom-$arch"
@@ -288,7 +290,7 @@ if [[ -n "$out" ]]; then
   summary >"$out/release.txt"
   cp "$work/cosign.pub" "$out/cosign.pub"
   cp "$work/provenance.json" "$out/provenance.json"
-  for arch in amd64 arm64; do
+  for arch in "${image_archs[@]}"; do
     for file in "$work/sbom-$arch"/*.cdx.json; do
       cp "$file" "$out/$(basename "$file" .cdx.json)-linux-$arch.cdx.json"
     done

@@ -39,6 +39,8 @@ cosign=$(bash tools/cosign/build.sh | tail -n 1)
 bin=$(bash tools/testenv/build.sh | tail -n 1)
 # shellcheck source=scripts/lib/registry.sh
 source scripts/lib/registry.sh
+# shellcheck source=scripts/lib/platforms.sh
+source scripts/lib/platforms.sh
 export TUF_ROOT="$work/tuf"
 
 version=$(sed -nE 's/^appVersion: *"?([^"]+)"?$/\1/p' charts/ssm-contacts-operator/Chart.yaml)
@@ -86,7 +88,7 @@ payloads = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 for p in (x for item in payloads for x in (item if isinstance(item, list) else [item])):
     assert p["critical"]["image"]["docker-manifest-digest"] == sys.argv[2], p
 EOF
-for arch in amd64 arm64; do
+for arch in "${image_archs[@]}"; do
   digest=$("$crane" digest --insecure --platform "linux/$arch" "$image_repo:$version")
   verify "$work/cosign.pub" "$image_repo@$digest" ||
     die "cosign verify of the linux/$arch manifest failed: $(cat "$work/verify.err")"
@@ -129,9 +131,8 @@ if verify "$work/cosign.pub" "$image_repo:tampered"; then die "a tampered image 
 log "another key, and a tampered image, are refused"
 
 # --- the SBOMs, fetched back ---------------------------------------------------------------------
-declare -A triple=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl)
-for arch in amd64 arm64; do
-  target=${triple[$arch]}
+for arch in "${image_archs[@]}"; do
+  target=${rust_target_of[$arch]}
   manifest=$("$crane" digest --insecure --platform "linux/$arch" "$image_repo:$version")
   "$oras" discover --plain-http --format json --artifact-type application/vnd.cyclonedx+json \
     "$image_repo@$manifest" >"$work/discover-$arch.json" ||
