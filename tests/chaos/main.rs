@@ -292,19 +292,13 @@ async fn storm(
         if apiserver_points.contains(&number) {
             let start = Timestamp::now();
             control_plane.restart_apiserver().await?;
-            tally.outages.push(report::Outage {
-                start,
-                end: Timestamp::now(),
-            });
+            tally.outages.push(report::Outage::since(start));
             tally.apiserver_restarts += 1;
         }
         if etcd_points.contains(&number) {
             let start = Timestamp::now();
             control_plane.restart_etcd().await?;
-            tally.outages.push(report::Outage {
-                start,
-                end: Timestamp::now(),
-            });
+            tally.outages.push(report::Outage::since(start));
             tally.etcd_restarts += 1;
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(200..2000))).await;

@@ -29,6 +29,16 @@ pub struct Outage {
     pub end: Timestamp,
 }
 
+impl Outage {
+    /// An outage that began at `start` and ends now, when the restarted part answers again.
+    pub fn since(start: Timestamp) -> Self {
+        Self {
+            start,
+            end: Timestamp::now(),
+        }
+    }
+}
+
 /// Why a channel got more than one code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Explained {
