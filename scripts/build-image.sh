@@ -138,10 +138,9 @@ fi
 # shellcheck source=scripts/lib/platforms.sh
 source scripts/lib/platforms.sh
 declare -A elf_machine=([amd64]="Advanced Micro Devices X86-64" [arm64]=AArch64)
-archs=("${image_archs[@]}")
 start=$SECONDS
 bash scripts/build-static.sh "${rust_target_of[@]}"
-log "binaries for ${archs[*]}: $((SECONDS - start)) s"
+log "binaries for ${image_archs[*]}: $((SECONDS - start)) s"
 
 start=$SECONDS
 crane=$(bash tools/crane/build.sh)
@@ -213,7 +212,7 @@ digest_of() { sed -nE 's/.*@(sha256:[0-9a-f]{64})$/\1/p' <<<"$1" | tail -1; }
 mkdir -p "$work/base-rootfs"
 write_rootfs "$work/base-rootfs"
 pack_layer "$work/base-rootfs" "$work/base.tar"
-for arch in "${archs[@]}"; do
+for arch in "${image_archs[@]}"; do
   mkdir -p "$work/bin-$arch"
   install -m 0755 "$target_dir/${rust_target_of[$arch]}/release/ssm-contacts-operator" "$work/bin-$arch/"
   # The folders get explicit modes: pack_layer copies modes from disk, whatever the umask.
@@ -228,7 +227,7 @@ done
 assemble() {
   local layout=$1 arch ref scratch refs=() index
   start_registry
-  for arch in "${archs[@]}"; do
+  for arch in "${image_archs[@]}"; do
     scratch="$registry/scratch:$arch"
     "$crane" push "$work/scratch-$arch" "$scratch" 2>>"$work/crane.log" >/dev/null
     ref=$("$crane" append --base "$scratch" \
@@ -286,7 +285,7 @@ assert platforms == ["linux/amd64", "linux/arm64"], platforms
 for m in index["manifests"]:
     assert m["mediaType"] == "application/vnd.oci.image.manifest.v1+json", m["mediaType"]
 '
-for arch in "${archs[@]}"; do
+for arch in "${image_archs[@]}"; do
   "$crane" config --platform "linux/$arch" "$check_ref@$index_digest" |
     python3 -c '
 import json, sys
@@ -362,7 +361,7 @@ if ((check)); then
 fi
 
 # --- sizes -------------------------------------------------------------------------------------
-for arch in "${archs[@]}"; do
+for arch in "${image_archs[@]}"; do
   "$crane" manifest --platform "linux/$arch" "$check_ref@$index_digest" | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
